@@ -1,0 +1,247 @@
+"""The ``r2p-mailer`` command line (a composition root: it wires mailer, subscribers, jobs)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs.poll import PollOutcome, poll_sources
+from mailer.config import Settings, load_settings
+from mailer.db import make_engine, make_sessionmaker, session_scope
+from mailer.errors import MailerError
+from mailer.feeds.registry import (
+    SourceSpec,
+    add_source,
+    list_sources,
+    load_default_sources,
+    seed_sources,
+    set_enabled,
+)
+from mailer.migrate import current_revision, head_revision, upgrade_to_head
+
+app = typer.Typer(
+    help="r2p-mailer: R2P news digests and urgent alerts. Settings come from R2P_* variables.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+feeds_app = typer.Typer(help="List, add, enable and disable feed sources.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+
+
+@contextmanager
+def _context() -> Iterator[tuple[Settings, Engine, sessionmaker[Session]]]:
+    """Settings and a database ready at head; any MailerError becomes a clean exit 1."""
+    try:
+        settings = load_settings()
+        engine = make_engine(settings.database)
+        try:
+            if current_revision(engine) != head_revision():
+                raise MailerError(
+                    "the database schema is not up to date: run `r2p-mailer init` first"
+                )
+            yield settings, engine, make_sessionmaker(engine)
+        finally:
+            engine.dispose()
+    except MailerError as exc:
+        errors.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _ago(when: datetime | None) -> str:
+    if when is None:
+        return "never"
+    seconds = int((datetime.now(UTC) - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{max(seconds, 0)}s ago"
+
+
+def initialise(settings: Settings, engine: Engine) -> tuple[str, list[str]]:
+    """Migrate to head and add missing default sources; safe to run any number of times."""
+    revision = upgrade_to_head(engine)
+    with session_scope(make_sessionmaker(engine)) as session:
+        added = seed_sources(load_default_sources(settings.sources_file), session=session)
+    return revision, added
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database to the newest schema and add the default feeds."""
+    try:
+        settings = load_settings()
+        engine = make_engine(settings.database)
+        revision, added = initialise(settings, engine)
+        engine.dispose()
+    except MailerError as exc:
+        errors.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    url = engine.url.render_as_string(hide_password=True)
+    console.print(f"Database {url} is at schema revision {revision}.")
+    if added:
+        console.print(f"Added {len(added)} default feed source(s): {', '.join(added)}.")
+
+
+@feeds_app.command("list")
+def feeds_list() -> None:
+    """Show every source with its health: last success, last error, failures, empty answers."""
+    with _context() as (_settings, _engine, factory), session_scope(factory) as session:
+        table = Table(title="Feed sources")
+        for column in ("source", "on", "items", "last success", "failures", "empty",
+                       "last error"):
+            table.add_column(column, overflow="fold")
+        for source, count in list_sources(session=session):
+            error = source.last_error or ""
+            if source.last_error_at:
+                error = f"{error} ({_ago(source.last_error_at)})"
+            table.add_row(
+                f"{source.key}\n[dim]{source.url}[/]",
+                "yes" if source.enabled else f"no: {source.disabled_reason}",
+                str(count),
+                _ago(source.last_success_at),
+                str(source.consecutive_failures),
+                f"{source.empty_responses} (last {_ago(source.last_empty_at)})"
+                if source.empty_responses else "0",
+                error,
+            )
+        console.print(table)
+
+
+@feeds_app.command("add")
+def feeds_add(
+    key: Annotated[str, typer.Argument(help="Short name: lower-case letters, digits, hyphens.")],
+    url: Annotated[str, typer.Argument(help="The feed's http(s) URL.")],
+    title: Annotated[str, typer.Option(help="A readable name.")] = "",
+    language: Annotated[str, typer.Option(help="Language code of the feed.")] = "en",
+    always_relevant: Annotated[
+        bool, typer.Option(help="Keep every item of this feed, whatever its words.")
+    ] = False,
+) -> None:
+    """Add a feed source. Private and loopback addresses are refused unless
+    R2P_ALLOW_PRIVATE_FEEDS=true."""
+    with _context() as (settings, _engine, factory), session_scope(factory) as session:
+        spec = SourceSpec(key=key, url=url, title=title, language=language,
+                          always_relevant=always_relevant)
+        try:
+            add_source(spec, allow_private=settings.allow_private_feeds, session=session)
+        except MailerError as exc:
+            errors.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    console.print(f"Added source {key}: {url}")
+
+
+def _set_enabled(key: str, enabled: bool) -> None:
+    with _context() as (_settings, _engine, factory), session_scope(factory) as session:
+        try:
+            set_enabled(key, enabled, session=session)
+        except MailerError as exc:
+            errors.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    console.print(f"Source {key} {'enabled' if enabled else 'disabled'}.")
+
+
+@feeds_app.command("disable")
+def feeds_disable(key: Annotated[str, typer.Argument(help="The source's key.")]) -> None:
+    """Stop polling a source (its stored items stay)."""
+    _set_enabled(key, False)
+
+
+@feeds_app.command("enable")
+def feeds_enable(key: Annotated[str, typer.Argument(help="The source's key.")]) -> None:
+    """Poll a disabled source again."""
+    _set_enabled(key, True)
+
+
+def _summary_table(outcomes: list[PollOutcome]) -> Table:
+    table = Table(title="Poll")
+    for column in ("feed", "result", "new", "items in feed", "detail"):
+        table.add_column(column, overflow="fold")
+    styles = {"new": "green", "unchanged": "dim", "failed": "red", "gone": "yellow"}
+    for outcome in sorted(outcomes, key=lambda o: o.key):
+        table.add_row(
+            outcome.key,
+            f"[{styles[outcome.status]}]{outcome.status}[/]",
+            str(outcome.new),
+            str(outcome.seen) if outcome.status == "new" else "",
+            outcome.message,
+        )
+    return table
+
+
+@app.command()
+def poll(
+    feed: Annotated[str | None, typer.Option(help="Poll only this source key.")] = None,
+) -> None:
+    """Fetch enabled feeds now and store new items. Exits 1 if any feed failed."""
+    _configure_logging(logging.ERROR)
+    with _context() as (settings, _engine, factory):
+        with Progress(
+            TextColumn("polling feeds"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}"), console=console, transient=True,
+        ) as progress:
+            task = progress.add_task("", total=None)
+
+            def advance(outcome: PollOutcome) -> None:
+                progress.update(task, advance=1, description=outcome.key)
+
+            try:
+                outcomes = asyncio.run(
+                    poll_sources(settings, factory, key=feed, on_done=advance)
+                )
+            except MailerError as exc:
+                errors.print(f"[bold red]error:[/] {exc}")
+                raise typer.Exit(1) from None
+        console.print(_summary_table(outcomes))
+        new = sum(o.new for o in outcomes)
+        failed = [o for o in outcomes if o.status in {"failed", "gone"}]
+        console.print(f"{new} new item(s) from {len(outcomes)} feed(s); {len(failed)} failed.")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the whole service in one process: web app and scheduler (feeds polled every
+    R2P_POLL_EVERY). Migrates the database first."""
+    import uvicorn
+
+    from mailer.app import create_app
+
+    _configure_logging()
+    try:
+        settings = load_settings()
+        engine = make_engine(settings.database)
+        revision, added = initialise(settings, engine)
+        engine.dispose()
+    except MailerError as exc:
+        errors.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    logging.getLogger("mailer").info(
+        "database at revision %s%s; serving on http://%s:%d", revision,
+        f", added sources {', '.join(added)}" if added else "", host, port,
+    )
+    uvicorn.run(create_app(settings, with_scheduler=True), host=host, port=port,
+                log_config=None)

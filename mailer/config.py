@@ -1,0 +1,109 @@
+"""Settings: the one place that reads the environment (``R2P_*`` variables, optional ``.env``).
+
+Every other module receives a ``Settings`` object. A bad value fails at start with the
+variable's name, so an operator never has to guess which setting is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from mailer import __version__
+from mailer.durations import parse_duration
+from mailer.errors import ConfigError
+
+ENV_PREFIX = "R2P_"
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Settings(BaseSettings):
+    """Typed settings; each field ``name`` is read from ``R2P_NAME``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr | None = None
+    mail_from: str = "R2P Mailer <r2p-mailer@localhost>"
+
+    sources_file: Path | None = None
+    relevance_file: Path | None = None
+    allow_private_feeds: bool = False
+    feed_timeout: Duration = timedelta(seconds=20)
+    feed_max_bytes: int = Field(default=10_000_000, gt=0)
+    feed_max_redirects: int = Field(default=5, ge=0, le=20)
+    poll_concurrency: int = Field(default=8, ge=1, le=64)
+    poll_every: Duration = timedelta(minutes=15)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        return url.render_as_string(hide_password=False)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def database(self) -> str:
+        """The database URL, defaulting to a SQLite file under ``var_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'r2p-mailer.sqlite3').resolve()}"
+
+    @cached_property
+    def signing_key(self) -> str:
+        """R2P_SECRET_KEY, or a random key kept in ``var/secret.key`` for a one-machine install."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.var_dir / "secret.key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+    @property
+    def user_agent(self) -> str:
+        return f"r2p-mailer/{__version__} (+{self.base_url})"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment; a bad value raises ConfigError naming R2P_<NAME>."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            shown = "" if field == "secret_key" else f" (got {error.get('input')!r})"
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}{shown}")
+        raise ConfigError("bad setting: " + "; ".join(problems)) from None

@@ -1,0 +1,1 @@
+"""Packaged data: default feed sources and relevance rules."""

@@ -1,0 +1,206 @@
+"""Fetching a feed politely and safely.
+
+Conditional GET (ETag / Last-Modified), an identifying User-Agent, a deadline for the whole
+exchange, a byte cap applied after decompression (so a gzip bomb stops at the cap), a
+bounded number of redirects checked one by one, http/https only, and no private or
+loopback addresses unless R2P_ALLOW_PRIVATE_FEEDS is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import zlib
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from mailer.config import Settings
+from mailer.errors import FeedTooLargeError, FetchError, UnsafeURLError
+
+ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+PERMANENT_REDIRECTS = {301, 308}
+REDIRECTS = {301, 302, 303, 307, 308}
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What the server answered: 200 with a body, 304 unchanged, or 410 gone."""
+
+    status: int
+    body: bytes = b""
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    moved_to: str | None = None
+
+
+def make_client(settings: Settings) -> httpx.AsyncClient:
+    seconds = settings.feed_timeout.total_seconds()
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(seconds, connect=min(seconds, 10.0)),
+        follow_redirects=False,
+        headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+    )
+
+
+def check_url_form(url: str) -> str:
+    """The URL's host, if it is an absolute http(s) URL; raises UnsafeURLError otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"}:
+        raise UnsafeURLError(f"{url!r}: only http:// and https:// feeds are fetched")
+    if not parts.hostname:
+        raise UnsafeURLError(f"{url!r}: the URL has no host")
+    return parts.hostname
+
+
+def _refuse_address(host: str, address: str) -> None:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if not ip.is_global:
+        raise UnsafeURLError(
+            f"{host} is a private, loopback or reserved address ({ip}); feeds must be public. "
+            "Set R2P_ALLOW_PRIVATE_FEEDS=true to allow it (tests and local demos)."
+        )
+
+
+def check_url_allowed(url: str, *, allow_private: bool) -> None:
+    """Refuse non-http(s) URLs, and hosts that resolve to non-public addresses.
+
+    Blocking (it resolves the host): async callers run it in a thread.
+    """
+    host = check_url_form(url)
+    if allow_private:
+        return
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        _refuse_address(host, str(literal))
+        return
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise FetchError(
+            f"cannot resolve {host} ({exc.strerror or exc}): offline, or a wrong URL?"
+        ) from None
+    for info in infos:
+        _refuse_address(host, str(info[4][0]))
+
+
+def _decoder(encoding: str) -> zlib._Decompress | None:
+    encoding = encoding.strip().lower()
+    if encoding in {"", "identity"}:
+        return None
+    if encoding in {"gzip", "x-gzip"}:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    raise FetchError(f"the server sent an unsupported Content-Encoding {encoding!r}")
+
+
+async def read_capped(response: httpx.Response, cap: int) -> bytes:
+    """The decoded body, never holding more than ``cap`` + one chunk of decoded bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap and "content-encoding" not in response.headers:
+        raise FeedTooLargeError(f"the body is {int(declared):,} bytes, over the {cap:,} byte cap")
+    decoder = _decoder(response.headers.get("content-encoding", ""))
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_raw():
+            if decoder is None:
+                body += chunk
+            else:
+                pending = chunk
+                while pending and len(body) <= cap:
+                    body += decoder.decompress(pending, cap + 1 - len(body))
+                    pending = decoder.unconsumed_tail
+            if len(body) > cap:
+                raise FeedTooLargeError(
+                    f"the body is over the {cap:,} byte cap (R2P_FEED_MAX_BYTES)"
+                    + (" after decompression" if decoder is not None else "")
+                )
+        if decoder is not None:
+            body += decoder.flush()
+    except zlib.error as exc:
+        raise FetchError(f"the compressed body is corrupt ({exc})") from None
+    if len(body) > cap:
+        raise FeedTooLargeError(f"the body is over the {cap:,} byte cap (R2P_FEED_MAX_BYTES)")
+    return bytes(body)
+
+
+async def _fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+    settings: Settings,
+) -> FetchResult:
+    headers = {"Accept-Encoding": "gzip, deflate"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    current, moved_to, all_permanent = url, None, True
+    for _hop in range(settings.feed_max_redirects + 1):
+        await asyncio.to_thread(
+            check_url_allowed, current, allow_private=settings.allow_private_feeds
+        )
+        async with client.stream("GET", current, headers=headers) as response:
+            if response.status_code in REDIRECTS:
+                location = response.headers.get("location")
+                if not location:
+                    raise FetchError(f"HTTP {response.status_code} redirect without a Location")
+                current = urljoin(current, location)
+                all_permanent = all_permanent and response.status_code in PERMANENT_REDIRECTS
+                moved_to = current if all_permanent else None
+                continue
+            if response.status_code == 304:
+                return FetchResult(status=304, etag=etag, last_modified=last_modified,
+                                   moved_to=moved_to)
+            if response.status_code == 410:
+                return FetchResult(status=410, moved_to=moved_to)
+            if response.status_code != 200:
+                raise FetchError(f"HTTP {response.status_code} {response.reason_phrase}".strip())
+            body = await read_capped(response, settings.feed_max_bytes)
+            return FetchResult(
+                status=200,
+                body=body,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+                content_type=response.headers.get("content-type"),
+                moved_to=moved_to,
+            )
+    raise FetchError(
+        f"more than {settings.feed_max_redirects} redirects (a redirect loop?); last was {current}"
+    )
+
+
+async def fetch_feed(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    settings: Settings,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> FetchResult:
+    """Fetch one feed within R2P_FEED_TIMEOUT; failures raise FetchError with the reason."""
+    seconds = settings.feed_timeout.total_seconds()
+    try:
+        async with asyncio.timeout(seconds):
+            return await _fetch(
+                client, url, etag=etag, last_modified=last_modified, settings=settings
+            )
+    except TimeoutError:
+        raise FetchError(f"no complete answer within {seconds:g} s (R2P_FEED_TIMEOUT)") from None
+    except httpx.TimeoutException:
+        raise FetchError(f"the server stopped answering for {seconds:g} s") from None
+    except httpx.ConnectError as exc:
+        raise FetchError(f"cannot connect: {exc or 'connection refused'}") from None
+    except httpx.HTTPError as exc:
+        raise FetchError(f"HTTP error: {exc.__class__.__name__}: {exc}") from None

@@ -1,0 +1,122 @@
+"""The source registry: which feeds we poll, kept in the ``sources`` table.
+
+Defaults come from ``mailer/data/sources.toml`` (or R2P_SOURCES_FILE) and are only ever
+added when missing, so an admin's edits survive every ``r2p-mailer init``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailer.errors import ConfigError, FetchError, SourceError, UnsafeURLError
+from mailer.feeds.fetch import check_url_allowed, check_url_form
+from mailer.models import Item, Source
+
+KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    key: str
+    url: str
+    title: str = ""
+    kind: str = "rss"
+    language: str = "en"
+    always_relevant: bool = False
+
+
+def validate_key(key: str) -> str:
+    if not KEY_PATTERN.match(key):
+        raise SourceError(
+            f"{key!r} is not a valid source key: use lower-case letters, digits and hyphens"
+        )
+    return key
+
+
+def load_default_sources(path: Path | None = None) -> list[SourceSpec]:
+    """Read the default source list (packaged, or R2P_SOURCES_FILE)."""
+    try:
+        if path is None:
+            text = files("mailer.data").joinpath("sources.toml").read_text(encoding="utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+        document: dict[str, Any] = tomllib.loads(text)
+        specs = [SourceSpec(**raw) for raw in document["source"]]
+        for spec in specs:
+            validate_key(spec.key)
+            check_url_form(spec.url)
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, SourceError) as exc:
+        origin = path or "the packaged sources.toml"
+        raise ConfigError(f"R2P_SOURCES_FILE: cannot use {origin}: {exc}") from None
+    return specs
+
+
+def seed_sources(specs: list[SourceSpec], *, session: Session) -> list[str]:
+    """Add the sources whose key is not in the table yet; returns the keys added."""
+    existing = set(session.scalars(select(Source.key)))
+    added = []
+    for spec in specs:
+        if spec.key not in existing:
+            session.add(Source(**spec.__dict__, enabled=True))
+            added.append(spec.key)
+    session.flush()
+    return added
+
+
+def get_source(key: str, *, session: Session) -> Source:
+    source = session.scalar(select(Source).where(Source.key == key))
+    if source is None:
+        known = ", ".join(session.scalars(select(Source.key).order_by(Source.key))) or "none"
+        raise SourceError(f"no source {key!r} (known: {known})")
+    return source
+
+
+def add_source(spec: SourceSpec, *, allow_private: bool, session: Session) -> Source:
+    """Register a new source, refusing private and loopback addresses.
+
+    A host that cannot be resolved now (offline machine) is accepted: every fetch checks
+    the address again before connecting.
+    """
+    validate_key(spec.key)
+    try:
+        check_url_allowed(spec.url, allow_private=allow_private)
+    except UnsafeURLError:
+        raise
+    except FetchError:
+        pass
+    if session.scalar(select(Source.id).where(Source.key == spec.key)) is not None:
+        raise SourceError(f"a source {spec.key!r} already exists")
+    source = Source(**spec.__dict__, enabled=True)
+    session.add(source)
+    session.flush()
+    return source
+
+
+def set_enabled(key: str, enabled: bool, *, session: Session, reason: str | None = None) -> Source:
+    source = get_source(key, session=session)
+    source.enabled = enabled
+    source.disabled_reason = None if enabled else (reason or "disabled by an admin")
+    if enabled:
+        source.consecutive_failures = 0
+    return source
+
+
+def list_sources(*, session: Session) -> list[tuple[Source, int]]:
+    """Every source with its stored item count, in key order."""
+    counts = (
+        select(Item.source_id, func.count().label("n")).group_by(Item.source_id).subquery()
+    )
+    rows = session.execute(
+        select(Source, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.source_id == Source.id)
+        .order_by(Source.key)
+    )
+    return [(source, int(count)) for source, count in rows.tuples()]

@@ -1,0 +1,1 @@
+"""People: signup, double opt-in, preferences and unsubscribe (issue 3)."""

@@ -1,0 +1,143 @@
+"""Shared fixtures: migrated databases (SQLite always, PostgreSQL when configured), settings,
+and a local feed server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.config import Settings
+from mailer.db import make_engine, make_sessionmaker
+from mailer.migrate import upgrade_to_head
+from mailer.models import Base
+from tests.support.feedserver import FeedServer
+
+POSTGRES_URL = os.environ.get("R2P_TEST_POSTGRES_URL", "")
+NO_POSTGRES = "PostgreSQL tests need R2P_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)"
+
+
+def make_settings(tmp_path: Path, database_url: str = "", **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "var_dir": tmp_path / "var",
+        "database_url": database_url,
+        "allow_private_feeds": True,
+        "secret_key": "test-secret-key-not-for-production",
+        "feed_timeout": "5s",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class PostgresDatabases:
+    """Creates throw-away databases on the configured server, dropping them at the end."""
+
+    def __init__(self, admin_url: str) -> None:
+        url = make_url(admin_url)
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        self.admin_url = url
+        self.created: list[str] = []
+        self.admin = make_engine(url.render_as_string(hide_password=False),
+                                 isolation_level="AUTOCOMMIT")
+
+    def create(self) -> str:
+        name = f"r2p_test_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return self.admin_url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as conn:
+            for name in self.created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabases]:
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    databases = PostgresDatabases(POSTGRES_URL)
+    try:
+        with databases.admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.fail(f"R2P_TEST_POSTGRES_URL is set but the server is unreachable: {exc}")
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_to_head(engine)
+    with engine.connect() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated(request: pytest.FixtureRequest) -> str:
+    databases: PostgresDatabases = request.getfixturevalue("postgres")
+    url = databases.create()
+    engine = make_engine(url)
+    upgrade_to_head(engine)
+    engine.dispose()
+    return url
+
+
+@dataclass
+class Db:
+    url: str
+    engine: Engine
+    factory: sessionmaker[Session]
+    tmp_path: Path
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def settings(self, **overrides: Any) -> Settings:
+        return make_settings(self.tmp_path, self.url, **overrides)
+
+    def session(self) -> Session:
+        return self.factory()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+    """A migrated, empty database: a copy of a SQLite template, or the shared PostgreSQL
+    test database, emptied after each test."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_migrated")
+    engine = make_engine(url)
+    yield Db(url=url, engine=engine, factory=make_sessionmaker(engine), tmp_path=tmp_path)
+    if request.param != "sqlite":
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer().start()
+    yield server
+    server.stop()

@@ -1,0 +1,104 @@
+"""A local HTTP server for feed tests and benchmarks: files with ETag/Last-Modified, and
+hand-written handlers for hostile answers (slow, huge, loops, bombs, errors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "feeds"
+LAST_MODIFIED = "Mon, 16 Nov 2026 20:00:00 GMT"
+
+Handler = Callable[[BaseHTTPRequestHandler], None]
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class FeedServer:
+    routes: dict[str, Handler] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def base(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def requests_to(self, path: str) -> list[Seen]:
+        return [s for s in self.seen if s.path == path]
+
+    def serve_bytes(
+        self, path: str, body: bytes, *, validators: bool = True,
+        content_type: str = "application/rss+xml; charset=utf-8",
+    ) -> str:
+        """Serve ``body`` at ``path``; with validators, answer 304 to a matching request."""
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+
+        def handler(request: BaseHTTPRequestHandler) -> None:
+            if validators and request.headers.get("If-None-Match") == etag:
+                request.send_response(304)
+                request.send_header("ETag", etag)
+                request.end_headers()
+                return
+            request.send_response(200)
+            request.send_header("Content-Type", content_type)
+            request.send_header("Content-Length", str(len(body)))
+            if validators:
+                request.send_header("ETag", etag)
+                request.send_header("Last-Modified", LAST_MODIFIED)
+            request.end_headers()
+            request.wfile.write(body)
+
+        self.routes[path] = handler
+        return self.url(path)
+
+    def serve_file(self, path: str, name: str, **kwargs: object) -> str:
+        return self.serve_bytes(path, (DATA / name).read_bytes(), **kwargs)  # type: ignore[arg-type]
+
+    def serve(self, path: str, handler: Handler) -> str:
+        self.routes[path] = handler
+        return self.url(path)
+
+    def start(self) -> FeedServer:
+        server_ref = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server_ref.seen.append(Seen(self.path, dict(self.headers.items())))
+                handler = server_ref.routes.get(self.path)
+                if handler is None:
+                    self.send_error(404)
+                    return
+                try:
+                    handler(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

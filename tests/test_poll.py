@@ -1,0 +1,428 @@
+"""Polling real feed files served on loopback into a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import mailer.feeds.parse
+from jobs.poll import PollOutcome, poll_sources
+from mailer.feeds.registry import SourceSpec, add_source, get_source
+from mailer.models import Item, Source
+from tests.conftest import Db
+from tests.support.feedserver import FeedServer
+
+
+def add(db: Db, key: str, url: str, **kwargs: Any) -> None:
+    with db.session() as session:
+        add_source(SourceSpec(key=key, url=url, **kwargs), allow_private=True, session=session)
+        session.commit()
+
+
+def poll(db: Db, key: str | None = None, **settings: Any) -> dict[str, PollOutcome]:
+    outcomes = asyncio.run(poll_sources(db.settings(**settings), db.factory, key=key))
+    return {o.key: o for o in outcomes}
+
+
+def items(db: Db) -> list[Item]:
+    with db.session() as session:
+        return list(session.scalars(select(Item).order_by(Item.id)))
+
+
+def source(db: Db, key: str) -> Source:
+    with db.session() as session:
+        return get_source(key, session=session)
+
+
+def by_url(db: Db) -> dict[str, Item]:
+    return {item.url: item for item in items(db)}
+
+
+@pytest.fixture
+def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts real feedparser runs (the parse still happens)."""
+    calls: list[int] = []
+    real = mailer.feeds.parse.feedparser.parse
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mailer.feeds.parse.feedparser, "parse", counting)
+    return calls
+
+
+def test_it_stores_un_news_items_under_their_canonical_story_urls(
+    db: Db, feed_server: FeedServer
+) -> None:
+    add(db, "un-news-all", feed_server.serve_file("/all.xml", "un-news/all.xml"))
+    outcome = poll(db)["un-news-all"]
+    assert (outcome.status, outcome.new, outcome.seen) == ("new", 8, 8)
+    stored = by_url(db)
+    assert "https://news.un.org/en/story/2026/11/1166401" in stored
+    assert not any("/feed/view/" in url for url in stored)
+    item = stored["https://news.un.org/en/story/2026/11/1166401"]
+    assert item.dedupe_key == "un-news:en:1166401"
+    assert item.title == item.title.strip() and "  " not in item.title
+    assert item.published_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+def test_it_converts_new_york_dates_to_utc(db: Db, feed_server: FeedServer) -> None:
+    add(db, "un-news-all", feed_server.serve_file("/all.xml", "un-news/all.xml"))
+    poll(db)
+    item = by_url(db)["https://news.un.org/en/story/2026/11/1166408"]
+    # Fri, 20 Nov 2026 17:42:09 -0500
+    assert item.published_at.isoformat() == "2026-11-20T22:42:09+00:00"
+
+
+def test_it_stores_a_story_carried_by_two_un_news_feeds_once(
+    db: Db, feed_server: FeedServer
+) -> None:
+    add(db, "all", feed_server.serve_file("/all.xml", "un-news/all.xml"))
+    add(db, "peace", feed_server.serve_file("/peace.xml", "un-news/peace-and-security.xml"))
+    outcomes = poll(db)
+    assert outcomes["all"].new + outcomes["peace"].new == 9
+    keys = [item.dedupe_key for item in items(db)]
+    assert len(keys) == len(set(keys)) == 9
+
+
+def test_it_treats_a_press_release_and_its_live_blog_as_one_meeting(
+    db: Db, feed_server: FeedServer
+) -> None:
+    add(db, "un-press", feed_server.serve_file("/press.xml", "un-press/rss.xml"))
+    outcome = poll(db)["un-press"]
+    assert (outcome.seen, outcome.new) == (5, 4)
+    symbols = [item.dedupe_key for item in items(db) if item.dedupe_key == "un-press:sc16444"]
+    assert symbols == ["un-press:sc16444"]
+    assert {item.author for item in items(db)} >= {"Security Council", "General Assembly"}
+
+
+def test_repolling_an_unchanged_feed_stores_and_parses_nothing(
+    db: Db, feed_server: FeedServer, parse_calls: list[int]
+) -> None:
+    add(db, "un-press", feed_server.serve_file("/press.xml", "un-press/rss.xml"))
+    poll(db)
+    assert len(parse_calls) == 1
+    second = poll(db)["un-press"]
+    assert second.status == "unchanged" and second.new == 0
+    assert len(parse_calls) == 1
+    assert len(items(db)) == 4
+    conditional = feed_server.requests_to("/press.xml")[-1].headers
+    assert conditional["If-None-Match"].startswith('"')
+    assert conditional["If-Modified-Since"] == "Mon, 16 Nov 2026 20:00:00 GMT"
+
+
+def test_a_server_without_validators_is_recognised_by_the_body_hash(
+    db: Db, feed_server: FeedServer, parse_calls: list[int]
+) -> None:
+    add(db, "gc", feed_server.serve_file("/gc.xml", "globalr2p/feed.xml", validators=False))
+    poll(db)
+    assert poll(db)["gc"].status == "unchanged"
+    assert len(parse_calls) == 1
+    assert len(items(db)) == 4
+
+
+def test_global_centre_items_are_always_relevant(db: Db, feed_server: FeedServer) -> None:
+    add(db, "gc", feed_server.serve_file("/gc.xml", "globalr2p/feed.xml"), always_relevant=True)
+    poll(db)
+    stored = items(db)
+    assert len(stored) == 4 and all(item.relevant for item in stored)
+    vacancy = next(item for item in stored if "vacancy" in item.title.lower())
+    assert vacancy.tags["crimes"] == [] and vacancy.tags["countries"] == []
+    alert = next(item for item in stored if item.title.startswith("Atrocity Alert"))
+    # WordPress guids (?p=ID) are not permalinks: the link is the URL.
+    assert alert.url == "https://www.globalr2p.org/publications/atrocity-alert-no-430/"
+    assert alert.uid == "https://www.globalr2p.org/?p=21430"
+    assert {"sudan", "myanmar", "haiti"} <= set(alert.tags["countries"])
+    assert "<p>" not in alert.summary_text and alert.summary_text
+
+
+def test_items_are_tagged_for_relevance(db: Db, feed_server: FeedServer) -> None:
+    add(db, "all", feed_server.serve_file("/all.xml", "un-news/all.xml"))
+    poll(db)
+    stored = {item.url.rsplit("/", 1)[1]: item for item in items(db)}
+    assert set(stored["1166401"].tags["crimes"]) == {"crimes-against-humanity", "ethnic-cleansing"}
+    assert "sudan" in stored["1166401"].tags["countries"]
+    assert stored["1166405"].tags["r2p"] is True
+    assert stored["1166406"].tags["countries"] == ["israel-opt"]
+    assert stored["1166407"].tags["countries"] == ["dr-congo"]
+    assert not stored["1166404"].relevant and not stored["1166408"].relevant
+    ngo = stored["1166403"]
+    assert ngo.tags["r2p"] is False and ngo.tags["crimes"] == []
+    assert ngo.tags["source"] == "all"
+
+
+def test_a_permanent_redirect_updates_the_stored_url(db: Db, feed_server: FeedServer) -> None:
+    new_url = feed_server.serve_file("/new.xml", "un-press/rss.xml")
+
+    def moved(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(301)
+        request.send_header("Location", "/new.xml")
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+
+    add(db, "press", feed_server.serve("/old.xml", moved))
+    assert poll(db)["press"].new == 4
+    assert source(db, "press").url == new_url
+
+
+def test_a_temporary_redirect_keeps_the_stored_url(db: Db, feed_server: FeedServer) -> None:
+    feed_server.serve_file("/new.xml", "un-press/rss.xml")
+
+    def moved(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(302)
+        request.send_header("Location", "/new.xml")
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+
+    old = feed_server.serve("/old.xml", moved)
+    add(db, "press", old)
+    assert poll(db)["press"].new == 4
+    assert source(db, "press").url == old
+
+
+def status_handler(code: int) -> Any:
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        body = b"<html><body>error</body></html>"
+        request.send_response(code)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    return handler
+
+
+def test_410_gone_disables_the_source(db: Db, feed_server: FeedServer) -> None:
+    add(db, "old", feed_server.serve("/gone.xml", status_handler(410)))
+    assert poll(db)["old"].status == "gone"
+    gone = source(db, "old")
+    assert not gone.enabled and "410" in (gone.disabled_reason or "")
+    assert poll(db) == {}
+
+
+def test_an_http_500_is_recorded_and_the_other_feeds_still_ingest(
+    db: Db, feed_server: FeedServer
+) -> None:
+    add(db, "broken", feed_server.serve("/500.xml", status_handler(500)))
+    add(db, "press", feed_server.serve_file("/press.xml", "un-press/rss.xml"))
+    outcomes = poll(db)
+    poll(db, key="broken")
+    assert outcomes["broken"].status == "failed" and "HTTP 500" in outcomes["broken"].message
+    assert outcomes["press"].new == 4
+    broken = source(db, "broken")
+    assert broken.consecutive_failures == 2 and "HTTP 500" in (broken.last_error or "")
+    assert broken.last_success_at is None
+    assert source(db, "press").last_success_at is not None
+
+
+def test_a_200_with_no_items_is_recorded_as_an_empty_answer(
+    db: Db, feed_server: FeedServer
+) -> None:
+    add(db, "empty", feed_server.serve_file("/empty.xml", "bad/empty.xml", validators=False))
+    outcome = poll(db)["empty"]
+    assert outcome.status == "new" and outcome.seen == 0
+    assert "0 items" in outcome.message
+    empty = source(db, "empty")
+    assert empty.empty_responses == 1 and empty.last_empty_at is not None
+
+
+def test_malformed_xml_keeps_what_parses_and_warns(
+    db: Db, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    add(db, "bad", feed_server.serve_file("/bad.xml", "bad/malformed.xml"))
+    outcome = poll(db)["bad"]
+    assert outcome.status == "new" and "malformed" in outcome.message
+    urls = set(by_url(db))
+    assert {"https://example.org/malformed/1", "https://example.org/malformed/2"} <= urls
+    assert any("malformed feed" in r.getMessage() for r in caplog.records)
+    assert "malformed" in (source(db, "bad").last_error or "")
+
+
+def test_a_page_that_is_not_a_feed_fails_clearly(db: Db, feed_server: FeedServer) -> None:
+    add(db, "html", feed_server.serve_file("/page", "bad/not-a-feed.html",
+                                           content_type="text/html"))
+    outcome = poll(db)["html"]
+    assert outcome.status == "failed" and "not an RSS or Atom feed" in outcome.message
+
+
+def test_hostile_html_is_sanitised_and_good_content_kept(db: Db, feed_server: FeedServer) -> None:
+    add(db, "evil", feed_server.serve_file("/evil.xml", "bad/hostile.xml"))
+    poll(db)
+    stored = items(db)
+    assert len(stored) == 2
+    for item in stored:
+        for field in (item.title, item.summary_html, item.summary_text):
+            lowered = field.lower()
+            for bad in ("<script", "onerror=", "onclick=", "onload=", "onmouseover=", "javascript:",
+                        "<form", "<input", "<iframe", "<style", "<svg", "<object", "<embed",
+                        "data:", "alert("):
+                assert bad not in lowered, (bad, field)
+        assert '<a href="https://www.un.org/en/genocideprevention/"' in item.summary_html
+        assert "Keep this link." in item.summary_text
+    assert stored[0].title.startswith("Bold")
+
+
+def test_entity_declarations_are_refused_without_parsing(
+    db: Db, feed_server: FeedServer, parse_calls: list[int]
+) -> None:
+    add(db, "lol", feed_server.serve_file("/lol.xml", "bad/billion-laughs.xml"))
+    add(db, "xxe", feed_server.serve_file("/xxe.xml", "bad/xxe.xml"))
+    outcomes = poll(db)
+    for key in ("lol", "xxe"):
+        assert outcomes[key].status == "failed"
+        assert "declares XML entities" in outcomes[key].message
+    assert parse_calls == []
+    assert items(db) == []
+
+
+def test_entries_without_guid_link_or_date_are_kept_with_stable_ids(
+    db: Db, feed_server: FeedServer
+) -> None:
+    add(db, "missing", feed_server.serve_file("/m.xml", "bad/missing-fields.xml",
+                                              validators=False))
+    assert poll(db)["missing"].new == 3
+    stored = items(db)
+    no_link = next(item for item in stored if not item.url)
+    assert no_link.uid.startswith("sha256:")
+    no_date = next(i for i in stored if i.url == "https://example.org/missing/no-date")
+    assert no_date.published_at == no_date.fetched_at
+    feed_server.serve_file("/m.xml", "bad/missing-fields.xml", validators=False)
+    with db.session() as session:  # force a re-parse of the same entries
+        get_source("missing", session=session).body_hash = None
+        session.commit()
+    assert poll(db)["missing"].new == 0
+    assert len(items(db)) == 3
+
+
+def test_duplicate_guids_inside_one_feed_store_one_item(db: Db, feed_server: FeedServer) -> None:
+    add(db, "dup", feed_server.serve_file("/dup.xml", "bad/duplicate-guids.xml"))
+    assert poll(db)["dup"].new == 2
+    assert sorted(by_url(db)) == ["https://example.org/dup/1", "https://example.org/dup/2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        ("bad/latin1.xml", "Côte d'Ivoire : réfugiés à Genève, déclaration du Secrétaire général"),
+        ("bad/utf16.xml", "Déclaration sur le Myanmar"),
+    ],
+)
+def test_non_utf8_feeds_are_decoded(db: Db, feed_server: FeedServer, name: str, title: str) -> None:
+    add(db, "enc", feed_server.serve_file("/enc.xml", name, content_type="application/xml"))
+    assert poll(db)["enc"].new == 1
+    assert items(db)[0].title == title
+
+
+def test_a_body_over_the_cap_is_refused(db: Db, feed_server: FeedServer) -> None:
+    add(db, "big", feed_server.serve_file("/big.xml", "un-news/all.xml"))
+    outcome = poll(db, feed_max_bytes=2_000)["big"]
+    assert outcome.status == "failed" and "cap" in outcome.message
+    assert items(db) == []
+
+
+def test_a_gzip_bomb_stops_at_the_cap(db: Db, feed_server: FeedServer) -> None:
+    bomb = gzip.compress(b"<rss>" + b" " * 200_000_000, compresslevel=9)
+    assert len(bomb) < 300_000
+
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", "application/rss+xml")
+        request.send_header("Content-Encoding", "gzip")
+        request.send_header("Content-Length", str(len(bomb)))
+        request.end_headers()
+        request.wfile.write(bomb)
+
+    add(db, "bomb", feed_server.serve("/bomb.xml", handler))
+    outcome = poll(db, feed_max_bytes=1_000_000)["bomb"]
+    assert outcome.status == "failed"
+    assert "cap" in outcome.message and "decompression" in outcome.message
+
+
+def test_a_gzipped_feed_is_decoded(db: Db, feed_server: FeedServer) -> None:
+    body = gzip.compress(
+        (feed_server_data("un-press/rss.xml"))
+    )
+
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Encoding", "gzip")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    add(db, "gz", feed_server.serve("/gz.xml", handler))
+    assert poll(db)["gz"].new == 4
+    assert feed_server.requests_to("/gz.xml")[0].headers["Accept-Encoding"] == "gzip, deflate"
+
+
+def feed_server_data(name: str) -> bytes:
+    from tests.support.feedserver import DATA
+
+    return (DATA / name).read_bytes()
+
+
+def test_a_slow_server_times_out_and_the_others_still_ingest(
+    db: Db, feed_server: FeedServer
+) -> None:
+    def slow(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Length", "100000")
+        request.end_headers()
+        for _ in range(40):  # a byte every 0.1 s: each read is quick, the whole is not
+            request.wfile.write(b" ")
+            request.wfile.flush()
+            time.sleep(0.1)
+
+    add(db, "slow", feed_server.serve("/slow.xml", slow))
+    add(db, "press", feed_server.serve_file("/press.xml", "un-press/rss.xml"))
+    started = time.monotonic()
+    outcomes = poll(db, feed_timeout="1s")
+    assert time.monotonic() - started < 3.5
+    assert outcomes["slow"].status == "failed" and "within 1 s" in outcomes["slow"].message
+    assert outcomes["press"].new == 4
+
+
+def test_a_redirect_loop_is_cut_off(db: Db, feed_server: FeedServer) -> None:
+    def loop(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(302)
+        request.send_header("Location", "/loop.xml")
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+
+    add(db, "loop", feed_server.serve("/loop.xml", loop))
+    outcome = poll(db, feed_max_redirects=3)["loop"]
+    assert outcome.status == "failed" and "redirect" in outcome.message
+    assert len(feed_server.requests_to("/loop.xml")) == 4
+
+
+def test_a_redirect_to_a_non_http_scheme_is_refused(db: Db, feed_server: FeedServer) -> None:
+    def to_file(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(302)
+        request.send_header("Location", "file:///etc/passwd")
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+
+    add(db, "sneaky", feed_server.serve("/sneaky.xml", to_file))
+    outcome = poll(db)["sneaky"]
+    assert outcome.status == "failed" and "only http:// and https://" in outcome.message
+
+
+def test_loopback_feeds_are_refused_unless_allowed(db: Db, feed_server: FeedServer) -> None:
+    add(db, "local", feed_server.serve_file("/press.xml", "un-press/rss.xml"))
+    outcome = poll(db, allow_private_feeds=False)["local"]
+    assert outcome.status == "failed" and "R2P_ALLOW_PRIVATE_FEEDS" in outcome.message
+    assert feed_server.requests_to("/press.xml") == []
+    assert poll(db, allow_private_feeds=True)["local"].new == 4
+
+
+def test_it_identifies_itself(db: Db, feed_server: FeedServer) -> None:
+    add(db, "press", feed_server.serve_file("/press.xml", "un-press/rss.xml"))
+    poll(db)
+    agent = feed_server.requests_to("/press.xml")[0].headers["User-Agent"]
+    assert agent.startswith("r2p-mailer/") and "http" in agent
