@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alembic import context
 from sqlalchemy import Connection
 
+from alembic import context
 from mailer.config import load_settings
 from mailer.db import make_engine
 from mailer.models import Base

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,7 +55,9 @@ def _targets(factory: sessionmaker[Session], key: str | None) -> list[_Target]:
             if not sources[0].enabled:
                 raise SourceError(f"source {key!r} is disabled; `feeds enable {key}` first")
         else:
-            sources = list(session.scalars(select(Source).where(Source.enabled).order_by(Source.key)))
+            sources = list(
+                session.scalars(select(Source).where(Source.enabled).order_by(Source.key))
+            )
         return [_Target(s.id, s.key, s.url, s.etag, s.last_modified) for s in sources]
 
 
@@ -86,7 +89,10 @@ def _ingest(
             return PollOutcome(target.key, "failed", message=str(exc))
         entries = [normalise_entry(raw, fetched_at=now) for raw in parsed.entries]
         new = store_entries(
-            source, entries, tagger=load_tagger(settings.relevance_file), fetched_at=now,
+            source,
+            entries,
+            tagger=load_tagger(settings.relevance_file),
+            fetched_at=now,
             session=session,
         )
         source.body_hash = digest
@@ -117,11 +123,11 @@ async def poll_sources(
     # One writer at a time keeps SQLite happy and costs nothing on PostgreSQL at this scale.
     writer = asyncio.Lock()
 
-    async def poll_one(client: object, target: _Target) -> PollOutcome:
+    async def poll_one(client: httpx.AsyncClient, target: _Target) -> PollOutcome:
         try:
             async with gate:
                 result = await fetch_feed(
-                    client,  # type: ignore[arg-type]
+                    client,
                     target.url,
                     settings=settings,
                     etag=target.etag,
@@ -143,8 +149,9 @@ async def poll_sources(
         if outcome.status == "failed":
             log.warning("feed %s failed: %s", target.key, outcome.message)
         else:
-            log.info("feed %s: %s, %d new of %d", target.key, outcome.status, outcome.new,
-                     outcome.seen)
+            log.info(
+                "feed %s: %s, %d new of %d", target.key, outcome.status, outcome.new, outcome.seen
+            )
         if on_done is not None:
             on_done(outcome)
         return outcome

@@ -107,8 +107,7 @@ def feeds_list() -> None:
     """Show every source with its health: last success, last error, failures, empty answers."""
     with _context() as (_settings, _engine, factory), session_scope(factory) as session:
         table = Table(title="Feed sources")
-        for column in ("source", "on", "items", "last success", "failures", "empty",
-                       "last error"):
+        for column in ("source", "on", "items", "last success", "failures", "empty", "last error"):
             table.add_column(column, overflow="fold")
         for source, count in list_sources(session=session):
             error = source.last_error or ""
@@ -121,7 +120,8 @@ def feeds_list() -> None:
                 _ago(source.last_success_at),
                 str(source.consecutive_failures),
                 f"{source.empty_responses} (last {_ago(source.last_empty_at)})"
-                if source.empty_responses else "0",
+                if source.empty_responses
+                else "0",
                 error,
             )
         console.print(table)
@@ -140,8 +140,9 @@ def feeds_add(
     """Add a feed source. Private and loopback addresses are refused unless
     R2P_ALLOW_PRIVATE_FEEDS=true."""
     with _context() as (settings, _engine, factory), session_scope(factory) as session:
-        spec = SourceSpec(key=key, url=url, title=title, language=language,
-                          always_relevant=always_relevant)
+        spec = SourceSpec(
+            key=key, url=url, title=title, language=language, always_relevant=always_relevant
+        )
         try:
             add_source(spec, allow_private=settings.allow_private_feeds, session=session)
         except MailerError as exc:
@@ -196,8 +197,12 @@ def poll(
     _configure_logging(logging.ERROR)
     with _context() as (settings, _engine, factory):
         with Progress(
-            TextColumn("polling feeds"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.description}"), console=console, transient=True,
+            TextColumn("polling feeds"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+            transient=True,
         ) as progress:
             task = progress.add_task("", total=None)
 
@@ -205,9 +210,7 @@ def poll(
                 progress.update(task, advance=1, description=outcome.key)
 
             try:
-                outcomes = asyncio.run(
-                    poll_sources(settings, factory, key=feed, on_done=advance)
-                )
+                outcomes = asyncio.run(poll_sources(settings, factory, key=feed, on_done=advance))
             except MailerError as exc:
                 errors.print(f"[bold red]error:[/] {exc}")
                 raise typer.Exit(1) from None
@@ -240,8 +243,10 @@ def run(
         errors.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None
     logging.getLogger("mailer").info(
-        "database at revision %s%s; serving on http://%s:%d", revision,
-        f", added sources {', '.join(added)}" if added else "", host, port,
+        "database at revision %s%s; serving on http://%s:%d",
+        revision,
+        f", added sources {', '.join(added)}" if added else "",
+        host,
+        port,
     )
-    uvicorn.run(create_app(settings, with_scheduler=True), host=host, port=port,
-                log_config=None)
+    uvicorn.run(create_app(settings, with_scheduler=True), host=host, port=port, log_config=None)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from alembic import command
 from mailer.models import Base
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +51,8 @@ def schema_differences(engine: Engine) -> list[object]:
             connection,
             opts={
                 "compare_type": True,
-                "include_name": lambda name, type_, _p: not (
-                    type_ == "table" and name in {"apscheduler_jobs", "alembic_version"}
+                "include_name": lambda name, type_, _p: (
+                    not (type_ == "table" and name in {"apscheduler_jobs", "alembic_version"})
                 ),
             },
         )

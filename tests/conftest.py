@@ -23,7 +23,9 @@ from mailer.models import Base
 from tests.support.feedserver import FeedServer
 
 POSTGRES_URL = os.environ.get("R2P_TEST_POSTGRES_URL", "")
-NO_POSTGRES = "PostgreSQL tests need R2P_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)"
+NO_POSTGRES = (
+    "PostgreSQL tests need R2P_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)"
+)
 
 
 def make_settings(tmp_path: Path, database_url: str = "", **overrides: Any) -> Settings:
@@ -47,8 +49,9 @@ class PostgresDatabases:
             url = url.set(drivername="postgresql+psycopg")
         self.admin_url = url
         self.created: list[str] = []
-        self.admin = make_engine(url.render_as_string(hide_password=False),
-                                 isolation_level="AUTOCOMMIT")
+        self.admin = make_engine(
+            url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+        )
 
     def create(self) -> str:
         name = f"r2p_test_{uuid.uuid4().hex[:12]}"

@@ -245,8 +245,9 @@ def test_malformed_xml_keeps_what_parses_and_warns(
 
 
 def test_a_page_that_is_not_a_feed_fails_clearly(db: Db, feed_server: FeedServer) -> None:
-    add(db, "html", feed_server.serve_file("/page", "bad/not-a-feed.html",
-                                           content_type="text/html"))
+    add(
+        db, "html", feed_server.serve_file("/page", "bad/not-a-feed.html", content_type="text/html")
+    )
     outcome = poll(db)["html"]
     assert outcome.status == "failed" and "not an RSS or Atom feed" in outcome.message
 
@@ -259,9 +260,23 @@ def test_hostile_html_is_sanitised_and_good_content_kept(db: Db, feed_server: Fe
     for item in stored:
         for field in (item.title, item.summary_html, item.summary_text):
             lowered = field.lower()
-            for bad in ("<script", "onerror=", "onclick=", "onload=", "onmouseover=", "javascript:",
-                        "<form", "<input", "<iframe", "<style", "<svg", "<object", "<embed",
-                        "data:", "alert("):
+            for bad in (
+                "<script",
+                "onerror=",
+                "onclick=",
+                "onload=",
+                "onmouseover=",
+                "javascript:",
+                "<form",
+                "<input",
+                "<iframe",
+                "<style",
+                "<svg",
+                "<object",
+                "<embed",
+                "data:",
+                "alert(",
+            ):
                 assert bad not in lowered, (bad, field)
         assert '<a href="https://www.un.org/en/genocideprevention/"' in item.summary_html
         assert "Keep this link." in item.summary_text
@@ -284,8 +299,7 @@ def test_entity_declarations_are_refused_without_parsing(
 def test_entries_without_guid_link_or_date_are_kept_with_stable_ids(
     db: Db, feed_server: FeedServer
 ) -> None:
-    add(db, "missing", feed_server.serve_file("/m.xml", "bad/missing-fields.xml",
-                                              validators=False))
+    add(db, "missing", feed_server.serve_file("/m.xml", "bad/missing-fields.xml", validators=False))
     assert poll(db)["missing"].new == 3
     stored = items(db)
     no_link = next(item for item in stored if not item.url)
@@ -345,9 +359,7 @@ def test_a_gzip_bomb_stops_at_the_cap(db: Db, feed_server: FeedServer) -> None:
 
 
 def test_a_gzipped_feed_is_decoded(db: Db, feed_server: FeedServer) -> None:
-    body = gzip.compress(
-        (feed_server_data("un-press/rss.xml"))
-    )
+    body = gzip.compress(feed_server_data("un-press/rss.xml"))
 
     def handler(request: BaseHTTPRequestHandler) -> None:
         request.send_response(200)

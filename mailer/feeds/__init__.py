@@ -1,1 +1,1 @@
-"""Feeds: fetch safely, parse, normalise, sanitise, tag and dedupe what UN and R2P sources publish."""
+"""Feeds: fetch safely, parse, normalise, sanitise, tag and dedupe what the sources publish."""

@@ -20,7 +20,9 @@ import httpx
 from mailer.config import Settings
 from mailer.errors import FeedTooLargeError, FetchError, UnsafeURLError
 
-ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
 PERMANENT_REDIRECTS = {301, 308}
 REDIRECTS = {301, 302, 303, 307, 308}
 
@@ -161,8 +163,9 @@ async def _fetch(
                 moved_to = current if all_permanent else None
                 continue
             if response.status_code == 304:
-                return FetchResult(status=304, etag=etag, last_modified=last_modified,
-                                   moved_to=moved_to)
+                return FetchResult(
+                    status=304, etag=etag, last_modified=last_modified, moved_to=moved_to
+                )
             if response.status_code == 410:
                 return FetchResult(status=410, moved_to=moved_to)
             if response.status_code != 200:

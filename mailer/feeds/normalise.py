@@ -23,7 +23,9 @@ _TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid)$", re.IGNO
 # news.un.org/en/story/2026/11/1166401 or /feed/view/en/story/2026/11/1166401
 _UN_NEWS_STORY = re.compile(r"^/(?:feed/view/)?([a-z]{2})/story/\d{4}/\d{2}/(\d+)")
 # press.un.org/en/2026/sc16444.doc.htm and its live blog press.un.org/en/blog/sc16444
-_UN_PRESS_SYMBOL = re.compile(r"^/[a-z]{2}/(?:\d{4}|blog)/([a-z]+\d+(?:-[a-z]+\d+)*)(?:\.doc\.htm)?/?$")
+_UN_PRESS_SYMBOL = re.compile(
+    r"^/[a-z]{2}/(?:\d{4}|blog)/([a-z]+\d+(?:-[a-z]+\d+)*)(?:\.doc\.htm)?/?$"
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,11 @@ def canonical_url(url: str) -> str:
     """Lower-case scheme and host, no fragment, no tracking parameters."""
     parts = urlsplit(url.strip())
     query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-         if not _TRACKING_PARAMS.match(k)]
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING_PARAMS.match(k)
+        ]
     )
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
 
@@ -108,9 +113,11 @@ def normalise_entry(entry: Any, *, fetched_at: datetime) -> Entry:
     )
     published_at = _entry_date(entry, fetched_at)
     # Without guid or link the content is the identity (never the fetch time, which changes).
-    uid = guid or link or "sha256:" + hashlib.sha256(
-        f"{title_text}\n{summary_text}".encode()
-    ).hexdigest()
+    uid = (
+        guid
+        or link
+        or "sha256:" + hashlib.sha256(f"{title_text}\n{summary_text}".encode()).hexdigest()
+    )
     title = shorten(title_text, TITLE_CHARS) or shorten(one_line(summary_text), 120) or "(untitled)"
     return Entry(
         uid=uid[:1024],

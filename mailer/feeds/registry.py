@@ -111,12 +111,10 @@ def set_enabled(key: str, enabled: bool, *, session: Session, reason: str | None
 
 def list_sources(*, session: Session) -> list[tuple[Source, int]]:
     """Every source with its stored item count, in key order."""
-    counts = (
-        select(Item.source_id, func.count().label("n")).group_by(Item.source_id).subquery()
-    )
+    counts = select(Item.source_id, func.count().label("n")).group_by(Item.source_id).subquery()
     rows = session.execute(
         select(Source, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.source_id == Source.id)
         .order_by(Source.key)
     )
-    return [(source, int(count)) for source, count in rows.tuples()]
+    return [(source, int(count)) for source, count in rows]

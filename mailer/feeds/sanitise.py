@@ -12,14 +12,46 @@ import re
 import nh3
 
 ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "cite", "code", "em", "h2", "h3", "h4", "i",
-    "li", "ol", "p", "q", "s", "small", "strong", "sub", "sup", "u", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "cite",
+    "code",
+    "em",
+    "h2",
+    "h3",
+    "h4",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "q",
+    "s",
+    "small",
+    "strong",
+    "sub",
+    "sup",
+    "u",
+    "ul",
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}}
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
 # Elements whose content is dropped, not just their tags.
-DROPPED_CONTENT = {"script", "style", "form", "iframe", "object", "embed", "template",
-                   "noscript", "select", "textarea", "button"}
+DROPPED_CONTENT = {
+    "script",
+    "style",
+    "form",
+    "iframe",
+    "object",
+    "embed",
+    "template",
+    "noscript",
+    "select",
+    "textarea",
+    "button",
+}
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
 _BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|blockquote|tr)>|<br\s*/?>", re.IGNORECASE)
@@ -69,6 +101,4 @@ def shorten(text: str, limit: int) -> str:
 def text_to_html(text: str) -> str:
     """Escape a plain-text field for HTML, keeping its paragraphs."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return "".join(
-        "<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs
-    )
+    return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)

@@ -19,7 +19,11 @@ from mailer.models import Item, Source
 
 
 def store_entries(
-    source: Source, entries: list[Entry], *, tagger: Tagger, fetched_at: datetime,
+    source: Source,
+    entries: list[Entry],
+    *,
+    tagger: Tagger,
+    fetched_at: datetime,
     session: Session,
 ) -> int:
     """Insert the entries not stored yet; returns how many were new."""

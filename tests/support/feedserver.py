@@ -4,6 +4,7 @@ hand-written handlers for hostile answers (slow, huge, loops, bombs, errors).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
@@ -42,11 +43,15 @@ class FeedServer:
         return [s for s in self.seen if s.path == path]
 
     def serve_bytes(
-        self, path: str, body: bytes, *, validators: bool = True,
+        self,
+        path: str,
+        body: bytes,
+        *,
+        validators: bool = True,
         content_type: str = "application/rss+xml; charset=utf-8",
     ) -> str:
         """Serve ``body`` at ``path``; with validators, answer 304 to a matching request."""
-        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
 
         def handler(request: BaseHTTPRequestHandler) -> None:
             if validators and request.headers.get("If-None-Match") == etag:
@@ -85,10 +90,8 @@ class FeedServer:
                 if handler is None:
                     self.send_error(404)
                     return
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     handler(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
