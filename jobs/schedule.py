@@ -4,6 +4,7 @@ max_instances=1 and a misfire grace time; job functions are plain importable fun
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,9 +13,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs.poll import poll_sources
 from mailer.config import Settings
 
+log = logging.getLogger(__name__)
+
 
 async def poll_feeds_job(settings: Settings, factory: sessionmaker[Session]) -> None:
-    await poll_sources(settings, factory)
+    outcomes = await poll_sources(settings, factory)
+    failed = sorted(o.key for o in outcomes if o.status in {"failed", "gone"})
+    log.info(
+        "poll finished: %d new item(s) from %d feed(s)%s",
+        sum(o.new for o in outcomes),
+        len(outcomes),
+        f"; failed: {', '.join(failed)}" if failed else "",
+    )
 
 
 def schedule_jobs(scheduler: Any, settings: Settings, factory: sessionmaker[Session]) -> None:
