@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobs.poll import poll_sources  # noqa: E402
-from mailer.config import Settings  # noqa: E402
-from mailer.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
-from mailer.feeds.registry import SourceSpec, add_source  # noqa: E402
-from mailer.migrate import upgrade_to_head  # noqa: E402
-from tests.support.feedserver import FeedServer  # noqa: E402
+from jobs.poll import poll_sources
+from mailer.config import Settings
+from mailer.db import make_engine, make_sessionmaker, session_scope
+from mailer.feeds.registry import SourceSpec, add_source
+from mailer.migrate import upgrade_to_head
+from tests.support.feedserver import FeedServer
 
 ITEM = """<item>
   <title>  Security Council briefing {n}: “protection of civilians” in Sudan  </title>
