@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -235,6 +236,7 @@ def test_a_200_with_no_items_is_recorded_as_an_empty_answer(
 def test_malformed_xml_keeps_what_parses_and_warns(
     db: Db, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="mailer")
     add(db, "bad", feed_server.serve_file("/bad.xml", "bad/malformed.xml"))
     outcome = poll(db)["bad"]
     assert outcome.status == "new" and "malformed" in outcome.message
