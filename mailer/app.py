@@ -38,6 +38,11 @@ def create_app(settings: Settings, *, with_scheduler: bool = False) -> FastAPI:
             engine.dispose()
 
     app = FastAPI(title="r2p-mailer", version=__version__, lifespan=lifespan)
+    # What route handlers need: read through request.app.state.
+    app.state.settings = settings
+    app.state.factory = factory
+    # Called after a request queued mail; `run` points it at its in-process worker.
+    app.state.wake_worker = lambda: None
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

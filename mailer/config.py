@@ -49,6 +49,26 @@ class Settings(BaseSettings):
     poll_concurrency: int = Field(default=8, ge=1, le=64)
     poll_every: Duration = timedelta(minutes=15)
 
+    smtp_url: SecretStr | None = None
+    smtp_connections: int = Field(default=4, ge=1, le=100)
+    smtp_rate: float = Field(default=0.0, ge=0)
+    smtp_timeout: Duration = timedelta(seconds=30)
+    lease_seconds: int = Field(default=300, ge=5)
+    retry_for: Duration = timedelta(days=2)
+    hard_bounce_limit: int = Field(default=2, ge=1)
+    delivery_batch: int = Field(default=500, ge=1, le=10_000)
+    list_id: str = ""
+    dkim_key_file: Path | None = None
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    digest_section_limit: int = Field(default=8, ge=1, le=100)
+    confirm_link_max_age: Duration = timedelta(days=7)
+    pending_purge_after: Duration = timedelta(days=14)
+    signup_rate_limit: int = Field(default=5, ge=1)
+    signup_rate_window: Duration = timedelta(hours=1)
+    consent_form_version: str = "2026-11"
+    link_max_age: Duration = timedelta(days=365)
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -91,6 +111,29 @@ class Settings(BaseSettings):
                 handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("smtp://", "smtps://")):
+            raise ValueError(
+                "must look like smtp://user:pass@host:587?starttls=true or smtps://..."
+            )
+        return value
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where mail goes when no SMTP server is configured (a Maildir)."""
+        return self.var_dir / "mail"
+
+    @property
+    def mail_domain(self) -> str:
+        address = self.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
+        return address.rsplit("@", 1)[-1].lower() if "@" in address else "localhost"
+
+    @property
+    def list_id_header(self) -> str:
+        return self.list_id or f"R2P news <news.{self.mail_domain}>"
+
     @property
     def user_agent(self) -> str:
         return f"r2p-mailer/{__version__} (+{self.base_url})"
@@ -104,6 +147,6 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
-            shown = "" if field == "secret_key" else f" (got {error.get('input')!r})"
+            shown = "" if field in {"secret_key", "smtp_url"} else f" (got {error.get('input')!r})"
             problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}{shown}")
         raise ConfigError("bad setting: " + "; ".join(problems)) from None

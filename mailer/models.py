@@ -118,3 +118,88 @@ class Item(Base):
     relevant: Mapped[bool] = mapped_column(Boolean, default=False)
 
     source: Mapped[Source] = relationship(back_populates="items")
+
+
+class Subscriber(Base):
+    """A reader: address, what they want, and the proof of their consent."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    wants_digest: Mapped[bool] = mapped_column(Boolean, default=True)
+    wants_alerts: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Empty means everything; otherwise crime tags, "r2p" and watch-list country tags.
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    consent_at: Mapped[datetime | None]
+    consent_form: Mapped[str] = mapped_column(String(64), default="")
+    consent_text: Mapped[str] = mapped_column(Text, default="")
+    consent_ip: Mapped[str] = mapped_column(String(64), default="")
+    consent_user_agent: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+    hard_bounces: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Erasure(Base):
+    """An anonymous trace of a reader who asked to be deleted: only the day it happened."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(default=utcnow)
+    was_status: Mapped[str] = mapped_column(String(16))
+
+
+class Campaign(Base):
+    """One mailing: a digest issue, an alert, or a single transactional email."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    template: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+    approved_at: Mapped[datetime | None]
+    approved_by: Mapped[str] = mapped_column(String(320), default="")
+    finished_at: Mapped[datetime | None]
+
+
+class Delivery(Base):
+    """The ledger: one row per (campaign, subscriber), settled only by the server's reply."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "subscriber_id"),
+        Index("ix_deliveries_claim", "status", "priority", "next_attempt_at"),
+        Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    # What the subscriber gets: the worker renders each segment once per campaign.
+    segment: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deadline_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str] = mapped_column(String(100), default="")
+    last_reply: Mapped[str] = mapped_column(String(1000), default="")
+    message_id: Mapped[str] = mapped_column(String(300), default="")
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -21,6 +21,7 @@ from mailer.db import make_engine, make_sessionmaker
 from mailer.migrate import upgrade_to_head
 from mailer.models import Base
 from tests.support.feedserver import FeedServer
+from tests.support.smtpserver import SMTPServer
 
 POSTGRES_URL = os.environ.get("R2P_TEST_POSTGRES_URL", "")
 NO_POSTGRES = (
@@ -142,5 +143,13 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
 @pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
     server = FeedServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    """A real aiosmtpd server on loopback; script its answers through ``.handler``."""
+    server = SMTPServer().start()
     yield server
     server.stop()

@@ -1,0 +1,1 @@
+"""Email: templates rendered once per campaign segment, MIME built once, filled per reader."""

@@ -1,0 +1,120 @@
+"""Rendering an email: ``templates/email/<name>/{subject.txt, body.txt, body.html}``.
+
+One ``render_email(name, ctx)`` returns subject, plain text and HTML (CSS inlined). Values
+that differ per reader (address, links) are left as slot markers here and filled in later
+by ``mailer.email.compose`` without rendering again.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import css_inline
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from mailer.feeds.sanitise import one_line
+
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+SLOT_PATTERN = re.compile(r"R2PSLOT_([a-z_]+)_R2PEND")
+SLOTS = ("address", "message_id", "unsubscribe_url", "preferences_url", "confirm_url")
+TEXT_WIDTH = 76
+HTML_LINE = 800  # SMTP allows 998 octets a line; leave room for filled-in slots
+
+
+def slot(name: str) -> str:
+    assert name in SLOTS, name
+    return f"R2PSLOT_{name}_R2PEND"
+
+
+def reader_links() -> dict[str, str]:
+    """What templates use for per-reader values: ``{{ links.unsubscribe }}`` and so on."""
+    return {
+        "address": slot("address"),
+        "unsubscribe": slot("unsubscribe_url"),
+        "preferences": slot("preferences_url"),
+        "confirm": slot("confirm_url"),
+    }
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def _reader_date(value: datetime, style: str = "long") -> str:
+    if style == "short":
+        return f"{value.day} {value:%b}"
+    return f"{value.day} {value:%B %Y}"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"], default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["reader_date"] = _reader_date
+    return env
+
+
+def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
+    """Wrap long lines (URLs and slots are never broken), keep short ones as they are."""
+    lines = []
+    for line in text.splitlines():
+        if len(line) <= width:
+            lines.append(line.rstrip())
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        lines.extend(
+            textwrap.wrap(
+                line.strip(),
+                width,
+                initial_indent=indent,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def wrap_html(html: str, limit: int = HTML_LINE) -> str:
+    """Break over-long lines between tags so no line nears SMTP's 998-octet limit."""
+    out = []
+    for line in html.splitlines():
+        while len(line) > limit:
+            cut = line.rfind(">", 0, limit)
+            if cut <= 0:
+                cut = line.rfind(" ", 0, limit)
+            if cut <= 0:
+                break
+            out.append(line[: cut + 1])
+            line = line[cut + 1 :]
+        out.append(line)
+    return "\n".join(out)
+
+
+# Inline every rule; keep @media (phone widths, dark mode) in a <style> for clients that read it.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+def render_email(name: str, ctx: dict[str, Any]) -> RenderedEmail:
+    """Subject, text and HTML of ``templates/email/<name>/`` rendered with ``ctx``."""
+    env = environment()
+    full = {"links": reader_links(), **ctx}
+    subject = one_line(env.get_template(f"email/{name}/subject.txt").render(full))
+    text = wrap_text(env.get_template(f"email/{name}/body.txt").render(full))
+    html = env.get_template(f"email/{name}/body.html").render(full)
+    return RenderedEmail(subject=subject, text=text, html=wrap_html(_INLINER.inline(html)))

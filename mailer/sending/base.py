@@ -1,0 +1,36 @@
+"""The Sender interface and what a send attempt can end as."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Verdict = Literal["sent", "retry", "failed"]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """``sent`` only on the server's 2xx; ``retry`` for 4xx and lost connections;
+    ``failed`` for 5xx (the address or message is refused for good)."""
+
+    verdict: Verdict
+    code: int
+    reply: str
+
+    @classmethod
+    def from_code(cls, code: int, reply: str) -> SendResult:
+        if 200 <= code < 300:
+            return cls("sent", code, reply)
+        if 500 <= code < 600:
+            return cls("failed", code, reply)
+        return cls("retry", code, reply)
+
+
+class Sender(Protocol):
+    """Sends prebuilt bytes; safe to call concurrently (the sender bounds concurrency)."""
+
+    concurrency: int
+
+    async def send(self, envelope_from: str, recipient: str, message: bytes) -> SendResult: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,167 @@
+"""SMTP sender: a pool of reused aiosmtplib connections under a shared rate limit.
+
+A connection that drops is replaced on next use; a reply is classified by its code (2xx
+sent, 4xx retry, 5xx failed) and a lost connection counts as a retry, never as sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from mailer.config import Settings
+from mailer.errors import ConfigError
+from mailer.sending.base import SendResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SMTPTarget:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    use_tls: bool
+    start_tls: bool | None
+    timeout: float
+
+    def __str__(self) -> str:  # never shows the password
+        return f"{'smtps' if self.use_tls else 'smtp'}://{self.host}:{self.port}"
+
+
+def parse_smtp_url(url: str, timeout: float = 30.0) -> SMTPTarget:
+    """``smtp://user:pass@host:587?starttls=true`` or ``smtps://user:pass@host:465``."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ConfigError("R2P_SMTP_URL: must look like smtp://user:pass@host:587?starttls=true")
+    query = parse_qs(parts.query)
+    starttls = query.get("starttls", [""])[0].lower()
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 25)
+    except ValueError:
+        raise ConfigError("R2P_SMTP_URL: the port is not a number") from None
+    return SMTPTarget(
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        use_tls=parts.scheme == "smtps",
+        start_tls={"true": True, "1": True, "false": False, "0": False}.get(starttls),
+        timeout=timeout,
+    )
+
+
+class RateLimiter:
+    """At most ``rate`` acquisitions a second across every connection (0 = no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            self._next = max(self._next, now)
+            wait = self._next - now
+            self._next += self.interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class SMTPPool:
+    def __init__(self, target: SMTPTarget, *, connections: int = 4, rate: float = 0.0) -> None:
+        self.target = target
+        self.concurrency = connections
+        self._limiter = RateLimiter(rate)
+        self._idle: asyncio.Queue[aiosmtplib.SMTP | None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SMTPPool:
+        assert settings.smtp_url is not None
+        target = parse_smtp_url(
+            settings.smtp_url.get_secret_value(), settings.smtp_timeout.total_seconds()
+        )
+        return cls(target, connections=settings.smtp_connections, rate=settings.smtp_rate)
+
+    def _queue(self) -> asyncio.Queue[aiosmtplib.SMTP | None]:
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            for _ in range(self.concurrency):
+                self._idle.put_nowait(None)
+        return self._idle
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        t = self.target
+        client = aiosmtplib.SMTP(
+            hostname=t.host,
+            port=t.port,
+            use_tls=t.use_tls,
+            start_tls=t.start_tls,
+            timeout=t.timeout,
+        )
+        await client.connect()
+        if t.username and t.password:
+            await client.login(t.username, t.password)
+        return client
+
+    @staticmethod
+    async def _discard(client: aiosmtplib.SMTP | None) -> None:
+        if client is not None and client.is_connected:
+            client.close()
+
+    async def send(self, envelope_from: str, recipient: str, message: bytes) -> SendResult:
+        idle = self._queue()
+        client = await idle.get()
+        try:
+            await self._limiter.acquire()
+            if client is None or not client.is_connected:
+                try:
+                    client = await self._connect()
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    client = None
+                    return SendResult("retry", 0, f"cannot connect to {self.target}: {exc}")
+            options = ["BODY=8BITMIME"] if client.supports_extension("8bitmime") else []
+            try:
+                _errors, reply = await client.sendmail(
+                    envelope_from, [recipient], message, mail_options=options
+                )
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                refused = exc.recipients[0]
+                return SendResult.from_code(refused.code, refused.message)
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                await self._discard(client)
+                client = None
+                return SendResult("retry", 0, f"connection lost: {exc}")
+            except aiosmtplib.SMTPResponseException as exc:
+                if exc.code == 421:  # the server is closing this connection
+                    await self._discard(client)
+                    client = None
+                return SendResult.from_code(exc.code, exc.message)
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                await self._discard(client)
+                client = None
+                return SendResult("retry", 0, f"connection lost: {exc.__class__.__name__}: {exc}")
+            return SendResult("sent", 250, reply)
+        finally:
+            idle.put_nowait(client)
+
+    async def aclose(self) -> None:
+        if self._idle is None:
+            return
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            if client is not None and client.is_connected:
+                try:
+                    await asyncio.wait_for(client.quit(), timeout=5)
+                except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                    client.close()
+        self._idle = None
