@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,6 +18,8 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.deliver import DeliveryWorker
+from jobs.deliver import Progress as DeliveryProgress
 from jobs.poll import PollOutcome, poll_sources
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, make_sessionmaker, session_scope
@@ -29,6 +33,8 @@ from mailer.feeds.registry import (
     set_enabled,
 )
 from mailer.migrate import current_revision, head_revision, upgrade_to_head
+from mailer.outbox import queue_depth
+from mailer.sending import make_sender
 
 app = typer.Typer(
     help="r2p-mailer: R2P news digests and urgent alerts. Settings come from R2P_* variables.",
@@ -220,6 +226,66 @@ def poll(
         console.print(f"{new} new item(s) from {len(outcomes)} feed(s); {len(failed)} failed.")
     if failed:
         raise typer.Exit(1)
+
+
+def _drain(*, once: bool) -> None:
+    """Run a delivery worker in the foreground with a live progress line."""
+    with _context() as (settings, _engine, factory):
+        sender = make_sender(settings)
+        started = time.monotonic()
+        with Progress(
+            TextColumn("delivering"),
+            TextColumn("[green]{task.fields[sent]} sent"),
+            TextColumn("[yellow]{task.fields[retry]} retrying"),
+            TextColumn("[red]{task.fields[failed]} failed"),
+            TextColumn("{task.fields[rate]:.0f} msg/s"),
+            console=console,
+        ) as progress:
+            task = progress.add_task("", total=None, sent=0, retry=0, failed=0, rate=0.0)
+
+            def show(p: DeliveryProgress) -> None:
+                rate = p.sent / max(time.monotonic() - started, 1e-6)
+                progress.update(task, sent=p.sent, retry=p.retry, failed=p.failed, rate=rate)
+
+            worker = DeliveryWorker(settings, factory, sender, on_progress=show)
+
+            async def main() -> DeliveryProgress:
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(signum, worker.stop)
+                return await worker.run(once=once)
+
+            try:
+                result = asyncio.run(main())
+            except MailerError as exc:
+                errors.print(f"[bold red]error:[/] {exc}")
+                raise typer.Exit(1) from None
+        with session_scope(factory) as session:
+            waiting = queue_depth(session=session)
+        console.print(
+            f"{result.sent} sent, {result.retry} to retry, {result.failed} failed"
+            f"{f', {result.released} released' if result.released else ''}; "
+            f"{waiting} delivery(ies) still queued or in flight."
+        )
+
+
+@app.command()
+def deliver(
+    once: Annotated[
+        bool, typer.Option("--once", help="Stop when nothing is due now instead of waiting.")
+    ] = False,
+) -> None:
+    """Send queued mail with a progress bar (sent, retrying, failed, rate). Without
+    R2P_SMTP_URL mail goes to the Maildir under R2P_VAR_DIR/mail."""
+    _configure_logging(logging.WARNING)
+    _drain(once=once)
+
+
+@app.command()
+def worker() -> None:
+    """Keep sending queued mail until SIGTERM/SIGINT (several may run on PostgreSQL)."""
+    _configure_logging()
+    _drain(once=False)
 
 
 @app.command()

@@ -23,10 +23,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailer.errors import MailerError
+from mailer.feeds.sanitise import one_line
 from mailer.models import Campaign, Delivery, Subscriber
 from mailer.sending.base import SendResult
 
 ACTIVE_DELIVERY = ("queued", "sending")
+SUPPRESSED = {"unsubscribed", "bounced"}
 # Replies that say the address itself is bad (RFC 5321): these count towards suppression.
 HARD_BOUNCE_CODES = {550, 551, 553}
 PRIORITY_ALERT = 100
@@ -81,7 +83,7 @@ def get_or_create_campaign(
         kind=kind,
         key=key,
         template=template,
-        subject=subject,
+        subject=one_line(subject)[:500],
         context=context or {},
         status="draft",
         priority=priority,
@@ -232,18 +234,28 @@ def claim(
         .order_by(Delivery.priority.desc())
         .limit(limit)
     )
+    mark = {
+        "status": "sending",
+        "lease_until": now + lease,
+        "claimed_by": worker,
+        "attempts": Delivery.attempts + 1,
+    }
     if session.get_bind().dialect.name == "postgresql":
-        eligible = eligible.with_for_update(skip_locked=True, of=Delivery)
+        # A materialised CTE runs the LIMIT ... SKIP LOCKED pick exactly once; as an
+        # IN (subquery) PostgreSQL may run it again and take more rows than the limit.
+        picked = (
+            eligible.with_for_update(skip_locked=True, of=Delivery)
+            .cte("picked")
+            .prefix_with("MATERIALIZED")
+        )
+        statement = update(Delivery).where(Delivery.id == picked.c.id)
+    else:
+        statement = update(Delivery).where(
+            Delivery.id.in_(eligible.scalar_subquery()), Delivery.status == "queued"
+        )
     claimed_ids = list(
         session.scalars(
-            update(Delivery)
-            .where(Delivery.id.in_(eligible.scalar_subquery()), Delivery.status == "queued")
-            .values(
-                status="sending",
-                lease_until=now + lease,
-                claimed_by=worker,
-                attempts=Delivery.attempts + 1,
-            )
+            statement.values(**mark)
             .returning(Delivery.id)
             .execution_options(synchronize_session=False)
         )
@@ -259,12 +271,25 @@ def claim(
             Delivery.segment,
             Delivery.attempts,
             Delivery.deadline_at,
+            Subscriber.status,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(claimed_ids))
         .order_by(Delivery.campaign_id, Delivery.segment, Delivery.id)
-    )
-    return [Claimed(*row) for row in rows]
+    ).all()
+    # A reader who left (or bounced) since the row was queued gets nothing more.
+    gone = [row[0] for row in rows if row[7] in SUPPRESSED]
+    if gone:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(gone))
+            .values(status="cancelled", lease_until=None, last_reply="reader left or bounced")
+            .execution_options(synchronize_session=False)
+        )
+    claimed = [Claimed(*row[:7]) for row in rows if row[7] not in SUPPRESSED]
+    if not claimed:  # the whole batch was for readers who left: look further
+        return claim(worker=worker, limit=limit, lease=lease, now=now, session=session)
+    return claimed
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -42,8 +42,12 @@ class ScriptedHandler:
     data_rule: Rule | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
         rcpt_options: list[str],
     ) -> str:
         if self.rcpt_rule is not None:
@@ -56,7 +60,7 @@ class ScriptedHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(  # noqa: N802
+    async def handle_DATA(
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         recipient = envelope.rcpt_tos[0]
@@ -67,8 +71,8 @@ class ScriptedHandler:
                 attempt = self.attempts[key]
             reply = self.data_rule(recipient, attempt)
             if reply == "drop":
-                assert session.transport is not None
-                session.transport.close()
+                assert server.transport is not None
+                server.transport.close()
                 return "421 closing"
             if not reply.startswith("250"):
                 return reply
@@ -92,9 +96,12 @@ class SMTPServer:
 
     def start(self) -> SMTPServer:
         self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port or _free_port(),
-            server_kwargs={"decode_data": False, "data_size_limit": 10_000_000},
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port or _free_port(),
             ready_timeout=10,
+            decode_data=False,
+            data_size_limit=10_000_000,
         )
         self.controller.start()
         self.port = self.controller.port

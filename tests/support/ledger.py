@@ -1,0 +1,92 @@
+"""Factories for delivery tests: readers, campaigns and a worker run against a sender."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from jobs.deliver import DeliveryWorker, Progress
+from mailer.config import Settings
+from mailer.models import Campaign, Delivery, Subscriber
+from mailer.outbox import PRIORITY_ALERT, enqueue, get_or_create_campaign, start
+from mailer.sending.base import Sender
+from mailer.sending.smtp import SMTPPool, parse_smtp_url
+from tests.conftest import Db
+
+
+def add_readers(db: Db, emails: list[str], **fields: Any) -> list[int]:
+    values = {"status": "active", **fields}
+    with db.session() as session:
+        readers = [Subscriber(email=email, **values) for email in emails]
+        session.add_all(readers)
+        session.commit()
+        return [reader.id for reader in readers]
+
+
+def alert_campaign(
+    db: Db,
+    reader_ids: list[int],
+    *,
+    key: str = "alert:test",
+    subject: str = "Imminent risk in El Fasher",
+    priority: int = PRIORITY_ALERT,
+    expires_in: timedelta | None = None,
+    deadline: timedelta = timedelta(days=2),
+    approve: bool = True,
+) -> int:
+    now = datetime.now(UTC)
+    with db.session() as session:
+        campaign, _ = get_or_create_campaign(
+            kind="alert",
+            key=key,
+            template="alert",
+            subject=subject,
+            context={"body": "Civilians are at imminent risk.", "link": "https://example.org/a"},
+            priority=priority,
+            expires_at=now + expires_in if expires_in else None,
+            session=session,
+        )
+        if approve:
+            start(campaign, by="admin@example.org", now=now, session=session)
+        enqueue(
+            campaign,
+            [(i, "en") for i in reader_ids],
+            deadline_at=now + deadline,
+            now=now,
+            session=session,
+        )
+        session.commit()
+        return campaign.id
+
+
+def smtp_sender(url: str, connections: int = 2) -> SMTPPool:
+    return SMTPPool(parse_smtp_url(url, timeout=5), connections=connections)
+
+
+def drain(db: Db, sender: Sender, settings: Settings | None = None, **overrides: Any) -> Progress:
+    worker = DeliveryWorker(settings or db.settings(**overrides), db.factory, sender)
+    return asyncio.run(worker.run(once=True))
+
+
+def deliveries(db: Db, campaign_id: int | None = None) -> list[Delivery]:
+    with db.session() as session:
+        query = select(Delivery).order_by(Delivery.id)
+        if campaign_id is not None:
+            query = query.where(Delivery.campaign_id == campaign_id)
+        return list(session.scalars(query))
+
+
+def campaign_status(db: Db, campaign_id: int) -> str:
+    with db.session() as session:
+        return session.get_one(Campaign, campaign_id).status
+
+
+def make_due(db: Db) -> None:
+    """Bring every queued retry forward to now (instead of waiting for the backoff)."""
+    with db.session() as session:
+        for delivery in session.scalars(select(Delivery).where(Delivery.status == "queued")):
+            delivery.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
+        session.commit()

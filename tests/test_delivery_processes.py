@@ -1,0 +1,117 @@
+"""Workers as real processes: killed mid-campaign and restarted, or two at once on
+PostgreSQL. Every reader gets the message; nobody twice beyond what was in flight."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+
+from mailer.models import Delivery, Subscriber
+from tests.conftest import Db
+from tests.support.ledger import alert_campaign, deliveries
+from tests.support.smtpserver import SMTPServer
+
+
+def bulk_readers(db: Db, count: int) -> list[int]:
+    with db.session() as session:
+        session.execute(
+            insert(Subscriber),
+            [{"email": f"reader{i:05d}@example.org", "status": "active"} for i in range(count)],
+        )
+        session.commit()
+        return list(session.scalars(select(Subscriber.id).order_by(Subscriber.id)))
+
+
+def worker_process(
+    db: Db, smtp: SMTPServer, tmp_path: Path, **settings: str
+) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("R2P_")}
+    env.update(
+        R2P_DATABASE_URL=db.url,
+        R2P_SMTP_URL=smtp.url,
+        R2P_VAR_DIR=str(tmp_path / "var"),
+        R2P_SECRET_KEY="test-secret",
+        R2P_SMTP_CONNECTIONS="4",
+        **settings,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "mailer", "deliver", "--once"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_until(condition: object, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_a_worker_killed_mid_campaign_loses_nothing_and_resends_only_what_was_in_flight(
+    db: Db, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    readers = bulk_readers(db, 2000)
+    campaign = alert_campaign(db, readers)
+    batch = "50"
+    first = worker_process(
+        db, smtp_server, tmp_path, R2P_DELIVERY_BATCH=batch, R2P_LEASE_SECONDS="5"
+    )
+    wait_until(lambda: len(smtp_server.received) >= 600 or first.poll() is not None)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert first.returncode == -signal.SIGKILL
+    in_flight = {d.subscriber_id for d in deliveries(db, campaign) if d.status == "sending"}
+    assert 0 < len(smtp_server.received) < 2000
+    assert len(in_flight) <= int(batch)
+
+    time.sleep(5.5)  # the killed worker's lease runs out
+    second = worker_process(
+        db, smtp_server, tmp_path, R2P_DELIVERY_BATCH=batch, R2P_LEASE_SECONDS="5"
+    )
+    assert second.wait(timeout=120) == 0, second.stderr.read() if second.stderr else ""
+
+    counts = collections.Counter(r.rcpt_tos[0] for r in smtp_server.received)
+    assert len(counts) == 2000
+    twice = {address for address, n in counts.items() if n > 1}
+    assert all(n <= 2 for n in counts.values())
+    with db.session() as session:
+        in_flight_addresses = set(
+            session.scalars(select(Subscriber.email).where(Subscriber.id.in_(in_flight)))
+        )
+    assert twice <= in_flight_addresses
+    assert {d.status for d in deliveries(db, campaign)} == {"sent"}
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_never_send_to_a_reader_twice(
+    db: Db, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    if db.backend != "postgresql":
+        pytest.skip("several workers at once need PostgreSQL (SKIP LOCKED)")
+    readers = bulk_readers(db, 3000)
+    campaign = alert_campaign(db, readers)
+    workers = [
+        worker_process(db, smtp_server, tmp_path, R2P_DELIVERY_BATCH="50", R2P_SMTP_RATE="500")
+        for _ in range(2)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0, worker.stderr.read() if worker.stderr else ""
+    counts = collections.Counter(r.rcpt_tos[0] for r in smtp_server.received)
+    assert len(counts) == 3000 and set(counts.values()) == {1}
+    rows = deliveries(db, campaign)
+    assert {d.status for d in rows} == {"sent"}
+    with db.session() as session:
+        claimers = set(session.scalars(select(Delivery.claimed_by).distinct()))
+    assert len(claimers) == 2, "both workers should have taken part"
