@@ -42,6 +42,8 @@ def test_every_command_has_help() -> None:
         ["feeds", "add"],
         ["feeds", "disable"],
         ["feeds", "enable"],
+        ["deliver"],
+        ["worker"],
     ):
         code, output = invoke(*command, "--help")
         assert code == 0 and "Usage" in output, command

@@ -118,6 +118,34 @@ class SMTPPool:
         if client is not None and client.is_connected:
             client.close()
 
+    @staticmethod
+    async def _transaction(
+        client: aiosmtplib.SMTP, envelope_from: str, recipient: str, message: bytes
+    ) -> str:
+        """MAIL, RCPT, DATA for one prebuilt message; raises on any non-2xx reply.
+
+        Calls aiosmtplib's commands directly rather than ``sendmail``: our bytes are
+        already CRLF-normalised, so the SIZE is their length, and ``sendmail`` would
+        normalise and parse the addresses a second time for every message.
+        """
+        options = []
+        if client.supports_extension("size"):
+            options.append(f"SIZE={len(message)}")
+        if client.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")
+        await client.mail(envelope_from, options=options)
+        await client.rcpt(recipient)
+        response = await client.data(message)
+        return response.message
+
+    @staticmethod
+    async def _reset(client: aiosmtplib.SMTP) -> None:
+        """Clear a half-built envelope after a refusal so the connection can be reused."""
+        try:
+            await client.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
+
     async def send(self, envelope_from: str, recipient: str, message: bytes) -> SendResult:
         idle = self._queue()
         client = await idle.get()
@@ -129,22 +157,18 @@ class SMTPPool:
                 except (aiosmtplib.SMTPException, OSError) as exc:
                     client = None
                     return SendResult("retry", 0, f"cannot connect to {self.target}: {exc}")
-            options = ["BODY=8BITMIME"] if client.supports_extension("8bitmime") else []
             try:
-                _errors, reply = await client.sendmail(
-                    envelope_from, [recipient], message, mail_options=options
-                )
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                refused = exc.recipients[0]
-                return SendResult.from_code(refused.code, refused.message)
+                reply = await self._transaction(client, envelope_from, recipient, message)
             except aiosmtplib.SMTPServerDisconnected as exc:
                 await self._discard(client)
                 client = None
                 return SendResult("retry", 0, f"connection lost: {exc}")
             except aiosmtplib.SMTPResponseException as exc:
-                if exc.code == 421:  # the server is closing this connection
+                if exc.code == 421 or not client.is_connected:  # the server closes this one
                     await self._discard(client)
                     client = None
+                else:
+                    await self._reset(client)
                 return SendResult.from_code(exc.code, exc.message)
             except (aiosmtplib.SMTPException, OSError) as exc:
                 await self._discard(client)
