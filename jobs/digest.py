@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.email.render import RenderedEmail, render_email
 from mailer.feeds.sanitise import shorten
 from mailer.models import Campaign, Item, Source, Subscriber
 from mailer.outbox import PRIORITY_DIGEST, enqueue, get_or_create_campaign, start
@@ -116,6 +117,20 @@ def plan_digest(*, now: datetime, session: Session, period: str | None = None) -
     return DigestPlan(period=period, since=since, until=now, item_ids=ids)
 
 
+def digest_subject(plan: DigestPlan) -> str:
+    count = len(plan.item_ids)
+    return f"R2P weekly digest {plan.period}: {count} new item{'s' if count != 1 else ''}"
+
+
+def plan_context(plan: DigestPlan) -> dict[str, Any]:
+    return {
+        "period": plan.period,
+        "since": plan.since.isoformat(),
+        "until": plan.until.isoformat(),
+        "item_ids": plan.item_ids,
+    }
+
+
 def _recipients(*, session: Session, week_topics: set[str]) -> Iterator[tuple[int, str]]:
     """(subscriber id, segment) for every active digest reader with something to read."""
     rows = session.execute(
@@ -150,13 +165,8 @@ def create_digest(
         kind="digest",
         key=key,
         template="digest",
-        subject=f"R2P weekly digest {plan.period}: {count} new item{'s' if count != 1 else ''}",
-        context={
-            "period": plan.period,
-            "since": plan.since.isoformat(),
-            "until": plan.until.isoformat(),
-            "item_ids": plan.item_ids,
-        },
+        subject=digest_subject(plan),
+        context=plan_context(plan),
         priority=PRIORITY_DIGEST,
         created_by=by,
         session=session,
@@ -220,3 +230,45 @@ def digest_context(
         "total": total,
         "archive_url": archive,
     }
+
+
+def preview_values(settings: Settings, address: str) -> dict[str, str]:
+    """Stand-ins for a reader's links in a preview: they lead to an 'invalid link' page."""
+    return {
+        "address": address,
+        "message_id": f"preview@{settings.mail_domain}",
+        "unsubscribe_url": f"{settings.base_url}/unsubscribe/preview",
+        "preferences_url": f"{settings.base_url}/preferences/preview",
+        "confirm_url": f"{settings.base_url}/confirm/preview",
+    }
+
+
+def preview_digest(
+    plan: DigestPlan,
+    *,
+    settings: Settings,
+    session: Session,
+    language: str = "en",
+    topics: list[str] | None = None,
+    address: str = "reader@example.org",
+) -> RenderedEmail | None:
+    """The next issue as one reader would see it, without storing anything; None when
+    there is nothing (for them) to send."""
+    if not plan.item_ids:
+        return None
+    draft = Campaign(
+        kind="digest",
+        key=campaign_key(plan.period),
+        template="digest",
+        subject=digest_subject(plan),
+        context=plan_context(plan),
+    )
+    ctx = digest_context(
+        draft, segment_for(language, topics or []), settings=settings, session=session
+    )
+    if not ctx["total"]:
+        return None
+    rendered = render_email(
+        "digest", {"base_url": settings.base_url, "subject": draft.subject, **ctx}
+    )
+    return rendered.with_slots(preview_values(settings, address))

@@ -12,6 +12,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     dkim_selector: str = ""
     dkim_domain: str = ""
     digest_section_limit: int = Field(default=8, ge=1, le=100)
+    digest_day: str = Field(default="mon", pattern=r"^(mon|tue|wed|thu|fri|sat|sun)$")
+    digest_time: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    digest_timezone: str = "UTC"
     confirm_link_max_age: Duration = timedelta(days=7)
     pending_purge_after: Duration = timedelta(days=14)
     signup_rate_limit: int = Field(default=5, ge=1)
@@ -118,6 +122,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must look like smtp://user:pass@host:587?starttls=true or smtps://..."
             )
+        return value
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone name (e.g. UTC, Europe/Geneva)") from None
         return value
 
     @property

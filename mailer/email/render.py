@@ -48,6 +48,14 @@ class RenderedEmail:
     text: str
     html: str
 
+    def with_slots(self, values: dict[str, str]) -> RenderedEmail:
+        """The email with its reader slots filled (previews; sending uses compose)."""
+
+        def fill(text: str) -> str:
+            return SLOT_PATTERN.sub(lambda m: values.get(m.group(1), ""), text)
+
+        return RenderedEmail(fill(self.subject), fill(self.text), fill(self.html))
+
 
 def _reader_date(value: datetime, style: str = "long") -> str:
     if style == "short":
