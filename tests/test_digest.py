@@ -1,0 +1,160 @@
+"""The weekly digest: built from ingested fixture items, per reader profile, once per week."""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import re
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import func, select
+
+from jobs.digest import create_digest, plan_digest, preview_digest
+from jobs.poll import poll_sources
+from mailer.feeds.registry import SourceSpec, add_source
+from mailer.models import Campaign, Delivery, Item
+from mailer.sending.memory import MemorySender
+from tests.conftest import Db
+from tests.support.feedserver import FeedServer
+from tests.support.ledger import add_readers, drain
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def ingested(db: Db, feed_server: FeedServer) -> Db:
+    with db.session() as session:
+        for key, name, always in (
+            ("globalr2p", "globalr2p/feed.xml", True),
+            ("un-press", "un-press/rss.xml", False),
+            ("un-news-all", "un-news/all.xml", False),
+        ):
+            url = feed_server.serve_file(f"/{key}", name)
+            add_source(SourceSpec(key=key, url=url, always_relevant=always), allow_private=True,
+                       session=session)
+        session.commit()
+    asyncio.run(poll_sources(db.settings(), db.factory))
+    return db
+
+
+def send_digest(db: Db, **settings: object) -> tuple[Campaign | None, int, str]:
+    with db.session() as session:
+        plan = plan_digest(now=datetime.now(UTC), session=session)
+        result = create_digest(plan, settings=db.settings(**settings), session=session)
+        session.commit()
+    return result
+
+
+def received(sender: MemorySender) -> dict[str, EmailMessage]:
+    messages = {}
+    for _from, to, raw in sender.sent:
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        messages[to] = parsed
+    return messages
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert text is not None and html is not None
+    return text.get_content(), html.get_content()
+
+
+def test_each_reader_gets_the_sections_their_topics_match(ingested: Db) -> None:
+    add_readers(ingested, ["all@example.org"])
+    add_readers(ingested, ["myanmar@example.org"], topics=["myanmar"])
+    add_readers(ingested, ["venezuela@example.org"], topics=["venezuela"])
+    add_readers(ingested, ["alerts-only@example.org"], wants_digest=False)
+    add_readers(ingested, ["pending@example.org"], status="pending")
+    campaign, queued, message = send_digest(ingested)
+    assert campaign is not None and queued == 2, message
+    sender = MemorySender()
+    drain(ingested, sender, base_url="https://r2p.example.org")
+    mail = received(sender)
+    assert sorted(mail) == ["all@example.org", "myanmar@example.org"]
+
+    text, html = parts(mail["all@example.org"])
+    order = [html.index(title) for title in (
+        "Global Centre for R2P", "UN Security Council", "UN General Assembly",
+        "UN Secretary-General", "UN News")]
+    assert order == sorted(order)
+    assert "Atrocity Alert No. 430: Sudan, Myanmar and Haiti" in text
+    assert "World Toilet Day" not in html  # irrelevant items stay out
+    assert "https://news.un.org/en/story/2026/11/1166401" in html
+
+    _text, myanmar_html = parts(mail["myanmar@example.org"])
+    assert "https://news.un.org/en/story/2026/11/1166402" in myanmar_html  # Rohingya story
+    assert "atrocity-alert-no-430" in myanmar_html  # names Myanmar among others
+    assert "https://news.un.org/en/story/2026/11/1166406" not in myanmar_html  # Gaza
+    assert "populations-at-risk-nicaragua" not in myanmar_html
+
+
+def test_both_parts_carry_links_headers_and_stay_small(ingested: Db) -> None:
+    add_readers(ingested, ["reader@example.org"])
+    send_digest(ingested)
+    sender = MemorySender()
+    drain(ingested, sender, base_url="https://r2p.example.org")
+    raw = sender.sent[0][2]
+    message = received(sender)["reader@example.org"]
+    text, html = parts(message)
+    assert len(raw) < 100 * 1024
+    assert re.match(r"R2P weekly digest \d{4}-W\d{2}: \d+ new items", message["Subject"])
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = message["List-Unsubscribe"].strip("<>")
+    for part in (text, html):
+        assert unsubscribe in part
+        assert "https://r2p.example.org/preferences/" in part
+        assert "https://r2p.example.org/archive/digest:" in part
+    assert "<" not in text.replace("<https", "")  # the text part is plain text
+    assert "<img" not in html and "@import" not in html and "fonts.googleapis" not in html
+    assert 'name="color-scheme"' in html and "prefers-color-scheme: dark" in html
+    assert 'style="' in html  # CSS inlined for clients that drop <style>
+
+
+def test_a_second_send_for_the_same_week_does_nothing(ingested: Db) -> None:
+    add_readers(ingested, ["reader@example.org"])
+    first, queued, _ = send_digest(ingested)
+    assert first is not None and queued == 1
+    again, queued_again, message = send_digest(ingested)
+    assert again is None and queued_again == 0 and "already exists" in message
+    with ingested.session() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 1
+        assert session.scalar(select(func.count()).select_from(Campaign)) == 1
+
+
+def test_nothing_new_since_the_last_issue_means_no_issue(ingested: Db) -> None:
+    add_readers(ingested, ["reader@example.org"])
+    first, _, _ = send_digest(ingested)
+    assert first is not None
+    next_week = datetime.now(UTC) + timedelta(days=7)
+    with ingested.session() as session:
+        plan = plan_digest(now=next_week, session=session)
+        assert plan.since == datetime.fromisoformat(first.context["until"])
+        campaign, queued, message = create_digest(plan, settings=ingested.settings(),
+                                                  session=session)
+    assert campaign is None and queued == 0 and "no new relevant items" in message
+
+
+def test_long_sections_link_to_the_rest_on_the_web(ingested: Db) -> None:
+    add_readers(ingested, ["reader@example.org"])
+    send_digest(ingested)
+    sender = MemorySender()
+    drain(ingested, sender, digest_section_limit=2, base_url="https://r2p.example.org")
+    text, html = parts(received(sender)["reader@example.org"])
+    assert re.search(r"and \d+ more in Global Centre for R2P", html)
+    assert "#global-centre" in html and "and 2 more:" in text
+
+
+def test_preview_renders_without_storing_anything(ingested: Db) -> None:
+    with ingested.session() as session:
+        plan = plan_digest(now=datetime.now(UTC), session=session)
+        everything = preview_digest(plan, settings=ingested.settings(), session=session)
+        nothing = preview_digest(plan, settings=ingested.settings(), session=session,
+                                 topics=["venezuela"])
+        assert session.scalar(select(func.count()).select_from(Campaign)) == 0
+        relevant = session.scalar(select(func.count()).where(Item.relevant))
+    assert everything is not None and nothing is None
+    assert f"{relevant} new items" in everything.text
+    assert "R2PSLOT" not in everything.html and "reader@example.org" in everything.html
