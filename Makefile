@@ -18,8 +18,8 @@ run: install
 	R2P_ALLOW_PRIVATE_FEEDS=$${R2P_ALLOW_PRIVATE_FEEDS:-false} $(BIN)/r2p-mailer run
 
 lint: install
-	$(BIN)/ruff check mailer subscribers jobs tests bench alembic
-	$(BIN)/ruff format --check mailer subscribers jobs tests bench alembic
+	$(BIN)/ruff check mailer subscribers jobs tests bench alembic scripts
+	$(BIN)/ruff format --check mailer subscribers jobs tests bench alembic scripts
 
 typecheck: install
 	$(BIN)/mypy
@@ -34,3 +34,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: screenshots
+screenshots: install
+	$(BIN)/python scripts/screenshots.py --out screenshots

@@ -93,12 +93,12 @@ def engine(args: argparse.Namespace) -> None:
     """Child process: build a real digest for N readers, drain it, print JSON figures."""
     from sqlalchemy import insert
 
-    from jobs.content import render_campaign
     from jobs.deliver import DeliveryWorker
-    from jobs.digest import create_digest, plan_digest
     from jobs.poll import poll_sources
     from mailer.config import Settings
+    from mailer.content import render_campaign
     from mailer.db import make_engine, make_sessionmaker, session_scope
+    from mailer.digest import create_digest, plan_digest
     from mailer.feeds.registry import SourceSpec, add_source
     from mailer.migrate import upgrade_to_head
     from mailer.models import Subscriber

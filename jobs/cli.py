@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from jobs.digest import create_digest, plan_digest, preview_digest
 from mailer.cli_context import cli_context, console, fail
 from mailer.db import session_scope
+from mailer.digest import create_digest, plan_digest, preview_digest
 from mailer.models import Subscriber
 
 digest_app = typer.Typer(help="Preview or send the weekly digest.", no_args_is_help=True)

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs.content import render_campaign
 from mailer.config import Settings
+from mailer.content import render_campaign
 from mailer.db import session_scope
 from mailer.email.compose import MessageTemplate, build_template, new_message_id
 from mailer.email.dkim import DkimSigner

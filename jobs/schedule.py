@@ -1,23 +1,34 @@
 """The one table of scheduled jobs. Every job: explicit id, replace_existing, coalesce,
-max_instances=1 and a misfire grace time; job functions are plain importable functions.
+max_instances=1 and a misfire grace time; job functions are plain importable functions
+that take their context from ``jobs.runtime``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
 
 from jobs.poll import poll_sources
+from jobs.runtime import current
 from mailer.config import Settings
+from mailer.db import session_scope
+from mailer.digest import campaign_key, create_digest, iso_period, plan_digest
+from mailer.models import Campaign
+from mailer.outbox import expire_campaigns, requeue_expired_leases
+from subscribers.purge import purge_unconfirmed
 
 log = logging.getLogger(__name__)
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DIGEST_GRACE = timedelta(hours=6)
 
 
-async def poll_feeds_job(settings: Settings, factory: sessionmaker[Session]) -> None:
-    outcomes = await poll_sources(settings, factory)
+async def poll_feeds_job() -> None:
+    runtime = current()
+    outcomes = await poll_sources(runtime.settings, runtime.factory)
     failed = sorted(o.key for o in outcomes if o.status in {"failed", "gone"})
     log.info(
         "poll finished: %d new item(s) from %d feed(s)%s",
@@ -27,19 +38,134 @@ async def poll_feeds_job(settings: Settings, factory: sessionmaker[Session]) -> 
     )
 
 
-def schedule_jobs(scheduler: Any, settings: Settings, factory: sessionmaker[Session]) -> None:
-    """Add every job to an APScheduler 3 scheduler."""
+def last_digest_slot(settings: Settings, now: datetime) -> datetime:
+    """The latest scheduled digest time at or before ``now`` (in UTC)."""
+    zone = ZoneInfo(settings.digest_timezone)
+    hour, minute = (int(part) for part in settings.digest_time.split(":"))
+    local = now.astimezone(zone)
+    slot = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    slot -= timedelta(days=(local.weekday() - DAYS.index(settings.digest_day)) % 7)
+    if slot > local:
+        slot -= timedelta(days=7)
+    return slot.astimezone(UTC)
+
+
+def weekly_digest_job() -> None:
+    """Create and queue this week's issue (idempotent: one per ISO week)."""
+    runtime = current()
+    now = datetime.now(UTC)
+    period = iso_period(last_digest_slot(runtime.settings, now))
+    with session_scope(runtime.factory) as session:
+        plan = plan_digest(now=now, session=session, period=period)
+        _campaign, _queued, message = create_digest(
+            plan, settings=runtime.settings, session=session
+        )
+    log.info("weekly digest: %s", message)
+    runtime.wake_worker()
+
+
+def digest_missed(settings: Settings, now: datetime, *, has_campaign: bool) -> bool:
+    """A scheduled issue within the grace time that was never created (we were down)."""
+    return not has_campaign and now - last_digest_slot(settings, now) <= DIGEST_GRACE
+
+
+def catch_up_digest() -> None:
+    """Run a digest missed while no scheduler was up, if still within the grace time."""
+    runtime = current()
+    now = datetime.now(UTC)
+    key = campaign_key(iso_period(last_digest_slot(runtime.settings, now)))
+    with session_scope(runtime.factory) as session:
+        exists = session.scalar(select(Campaign.id).where(Campaign.key == key)) is not None
+    if digest_missed(runtime.settings, now, has_campaign=exists):
+        log.info("catching up the missed digest %s", key)
+        weekly_digest_job()
+
+
+def delivery_sweep_job() -> None:
+    """Return rows of vanished workers to the queue; cancel what expired alerts left."""
+    runtime = current()
+    now = datetime.now(UTC)
+    with session_scope(runtime.factory) as session:
+        requeued = requeue_expired_leases(now=now, session=session)
+        expired = expire_campaigns(now=now, session=session)
+    if requeued:
+        log.warning("requeued %d deliveries whose worker vanished", requeued)
+    for key, cancelled in expired.items():
+        log.warning("campaign %s expired: %d unsent deliveries cancelled", key, cancelled)
+    if requeued:
+        runtime.wake_worker()
+
+
+def purge_unconfirmed_job() -> None:
+    runtime = current()
+    with session_scope(runtime.factory) as session:
+        purged = purge_unconfirmed(
+            now=datetime.now(UTC),
+            older_than=runtime.settings.pending_purge_after,
+            session=session,
+        )
+    if purged:
+        log.info("purged %d unconfirmed signups", purged)
+
+
+def schedule_jobs(scheduler: Any, settings: Settings) -> None:
+    """Add every job to an APScheduler 3 scheduler (replacing stored copies)."""
     every = settings.poll_every.total_seconds()
+    hour, minute = settings.digest_time.split(":")
+    common: dict[str, Any] = {"replace_existing": True, "coalesce": True, "max_instances": 1}
     scheduler.add_job(
         poll_feeds_job,
         "interval",
         seconds=every,
         id="poll-feeds",
         name="poll feeds",
-        kwargs={"settings": settings, "factory": factory},
         next_run_time=datetime.now(UTC),
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
         misfire_grace_time=int(max(every / 2, 30)),
+        **common,
+    )
+    digest_trigger: dict[str, Any]
+    if settings.digest_every is not None:
+        digest_trigger = {"trigger": "interval", "seconds": settings.digest_every.total_seconds()}
+    else:
+        digest_trigger = {
+            "trigger": "cron",
+            "day_of_week": settings.digest_day,
+            "hour": int(hour),
+            "minute": int(minute),
+            "timezone": settings.digest_timezone,
+        }
+    scheduler.add_job(
+        weekly_digest_job,
+        id="weekly-digest",
+        name="weekly digest",
+        misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
+        **digest_trigger,
+        **common,
+    )
+    scheduler.add_job(
+        delivery_sweep_job,
+        "interval",
+        seconds=60,
+        id="delivery-sweep",
+        name="delivery sweep and alert expiry",
+        misfire_grace_time=60,
+        **common,
+    )
+    scheduler.add_job(
+        purge_unconfirmed_job,
+        "interval",
+        hours=6,
+        id="purge-unconfirmed",
+        name="purge unconfirmed signups",
+        misfire_grace_time=3600,
+        **common,
+    )
+    scheduler.add_job(
+        catch_up_digest,
+        "date",
+        run_date=datetime.now(UTC),
+        id="catch-up-digest",
+        name="catch up a missed digest",
+        misfire_grace_time=3600,
+        **common,
     )

@@ -6,21 +6,22 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.cli import digest_app
 from jobs.deliver import DeliveryWorker
 from jobs.deliver import Progress as DeliveryProgress
 from jobs.poll import PollOutcome, poll_sources
+from jobs.runtime import Runtime
+from jobs.scheduler import SchedulerHost
+from mailer.admin_cli import admins_app, alert_app
+from mailer.cli_context import cli_context, console, errors, fail
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, make_sessionmaker, session_scope
 from mailer.errors import MailerError
@@ -32,9 +33,10 @@ from mailer.feeds.registry import (
     seed_sources,
     set_enabled,
 )
-from mailer.migrate import current_revision, head_revision, upgrade_to_head
+from mailer.migrate import upgrade_to_head
 from mailer.outbox import queue_depth
 from mailer.sending import make_sender
+from subscribers.cli import subscribers_app
 
 app = typer.Typer(
     help="r2p-mailer: R2P news digests and urgent alerts. Settings come from R2P_* variables.",
@@ -43,34 +45,16 @@ app = typer.Typer(
 )
 feeds_app = typer.Typer(help="List, add, enable and disable feed sources.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
-
-console = Console()
-errors = Console(stderr=True)
+app.add_typer(digest_app, name="digest")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(admins_app, name="admins")
+app.add_typer(alert_app, name="alert")
 
 
 def _configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
-
-
-@contextmanager
-def _context() -> Iterator[tuple[Settings, Engine, sessionmaker[Session]]]:
-    """Settings and a database ready at head; any MailerError becomes a clean exit 1."""
-    try:
-        settings = load_settings()
-        engine = make_engine(settings.database)
-        try:
-            if current_revision(engine) != head_revision():
-                raise MailerError(
-                    "the database schema is not up to date: run `r2p-mailer init` first"
-                )
-            yield settings, engine, make_sessionmaker(engine)
-        finally:
-            engine.dispose()
-    except MailerError as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
 
 
 def _ago(when: datetime | None) -> str:
@@ -111,7 +95,7 @@ def init() -> None:
 @feeds_app.command("list")
 def feeds_list() -> None:
     """Show every source with its health: last success, last error, failures, empty answers."""
-    with _context() as (_settings, _engine, factory), session_scope(factory) as session:
+    with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
         table = Table(title="Feed sources")
         for column in ("source", "on", "items", "last success", "failures", "empty", "last error"):
             table.add_column(column, overflow="fold")
@@ -145,7 +129,7 @@ def feeds_add(
 ) -> None:
     """Add a feed source. Private and loopback addresses are refused unless
     R2P_ALLOW_PRIVATE_FEEDS=true."""
-    with _context() as (settings, _engine, factory), session_scope(factory) as session:
+    with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
         spec = SourceSpec(
             key=key, url=url, title=title, language=language, always_relevant=always_relevant
         )
@@ -158,7 +142,7 @@ def feeds_add(
 
 
 def _set_enabled(key: str, enabled: bool) -> None:
-    with _context() as (_settings, _engine, factory), session_scope(factory) as session:
+    with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
         try:
             set_enabled(key, enabled, session=session)
         except MailerError as exc:
@@ -201,7 +185,7 @@ def poll(
 ) -> None:
     """Fetch enabled feeds now and store new items. Exits 1 if any feed failed."""
     _configure_logging(logging.ERROR)
-    with _context() as (settings, _engine, factory):
+    with cli_context() as (settings, _engine, factory):
         with Progress(
             TextColumn("polling feeds"),
             BarColumn(),
@@ -230,7 +214,7 @@ def poll(
 
 def _drain(*, once: bool) -> None:
     """Run a delivery worker in the foreground with a live progress line."""
-    with _context() as (settings, _engine, factory):
+    with cli_context() as (settings, _engine, factory):
         sender = make_sender(settings)
         started = time.monotonic()
         with Progress(
@@ -288,31 +272,72 @@ def worker() -> None:
     _drain(once=False)
 
 
-@app.command()
-def run(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-) -> None:
-    """Run the whole service in one process: web app and scheduler (feeds polled every
-    R2P_POLL_EVERY). Migrates the database first."""
+def _serve(settings: Settings, *, host: str, port: int, with_services: bool) -> None:
     import uvicorn
 
     from mailer.app import create_app
 
-    _configure_logging()
+    uvicorn.run(
+        create_app(settings, with_services=with_services),
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def _migrated_settings() -> Settings:
     try:
         settings = load_settings()
         engine = make_engine(settings.database)
         revision, added = initialise(settings, engine)
         engine.dispose()
     except MailerError as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None
     logging.getLogger("mailer").info(
-        "database at revision %s%s; serving on http://%s:%d",
+        "database at revision %s%s",
         revision,
         f", added sources {', '.join(added)}" if added else "",
-        host,
-        port,
     )
-    uvicorn.run(create_app(settings, with_scheduler=True), host=host, port=port, log_config=None)
+    return settings
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run everything in one process: web app, scheduler (feeds every R2P_POLL_EVERY, the
+    weekly digest, sweeps) and a delivery worker. Migrates the database first."""
+    _configure_logging()
+    settings = _migrated_settings()
+    _serve(settings, host=host, port=port, with_services=True)
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run only the web app (signup, preferences, archive, admin, /healthz, /metrics)."""
+    _configure_logging()
+    with cli_context() as (settings, _engine, _factory):
+        pass
+    _serve(settings, host=host, port=port, with_services=False)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run only the scheduler. Exactly one runs at a time (a database lock); a second one
+    waits and takes over if the first dies."""
+    _configure_logging()
+    with cli_context() as (settings, _engine, factory):
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await SchedulerHost(Runtime(settings, factory)).run(stop)
+
+        asyncio.run(main())

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     digest_day: str = Field(default="mon", pattern=r"^(mon|tue|wed|thu|fri|sat|sun)$")
     digest_time: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     digest_timezone: str = "UTC"
+    # For demos and tests: run the digest job at this interval instead of weekly.
+    digest_every: Duration | None = None
+    scheduler_lease: Duration = timedelta(seconds=30)
+    alert_approvers: int = Field(default=1, ge=1, le=5)
+    alert_expires: Duration = timedelta(hours=12)
+    login_rate_limit: int = Field(default=5, ge=1)
+    login_rate_window: Duration = timedelta(minutes=15)
+    admin_session_max_age: Duration = timedelta(hours=8)
     confirm_link_max_age: Duration = timedelta(days=7)
     pending_purge_after: Duration = timedelta(days=14)
     signup_rate_limit: int = Field(default=5, ge=1)

@@ -28,8 +28,12 @@ VALUES = {
 def alert() -> RenderedEmail:
     return render_email(
         "alert",
-        {"subject": "Imminent risk <b>in</b> El Fasher", "base_url": "https://r2p.example.org",
-         "body": "First paragraph & more.\n\nSecond <script>x</script>.", "link": ""},
+        {
+            "subject": "Imminent risk <b>in</b> El Fasher",
+            "base_url": "https://r2p.example.org",
+            "body": "First paragraph & more.\n\nSecond <script>x</script>.",
+            "link": "",
+        },
     )
 
 
@@ -44,8 +48,12 @@ def test_render_email_escapes_html_and_keeps_text_plain() -> None:
 
 
 def test_a_filled_template_is_a_valid_multipart_message_for_that_reader() -> None:
-    template = build_template(alert(), mail_from="R2P <news@r2p.example.org>",
-                              list_id="R2P <news.r2p.example.org>", bulk=True)
+    template = build_template(
+        alert(),
+        mail_from="R2P <news@r2p.example.org>",
+        list_id="R2P <news.r2p.example.org>",
+        bulk=True,
+    )
     raw = template.fill(VALUES)
     assert b"R2PSLOT" not in raw
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
@@ -69,10 +77,12 @@ def test_wrapping_keeps_urls_whole_and_lines_short() -> None:
 @pytest.fixture
 def dkim_key(tmp_path: Path) -> tuple[Path, bytes]:
     key = tmp_path / "dkim.pem"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True,
-                   capture_output=True)
-    public = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
-                            check=True, capture_output=True).stdout
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
     return key, base64.b64encode(public)
 
 
@@ -80,12 +90,17 @@ def test_dkim_signs_the_unsubscribe_headers_and_verifies(
     tmp_path: Path, dkim_key: tuple[Path, bytes]
 ) -> None:
     key, public = dkim_key
-    settings = make_settings(tmp_path, dkim_key_file=key, dkim_selector="r2p",
-                             dkim_domain="r2p.example.org")
+    settings = make_settings(
+        tmp_path, dkim_key_file=key, dkim_selector="r2p", dkim_domain="r2p.example.org"
+    )
     signer = DkimSigner.from_settings(settings)
     assert signer is not None
-    raw = build_template(alert(), mail_from="R2P <news@r2p.example.org>",
-                         list_id="R2P <news.r2p.example.org>", bulk=True).fill(VALUES)
+    raw = build_template(
+        alert(),
+        mail_from="R2P <news@r2p.example.org>",
+        list_id="R2P <news.r2p.example.org>",
+        bulk=True,
+    ).fill(VALUES)
     signed = signer.sign(raw)
     header = signed.split(b"\r\n\r\n", 1)[0].decode()
     signed_headers = re.search(r"h=([^;]+);", header.replace("\r\n", "").replace(" ", ""))

@@ -11,8 +11,8 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import func, select
 
-from jobs.digest import create_digest, plan_digest, preview_digest
 from jobs.poll import poll_sources
+from mailer.digest import create_digest, plan_digest, preview_digest
 from mailer.feeds.registry import SourceSpec, add_source
 from mailer.models import Campaign, Delivery, Item
 from mailer.sending.memory import MemorySender
@@ -32,8 +32,11 @@ def ingested(db: Db, feed_server: FeedServer) -> Db:
             ("un-news-all", "un-news/all.xml", False),
         ):
             url = feed_server.serve_file(f"/{key}", name)
-            add_source(SourceSpec(key=key, url=url, always_relevant=always), allow_private=True,
-                       session=session)
+            add_source(
+                SourceSpec(key=key, url=url, always_relevant=always),
+                allow_private=True,
+                session=session,
+            )
         session.commit()
     asyncio.run(poll_sources(db.settings(), db.factory))
     return db
@@ -76,9 +79,16 @@ def test_each_reader_gets_the_sections_their_topics_match(ingested: Db) -> None:
     assert sorted(mail) == ["all@example.org", "myanmar@example.org"]
 
     text, html = parts(mail["all@example.org"])
-    order = [html.index(title) for title in (
-        "Global Centre for R2P", "UN Security Council", "UN General Assembly",
-        "UN Secretary-General", "UN News")]
+    order = [
+        html.index(title)
+        for title in (
+            "Global Centre for R2P",
+            "UN Security Council",
+            "UN General Assembly",
+            "UN Secretary-General",
+            "UN News",
+        )
+    ]
     assert order == sorted(order)
     assert "Atrocity Alert No. 430: Sudan, Myanmar and Haiti" in text
     assert "World Toilet Day" not in html  # irrelevant items stay out
@@ -132,8 +142,9 @@ def test_nothing_new_since_the_last_issue_means_no_issue(ingested: Db) -> None:
     with ingested.session() as session:
         plan = plan_digest(now=next_week, session=session)
         assert plan.since == datetime.fromisoformat(first.context["until"])
-        campaign, queued, message = create_digest(plan, settings=ingested.settings(),
-                                                  session=session)
+        campaign, queued, message = create_digest(
+            plan, settings=ingested.settings(), session=session
+        )
     assert campaign is None and queued == 0 and "no new relevant items" in message
 
 
@@ -151,8 +162,9 @@ def test_preview_renders_without_storing_anything(ingested: Db) -> None:
     with ingested.session() as session:
         plan = plan_digest(now=datetime.now(UTC), session=session)
         everything = preview_digest(plan, settings=ingested.settings(), session=session)
-        nothing = preview_digest(plan, settings=ingested.settings(), session=session,
-                                 topics=["venezuela"])
+        nothing = preview_digest(
+            plan, settings=ingested.settings(), session=session, topics=["venezuela"]
+        )
         assert session.scalar(select(func.count()).select_from(Campaign)) == 0
         relevant = session.scalar(select(func.count()).where(Item.relevant))
     assert everything is not None and nothing is None

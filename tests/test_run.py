@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+from mailer.db import make_engine
+from tests.support.feedserver import FeedServer
+from tests.support.smtpserver import SMTPServer
 
 
 def free_port() -> int:
@@ -66,3 +75,96 @@ def test_run_starts_without_internet_and_reports_unreachable_feeds(tmp_path: Pat
         # uvicorn shuts down cleanly, then re-raises the signal (systemd counts that as clean).
         assert process.wait(timeout=15) in {0, -signal.SIGTERM}
     assert "Application shutdown complete" in log.read_text()
+
+
+def wait_until(condition: Callable[[], object], limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
+def test_run_signs_up_polls_sends_a_digest_and_stops_cleanly(
+    tmp_path: Path, feed_server: FeedServer, smtp_server: SMTPServer
+) -> None:
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        f'[[source]]\nkey = "press"\nurl = "{feed_server.serve_file("/p", "un-press/rss.xml")}"\n'
+        f'[[source]]\nkey = "gc"\nurl = "{feed_server.serve_file("/g", "globalr2p/feed.xml")}"\n'
+        "always_relevant = true\n"
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    database = tmp_path / "var" / "r2p.sqlite3"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("R2P_")},
+        "R2P_VAR_DIR": str(tmp_path / "var"),
+        "R2P_DATABASE_URL": f"sqlite:///{database}",
+        "R2P_SOURCES_FILE": str(sources),
+        "R2P_ALLOW_PRIVATE_FEEDS": "true",
+        "R2P_SMTP_URL": smtp_server.url,
+        "R2P_BASE_URL": base,
+        "R2P_DIGEST_EVERY": "2s",
+        "R2P_SECRET_KEY": "run-test-secret",
+    }
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mailer", "run", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: "poll finished: 8 new item(s)" in log.read_text())
+        with httpx.Client(base_url=base) as browser:
+            form = browser.get("/subscribe")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token is not None, form.text
+            answer = browser.post(
+                "/subscribe",
+                data={
+                    "email": "Diplomat@Example.ORG",
+                    "language": "en",
+                    "digest": "on",
+                    "alerts": "on",
+                    "topics_mode": "all",
+                    "consent": "on",
+                    "csrf_token": token.group(1),
+                },
+                follow_redirects=True,
+            )
+            assert answer.status_code == 200
+            wait_until(lambda: smtp_server.handler.to("diplomat@example.org"))
+            confirmation = smtp_server.handler.to("diplomat@example.org")[0].message
+            body = confirmation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            link = re.search(rf"{re.escape(base)}/confirm/\S+", body)
+            assert link is not None, body
+            assert browser.get(link.group(0)).status_code == 200
+
+        def digest_arrived() -> bool:
+            return any(
+                (r.message["Subject"] or "").startswith("R2P weekly digest")
+                for r in smtp_server.handler.to("diplomat@example.org")
+            )
+
+        wait_until(digest_arrived, limit=30)
+        with urllib.request.urlopen(f"{base}/metrics") as response:
+            metrics = response.read().decode()
+        assert 'r2p_deliveries{status="sent"} 2' in metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=40)
+    assert exit_code in {0, -signal.SIGTERM}, log.read_text()
+    assert "Application shutdown complete" in log.read_text()
+    engine = make_engine(f"sqlite:///{database}")
+    with engine.connect() as connection:
+        in_flight = connection.execute(
+            text("SELECT count(*) FROM deliveries WHERE status = 'sending'")
+        ).scalar()
+    engine.dispose()
+    assert in_flight == 0
+    assert "/confirm/" not in log.read_text().replace("/confirm/[token]", "")

@@ -18,6 +18,7 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from mailer.config import Settings
 from mailer.feeds.sanitise import one_line
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -126,3 +127,14 @@ def render_email(name: str, ctx: dict[str, Any]) -> RenderedEmail:
     text = wrap_text(env.get_template(f"email/{name}/body.txt").render(full))
     html = env.get_template(f"email/{name}/body.html").render(full)
     return RenderedEmail(subject=subject, text=text, html=wrap_html(_INLINER.inline(html)))
+
+
+def preview_values(settings: Settings, address: str) -> dict[str, str]:
+    """Stand-ins for a reader's links in a preview: they lead to an 'invalid link' page."""
+    return {
+        "address": address,
+        "message_id": f"preview@{settings.mail_domain}",
+        "unsubscribe_url": f"{settings.base_url}/unsubscribe/preview",
+        "preferences_url": f"{settings.base_url}/preferences/preview",
+        "confirm_url": f"{settings.base_url}/confirm/preview",
+    }

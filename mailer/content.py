@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from jobs.digest import digest_context
 from mailer.config import Settings
+from mailer.digest import digest_context
 from mailer.email.render import RenderedEmail, render_email
 from mailer.models import Campaign
 

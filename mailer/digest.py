@@ -1,9 +1,11 @@
 """The weekly digest: one campaign per ISO week (``digest:2026-W48``) built from the
-relevant items ingested since the previous issue's cutoff, sent per topic segment.
+relevant items ingested since the previous issue's cutoff, sent per topic segment. What
+runs it weekly is ``jobs/schedule.py``; this module is its content and its campaign.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.email.render import RenderedEmail, render_email
+from mailer.email.render import RenderedEmail, preview_values, render_email
 from mailer.feeds.sanitise import shorten
 from mailer.models import Campaign, Item, Source, Subscriber
 from mailer.outbox import PRIORITY_DIGEST, enqueue, get_or_create_campaign, start
@@ -160,6 +162,11 @@ def create_digest(
     week_topics: set[str] = set()
     for tags in session.scalars(select(Item.tags).where(Item.id.in_(plan.item_ids))):
         week_topics |= item_topics(tags)
+    recipients = _recipients(session=session, week_topics=week_topics)
+    first = next(recipients, None)
+    if first is None:
+        # The items roll into the next issue: its cutoff is the last issue actually made.
+        return None, 0, f"no reader's topics match the {len(plan.item_ids)} new items: no issue"
     count = len(plan.item_ids)
     campaign, _ = get_or_create_campaign(
         kind="digest",
@@ -174,7 +181,7 @@ def create_digest(
     start(campaign, by=by, now=plan.until, session=session)
     queued = enqueue(
         campaign,
-        _recipients(session=session, week_topics=week_topics),
+        itertools.chain([first], recipients),
         deadline_at=plan.until + settings.retry_for,
         now=plan.until,
         session=session,
@@ -183,9 +190,15 @@ def create_digest(
 
 
 def digest_context(
-    campaign: Campaign, segment: str, *, settings: Settings, session: Session
+    campaign: Campaign,
+    segment: str,
+    *,
+    settings: Settings,
+    session: Session,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """Sections for one segment; readers with topics only see matching items."""
+    """Sections for one segment; readers with topics only see matching items. Sections
+    stop at ``limit`` items (default R2P_DIGEST_SECTION_LIMIT) and link to the rest."""
     wanted = segment_topics(segment)
     rows = session.execute(
         select(Item, Source)
@@ -206,7 +219,7 @@ def digest_context(
                 "summary": shorten(item.summary_text, SUMMARY_CHARS),
             }
         )
-    limit = settings.digest_section_limit
+    limit = limit or settings.digest_section_limit
     archive = f"{settings.base_url}/archive/{campaign.key}"
     sections = [
         {
@@ -229,17 +242,6 @@ def digest_context(
         "sections": sections,
         "total": total,
         "archive_url": archive,
-    }
-
-
-def preview_values(settings: Settings, address: str) -> dict[str, str]:
-    """Stand-ins for a reader's links in a preview: they lead to an 'invalid link' page."""
-    return {
-        "address": address,
-        "message_id": f"preview@{settings.mail_domain}",
-        "unsubscribe_url": f"{settings.base_url}/unsubscribe/preview",
-        "preferences_url": f"{settings.base_url}/preferences/preview",
-        "confirm_url": f"{settings.base_url}/confirm/preview",
     }
 
 
@@ -272,3 +274,31 @@ def preview_digest(
         "digest", {"base_url": settings.base_url, "subject": draft.subject, **ctx}
     )
     return rendered.with_slots(preview_values(settings, address))
+
+
+PUBLISHED = ("sending", "paused", "done")
+
+
+def archive_issues(*, session: Session) -> list[Campaign]:
+    """Digest issues that went out (or are going out), newest first."""
+    return list(
+        session.scalars(
+            select(Campaign)
+            .where(Campaign.kind == "digest", Campaign.status.in_(PUBLISHED))
+            .order_by(Campaign.key.desc())
+        )
+    )
+
+
+def archive_issue(key: str, *, settings: Settings, session: Session) -> dict[str, Any] | None:
+    """One published issue with every item (no section limit), or None."""
+    campaign = session.scalar(
+        select(Campaign).where(
+            Campaign.key == key, Campaign.kind == "digest", Campaign.status.in_(PUBLISHED)
+        )
+    )
+    if campaign is None:
+        return None
+    everything = max(len(campaign.context["item_ids"]), 1)
+    ctx = digest_context(campaign, "en|*", settings=settings, session=session, limit=everything)
+    return {"campaign": campaign, "subject": campaign.subject, **ctx}

@@ -1,0 +1,156 @@
+"""Admin accounts, API tokens and the audit log.
+
+Passwords are hashed with scrypt (memory-hard, in the standard library); API tokens are
+random and only their SHA-256 is stored, so a leaked database does not leak either.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailer.errors import MailerError
+from mailer.models import Admin, AdminToken, AuditEntry
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+PASSWORD_MIN = 12
+TOKEN_PREFIX = "r2p_"  # noqa: S105 - a visible prefix, not a secret
+
+
+class AdminError(MailerError):
+    """An admin account or token cannot be created or used as asked."""
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=64 * 1024 * 1024
+    )
+    encoded = base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encoded}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=64 * 1024 * 1024,
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(expected, actual)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Checked when the account does not exist, so both paths cost the same."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or any(c.isspace() for c in email) or len(email) > 320:
+        raise AdminError(f"{email!r} is not an email address")
+    return email
+
+
+def add_admin(email: str, password: str, *, session: Session) -> Admin:
+    email = normalise_email(email)
+    if len(password) < PASSWORD_MIN:
+        raise AdminError(f"the password must have at least {PASSWORD_MIN} characters")
+    if session.scalar(select(Admin.id).where(Admin.email == email)) is not None:
+        raise AdminError(f"an admin {email} already exists")
+    admin = Admin(email=email, password_hash=hash_password(password), active=True)
+    session.add(admin)
+    session.flush()
+    return admin
+
+
+def authenticate(email: str, password: str, *, now: datetime, session: Session) -> Admin | None:
+    """The admin if the password is right; None otherwise (same cost either way)."""
+    admin = session.scalar(select(Admin).where(Admin.email == email.strip().lower()))
+    if admin is None or not admin.active:
+        verify_password(password, _dummy_hash())
+        return None
+    if not verify_password(password, admin.password_hash):
+        return None
+    admin.last_login_at = now
+    return admin
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(admin: Admin, *, name: str, session: Session) -> str:
+    """A new API token for ``admin``; shown once, only its hash is kept."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(AdminToken(admin_id=admin.id, name=name[:100], token_hash=_token_hash(token)))
+    session.flush()
+    return token
+
+
+def admin_for_token(token: str, *, now: datetime, session: Session) -> Admin | None:
+    row = session.execute(
+        select(AdminToken, Admin)
+        .join(Admin, Admin.id == AdminToken.admin_id)
+        .where(AdminToken.token_hash == _token_hash(token), AdminToken.revoked_at.is_(None))
+    ).first()
+    if row is None or not row[1].active:
+        return None
+    row[0].last_used_at = now
+    return row[1]
+
+
+def revoke_tokens(admin: Admin, *, now: datetime, session: Session) -> int:
+    tokens = session.scalars(
+        select(AdminToken).where(AdminToken.admin_id == admin.id, AdminToken.revoked_at.is_(None))
+    ).all()
+    for token in tokens:
+        token.revoked_at = now
+    return len(tokens)
+
+
+def get_admin(email: str, *, session: Session) -> Admin:
+    admin = session.scalar(select(Admin).where(Admin.email == email.strip().lower()))
+    if admin is None:
+        raise AdminError(f"no admin {email}")
+    return admin
+
+
+def audit(
+    actor: str,
+    action: str,
+    *,
+    now: datetime,
+    session: Session,
+    target: str = "",
+    ip: str = "",
+    **detail: Any,
+) -> None:
+    """Record an admin action (login, approve, cancel, subscriber removal, ...)."""
+    session.add(
+        AuditEntry(
+            at=now, actor=actor, action=action, target=target[:300], ip=ip[:64], detail=detail
+        )
+    )
+
+
+def recent_audit(*, session: Session, limit: int = 100) -> list[AuditEntry]:
+    return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))

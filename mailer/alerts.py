@@ -1,0 +1,232 @@
+"""Urgent alerts: compose (or start from an item), approve (optionally by two admins),
+cancel, report. Nothing is sent without a human approval, and nothing after the expiry.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailer.config import Settings
+from mailer.content import render_campaign
+from mailer.email.compose import build_template, new_message_id
+from mailer.email.render import RenderedEmail, preview_values
+from mailer.errors import MailerError
+from mailer.feeds.sanitise import strip_control
+from mailer.models import Approval, Campaign, Item, Source, Subscriber
+from mailer.outbox import (
+    PRIORITY_ALERT,
+    CampaignStateError,
+    delivery_counts,
+    enqueue,
+    get_or_create_campaign,
+    start,
+)
+
+SUBJECT_MAX = 200
+BODY_MAX = 5000
+AUDIENCES = ("all", "topics")
+_URGENT = re.compile(
+    r"atrocity alert|genocide|imminent risk|special adviser|ethnic cleansing|mass atrocit",
+    re.IGNORECASE,
+)
+
+
+class AlertError(MailerError):
+    """The alert cannot be created or approved as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    subject: str
+    body: str
+    link: str = ""
+    audience: str = "all"
+    topics: tuple[str, ...] = ()
+    item_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    approved: bool
+    approvals: int
+    needed: int
+    queued: int
+
+
+def validate(draft: Draft) -> Draft:
+    """Refuse what would make a bad or dangerous email; returns the cleaned draft."""
+    if "\r" in draft.subject or "\n" in draft.subject:
+        raise AlertError("the subject must be a single line")
+    subject = " ".join(strip_control(draft.subject).split())
+    if not subject:
+        raise AlertError("the subject is empty")
+    if len(subject) > SUBJECT_MAX:
+        raise AlertError(f"the subject is {len(subject)} characters; keep it under {SUBJECT_MAX}")
+    body = strip_control(draft.body).strip()
+    if not body:
+        raise AlertError("the body is empty")
+    if len(body) > BODY_MAX:
+        raise AlertError(f"the body is {len(body)} characters; keep it under {BODY_MAX}")
+    link = draft.link.strip()
+    if link and not re.match(r"^https?://[^\s<>\"]+$", link):
+        raise AlertError("the link must be an http:// or https:// address")
+    if draft.audience not in AUDIENCES:
+        raise AlertError(f"the audience must be one of {', '.join(AUDIENCES)}")
+    if draft.audience == "topics" and not draft.topics:
+        raise AlertError("choose at least one topic, or send to all alert subscribers")
+    return Draft(subject, body, link, draft.audience, tuple(draft.topics), draft.item_id)
+
+
+def draft_from_item(item_id: int, *, session: Session) -> Draft:
+    item = session.get(Item, item_id)
+    if item is None:
+        raise AlertError(f"no item {item_id}")
+    topics = tuple(item.tags.get("crimes", [])) + tuple(item.tags.get("countries", []))
+    return Draft(
+        subject=item.title[:SUBJECT_MAX],
+        body=item.summary_text or item.title,
+        link=item.url,
+        audience="all",
+        topics=topics,
+        item_id=item.id,
+    )
+
+
+def create_alert(
+    draft: Draft, *, by: str, expires_in: timedelta, now: datetime, session: Session
+) -> Campaign:
+    """A draft alert campaign; nothing is queued until it is approved."""
+    clean = validate(draft)
+    campaign, _ = get_or_create_campaign(
+        kind="alert",
+        key=f"alert:{now:%Y%m%d}-{secrets.token_hex(4)}",
+        template="alert",
+        subject=clean.subject,
+        context={
+            "body": clean.body,
+            "link": clean.link,
+            "audience": clean.audience,
+            "topics": list(clean.topics),
+            "item_id": clean.item_id,
+        },
+        priority=PRIORITY_ALERT,
+        expires_at=now + expires_in,
+        created_by=by,
+        session=session,
+    )
+    return campaign
+
+
+def get_alert(campaign_id: int, *, session: Session) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.kind != "alert":
+        raise AlertError(f"no alert {campaign_id}")
+    return campaign
+
+
+def _alert_readers(campaign: Campaign, *, session: Session) -> Iterator[tuple[int, str]]:
+    wanted = set(campaign.context.get("topics", []))
+    by_topics = campaign.context.get("audience") == "topics"
+    rows = session.execute(
+        select(Subscriber.id, Subscriber.language, Subscriber.topics)
+        .where(Subscriber.status == "active", Subscriber.wants_alerts)
+        .order_by(Subscriber.id)
+        .execution_options(yield_per=2000)
+    )
+    for subscriber_id, language, topics in rows:
+        # A reader with no topics asked for everything.
+        if by_topics and topics and not wanted.intersection(topics):
+            continue
+        yield subscriber_id, language
+
+
+def approve(
+    campaign: Campaign, *, by: str, settings: Settings, now: datetime, session: Session
+) -> ApprovalResult:
+    """Record ``by``'s approval; with enough approvals, queue it at once (same transaction)."""
+    if campaign.status != "draft":
+        raise CampaignStateError(f"alert {campaign.id} is {campaign.status}, not awaiting approval")
+    if campaign.expires_at is not None and campaign.expires_at <= now:
+        raise CampaignStateError(
+            f"alert {campaign.id} expired at {campaign.expires_at:%Y-%m-%d %H:%M} UTC"
+        )
+    already = session.scalar(
+        select(Approval.id).where(Approval.campaign_id == campaign.id, Approval.admin_email == by)
+    )
+    if already is not None:
+        raise AlertError(f"{by} has already approved alert {campaign.id}; another admin must")
+    session.add(Approval(campaign_id=campaign.id, admin_email=by, at=now))
+    session.flush()
+    approvals = int(
+        session.scalar(select(func.count()).where(Approval.campaign_id == campaign.id)) or 0
+    )
+    needed = settings.alert_approvers
+    if approvals < needed:
+        return ApprovalResult(False, approvals, needed, 0)
+    start(campaign, by=by, now=now, session=session)
+    assert campaign.expires_at is not None
+    queued = enqueue(
+        campaign,
+        _alert_readers(campaign, session=session),
+        deadline_at=campaign.expires_at,
+        now=now,
+        session=session,
+    )
+    return ApprovalResult(True, approvals, needed, queued)
+
+
+def alert_status(campaign: Campaign, *, session: Session) -> dict[str, Any]:
+    approvers = list(
+        session.scalars(select(Approval.admin_email).where(Approval.campaign_id == campaign.id))
+    )
+    return {
+        "id": campaign.id,
+        "key": campaign.key,
+        "subject": campaign.subject,
+        "status": campaign.status,
+        "expires_at": campaign.expires_at,
+        "approved_by": approvers,
+        "counts": delivery_counts(campaign.id, session=session),
+    }
+
+
+def looks_urgent(item: Item, source: Source) -> bool:
+    text = f"{item.title} {item.summary_text}"
+    return bool(_URGENT.search(text)) or (source.always_relevant and "alert" in item.title.lower())
+
+
+def suggestions(*, now: datetime, session: Session, days: int = 7, limit: int = 10) -> list[Item]:
+    """Recent items that look urgent and have not been turned into an alert yet."""
+    used = {
+        c.context.get("item_id")
+        for c in session.scalars(select(Campaign).where(Campaign.kind == "alert"))
+    }
+    rows = session.execute(
+        select(Item, Source)
+        .join(Source, Source.id == Item.source_id)
+        .where(Item.relevant, Item.fetched_at >= now - timedelta(days=days))
+        .order_by(Item.published_at.desc())
+        .limit(200)
+    )
+    found = [item for item, source in rows if item.id not in used and looks_urgent(item, source)]
+    return found[:limit]
+
+
+def test_message(campaign: Campaign, to: str, *, settings: Settings, session: Session) -> bytes:
+    """The alert exactly as readers will get it, addressed to ``to``, marked as a test."""
+    rendered = render_campaign(campaign, "en", settings=settings, session=session)
+    rendered = RenderedEmail(f"[TEST] {rendered.subject}", rendered.text, rendered.html)
+    template = build_template(
+        rendered, mail_from=settings.mail_from, list_id=settings.list_id_header, bulk=True
+    )
+    values = preview_values(settings, to)
+    values["message_id"] = new_message_id(settings.mail_domain, 0)
+    return template.fill(values)

@@ -1,0 +1,320 @@
+"""``r2p-mailer subscribers ...``: list, add, import, export, remove and purge readers.
+
+Confirmation emails queued here go out when a delivery worker runs (``r2p-mailer run``).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.config import Settings, load_settings
+from mailer.db import make_engine, make_sessionmaker, session_scope
+from mailer.durations import parse_duration
+from mailer.errors import MailerError
+from mailer.migrate import current_revision, head_revision
+from mailer.models import Subscriber
+from subscribers.addresses import normalise_address
+from subscribers.choices import Choices, clean_language, clean_topics, vocabulary
+from subscribers.consent import ADMIN_CONFIRMED, ADMIN_PENDING, Consent
+from subscribers.gdpr import erase
+from subscribers.importer import Row, import_subscribers
+from subscribers.lookup import find_by_email
+from subscribers.purge import purge_unconfirmed
+from subscribers.signup import add_by_admin
+
+STATUSES = ("pending", "active", "unsubscribed", "bounced")
+EXPORT_COLUMNS = (
+    "email",
+    "status",
+    "language",
+    "wants_digest",
+    "wants_alerts",
+    "topics",
+    "created_at",
+    "confirmed_at",
+    "unsubscribed_at",
+    "hard_bounces",
+    "consent_at",
+    "consent_form",
+    "consent_text",
+    "consent_ip",
+    "consent_user_agent",
+)
+
+subscribers_app = typer.Typer(
+    help="List, add, import, export and remove subscribers.", no_args_is_help=True
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+@contextmanager
+def _database() -> Iterator[tuple[Settings, sessionmaker[Session]]]:
+    """Settings and a database at head; a MailerError becomes a clean exit 1."""
+    try:
+        settings = load_settings()
+        engine = make_engine(settings.database)
+        try:
+            if current_revision(engine) != head_revision():
+                raise MailerError(
+                    "the database schema is not up to date: run `r2p-mailer init` first"
+                )
+            yield settings, make_sessionmaker(engine)
+        finally:
+            engine.dispose()
+    except MailerError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _check_status(status: str | None) -> None:
+    if status is not None and status not in STATUSES:
+        raise _fail(f"--status must be one of {', '.join(STATUSES)}")
+
+
+def _day(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d") if value else ""
+
+
+@subscribers_app.command("list")
+def list_subscribers(
+    status: Annotated[
+        str | None, typer.Option(help=f"Only this status: {', '.join(STATUSES)}.")
+    ] = None,
+) -> None:
+    """Show subscribers with what they receive."""
+    _check_status(status)
+    with _database() as (_settings, factory), session_scope(factory) as session:
+        query = select(Subscriber).order_by(Subscriber.email)
+        if status is not None:
+            query = query.where(Subscriber.status == status)
+        table = Table(title="Subscribers")
+        for column in ("email", "status", "lang", "digest", "alerts", "topics", "since"):
+            table.add_column(column, overflow="fold")
+        count = 0
+        for sub in session.scalars(query.execution_options(yield_per=500)):
+            count += 1
+            table.add_row(
+                sub.email,
+                sub.status,
+                sub.language,
+                "yes" if sub.wants_digest else "no",
+                "yes" if sub.wants_alerts else "no",
+                " ".join(sub.topics) or "everything",
+                _day(sub.confirmed_at or sub.created_at),
+            )
+    console.print(table)
+    console.print(f"{count} subscriber(s).")
+
+
+@subscribers_app.command("add")
+def add(
+    email: Annotated[str, typer.Argument(help="The reader's address.")],
+    confirmed: Annotated[
+        bool,
+        typer.Option(
+            "--confirmed",
+            help="The reader already consented elsewhere: active at once, no confirmation email.",
+        ),
+    ] = False,
+    language: Annotated[str, typer.Option(help="Language code (en, fr, es, ar, ru, zh).")] = "en",
+    topic: Annotated[
+        list[str] | None, typer.Option(help="A topic tag; repeat for more. None: everything.")
+    ] = None,
+    digest: Annotated[bool, typer.Option(help="Send the weekly digest.")] = True,
+    alerts: Annotated[bool, typer.Option(help="Send urgent alerts.")] = True,
+) -> None:
+    """Add one reader. Without --confirmed they get a confirmation email first."""
+    with _database() as (settings, factory):
+        try:
+            address = normalise_address(email)
+            choices = Choices(
+                language=clean_language(language),
+                wants_digest=digest,
+                wants_alerts=alerts,
+                topics=clean_topics(topic or [], vocabulary(settings.relevance_file)),
+            )
+            now = datetime.now(UTC)
+            consent = Consent(
+                at=now, form="admin-cli", text=ADMIN_CONFIRMED if confirmed else ADMIN_PENDING
+            )
+            with session_scope(factory) as session:
+                add_by_admin(
+                    address,
+                    choices,
+                    consent,
+                    confirmed=confirmed,
+                    settings=settings,
+                    now=now,
+                    session=session,
+                )
+        except MailerError as exc:
+            raise _fail(f"{email}: {exc}") from None
+    if confirmed:
+        console.print(f"Added {address} (active).")
+    else:
+        console.print(
+            f"Added {address} (pending): a confirmation email is queued and goes out when "
+            "the worker runs."
+        )
+
+
+@subscribers_app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="CSV with columns email, language, topics.")],
+    confirmed: Annotated[
+        bool,
+        typer.Option(
+            "--confirmed", help="The readers already consented elsewhere: active at once."
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row, import nothing.")
+    ] = False,
+) -> None:
+    """Import readers from a UTF-8 CSV file, all rows or none; reports rejected rows."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}") from None
+    with _database() as (settings, factory):
+        session = factory()
+        try:
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("importing", total=None)
+
+                def advance(_row: Row) -> None:
+                    progress.advance(task)
+
+                report = import_subscribers(
+                    data,
+                    confirmed=confirmed,
+                    source=file.name,
+                    settings=settings,
+                    now=datetime.now(UTC),
+                    session=session,
+                    on_row=advance,
+                )
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        except MailerError as exc:
+            session.rollback()
+            raise _fail(f"{file}: {exc}; nothing was imported") from None
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+    if report.rejected:
+        table = Table(title=f"Rejected rows ({len(report.rejected)})")
+        for column in ("line", "email", "reason"):
+            table.add_column(column, overflow="fold")
+        for rejected in report.rejected:
+            table.add_row(str(rejected.line), rejected.email, rejected.reason)
+        console.print(table)
+    verb = "would be imported" if dry_run else "imported"
+    pending = report.accepted - report.confirmed
+    console.print(
+        f"{report.accepted} row(s) {verb} ({report.confirmed} active, {pending} asked to "
+        f"confirm by email); {len(report.rejected)} rejected."
+    )
+
+
+def _write_export(out: TextIO, session: Session, status: str | None) -> int:
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    query = select(Subscriber).order_by(Subscriber.id)
+    if status is not None:
+        query = query.where(Subscriber.status == status)
+    count = 0
+    for sub in session.scalars(query.execution_options(yield_per=1000)):
+        values = {column: getattr(sub, column) for column in EXPORT_COLUMNS}
+        values["topics"] = " ".join(sub.topics)
+        row = [
+            value.isoformat() if isinstance(value, datetime) else value for value in values.values()
+        ]
+        writer.writerow(row)
+        count += 1
+    return count
+
+
+@subscribers_app.command("export")
+def export(
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this file (mode 600) instead of stdout.")
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(help=f"Only this status: {', '.join(STATUSES)}.")
+    ] = None,
+) -> None:
+    """Export subscribers with their consent records as CSV (readable by `import`)."""
+    _check_status(status)
+    with _database() as (_settings, factory), session_scope(factory) as session:
+        if out is None:
+            _write_export(sys.stdout, session, status)
+            return
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            raise _fail(f"cannot write {out}: {exc.strerror}") from None
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            count = _write_export(handle, session, status)
+    errors.print(f"Exported {count} subscriber(s) to {out}.", highlight=False)
+
+
+@subscribers_app.command("remove")
+def remove(email: Annotated[str, typer.Argument(help="The reader's address.")]) -> None:
+    """Erase a reader's personal data for good (an anonymous count is kept)."""
+    with _database() as (_settings, factory):
+        try:
+            address = normalise_address(email)
+        except MailerError as exc:
+            raise _fail(f"{email}: {exc}") from None
+        with session_scope(factory) as session:
+            subscriber = find_by_email(address, session=session)
+            if subscriber is None:
+                raise _fail(f"no subscriber with the address {address}")
+            erase(subscriber, now=datetime.now(UTC), session=session)
+    console.print(f"Removed {address} and erased their data.")
+
+
+@subscribers_app.command("purge")
+def purge(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            help="Age of unconfirmed signups to delete (e.g. 14d); default R2P_PENDING_PURGE_AFTER."
+        ),
+    ] = None,
+) -> None:
+    """Delete signups that were never confirmed."""
+    with _database() as (settings, factory):
+        try:
+            age: timedelta = (
+                parse_duration(older_than) if older_than else settings.pending_purge_after
+            )
+        except ValueError as exc:
+            raise _fail(f"--older-than: {exc}") from None
+        with session_scope(factory) as session:
+            count = purge_unconfirmed(now=datetime.now(UTC), older_than=age, session=session)
+    console.print(f"Deleted {count} unconfirmed signup(s) older than {age}.")

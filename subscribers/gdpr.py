@@ -1,0 +1,85 @@
+"""The reader's rights over their data: a copy of everything we hold (JSON), and erasure.
+
+Erasure deletes the subscriber row (their deliveries go with it, ON DELETE CASCADE) and
+the one-reader emails sent to them, and keeps only an anonymous ``erasures`` row (the day
+and the status they had) so the organisation can count departures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import Session
+
+from mailer.models import Campaign, Delivery, Erasure, Subscriber
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def export_data(subscriber: Subscriber, *, session: Session) -> dict[str, Any]:
+    """Everything stored about the reader, in a form they can read and keep."""
+    rows = session.execute(
+        select(Campaign.kind, Campaign.subject, Delivery.status, Delivery.sent_at)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(Delivery.subscriber_id == subscriber.id)
+        .order_by(Delivery.created_at, Delivery.id)
+    )
+    return {
+        "email": subscriber.email,
+        "status": subscriber.status,
+        "language": subscriber.language,
+        "weekly_digest": subscriber.wants_digest,
+        "urgent_alerts": subscriber.wants_alerts,
+        "topics": list(subscriber.topics) or "everything",
+        "signed_up_at": _when(subscriber.created_at),
+        "confirmed_at": _when(subscriber.confirmed_at),
+        "unsubscribed_at": _when(subscriber.unsubscribed_at),
+        "hard_bounces": subscriber.hard_bounces,
+        "consent": {
+            "at": _when(subscriber.consent_at),
+            "form": subscriber.consent_form,
+            "text": subscriber.consent_text,
+            "ip": subscriber.consent_ip,
+            "user_agent": subscriber.consent_user_agent,
+        },
+        "emails": [
+            {"kind": kind, "subject": subject, "status": status, "sent_at": _when(sent_at)}
+            for kind, subject, status, sent_at in rows
+        ],
+    }
+
+
+def drop_orphaned_transactional(*, session: Session) -> int:
+    """One-reader campaigns whose reader is gone (their deliveries cascaded away)."""
+    has_delivery = exists().where(Delivery.campaign_id == Campaign.id)
+    result = session.execute(
+        delete(Campaign)
+        .where(Campaign.kind == "transactional", ~has_delivery)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def delete_subscribers(ids: Iterable[int], *, session: Session) -> int:
+    wanted = list(ids)
+    if not wanted:
+        return 0
+    result = session.execute(
+        delete(Subscriber)
+        .where(Subscriber.id.in_(wanted))
+        .execution_options(synchronize_session=False)
+    )
+    drop_orphaned_transactional(session=session)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def erase(subscriber: Subscriber, *, now: datetime, session: Session) -> None:
+    """Delete the reader's personal data for good, keeping an anonymous count."""
+    session.add(Erasure(erased_at=now, was_status=subscriber.status))
+    delete_subscribers([subscriber.id], session=session)
+    session.expunge(subscriber)

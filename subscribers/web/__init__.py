@@ -1,0 +1,24 @@
+"""The reader's web pages: signup form, confirmation, preferences, unsubscribe, GDPR.
+
+``include(app)`` adds them to the app built by ``mailer.app.create_app``, which provides
+``app.state.settings``, ``app.state.factory`` and ``app.state.wake_worker``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from subscribers.ratelimit import RateLimiter
+from subscribers.web import manage, signup
+from subscribers.web.pages import STATIC_DIR
+from subscribers.web.redact import redact_access_log
+
+
+def include(app: FastAPI) -> None:
+    settings = app.state.settings
+    app.state.signup_limiter = RateLimiter(settings.signup_rate_limit, settings.signup_rate_window)
+    app.include_router(signup.router)
+    app.include_router(manage.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    redact_access_log()

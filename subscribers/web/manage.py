@@ -1,0 +1,257 @@
+"""Pages reached from links in emails: confirm, preferences, unsubscribe, data and deletion.
+
+Each link carries a signed token for one purpose (``mailer.tokens``). A GET never changes
+anything except confirming a signup (the double opt-in link); mail scanners follow links,
+so unsubscribing needs the button's POST, or the RFC 8058 one-click POST a mailbox
+provider sends, which is authenticated by the token in the URL alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from mailer.db import session_scope
+from mailer.models import Subscriber
+from mailer.tokens import Purpose, make_token
+from subscribers.choices import ChoiceError, describe, vocabulary
+from subscribers.consent import FORM_SENTENCE, Consent
+from subscribers.gdpr import erase, export_data
+from subscribers.lookup import LinkError, LinkExpiredError, LinkGoneError, subscriber_for_link
+from subscribers.mails import choices_of
+from subscribers.preferences import confirm, save_choices, unsubscribe
+from subscribers.web.forms import CHECKED, ChoiceFields
+from subscribers.web.pages import (
+    SECURITY_HEADERS,
+    csrf_ok,
+    factory_of,
+    render,
+    settings_of,
+)
+from subscribers.web.signup import EXPIRED_FORM
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+ONE_CLICK = "One-Click"
+
+
+def _link_problem(request: Request, exc: LinkError) -> Response:
+    if isinstance(exc, LinkExpiredError):
+        problem, status = "expired", 410
+    elif isinstance(exc, LinkGoneError):
+        problem, status = "gone", 404
+    else:
+        problem, status = "invalid", 400
+    return render(request, "link_problem.html", {"problem": problem, "email": ""}, status=status)
+
+
+def _preferences_page(
+    request: Request,
+    subscriber: Subscriber,
+    *,
+    fields: ChoiceFields | None = None,
+    notice: str = "",
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    settings = settings_of(request)
+    context: dict[str, Any] = {
+        "email": subscriber.email,
+        "status": subscriber.status,
+        "fields": fields or ChoiceFields.of(subscriber),
+        "receives": describe(choices_of(subscriber), vocabulary(settings.relevance_file)),
+        "manage_token": make_token(settings, Purpose.MANAGE, subscriber.id, subscriber.email),
+        "unsubscribe_token": make_token(
+            settings, Purpose.UNSUBSCRIBE, subscriber.id, subscriber.email
+        ),
+        "consent_text": FORM_SENTENCE,
+        "notice": notice,
+        "errors": errors or {},
+    }
+    return render(request, "preferences.html", context, status=status)
+
+
+@router.get("/confirm/{token}")
+def confirm_link(request: Request, token: str) -> Response:
+    with session_scope(factory_of(request)) as session:
+        try:
+            subscriber = subscriber_for_link(
+                settings_of(request), Purpose.CONFIRM, token, session=session, lock=True
+            )
+        except LinkError as exc:
+            return _link_problem(request, exc)
+        confirmed = confirm(subscriber, now=datetime.now(UTC), session=session)
+    if confirmed:
+        log.info("subscriber %d confirmed", subscriber.id)
+        notice = "Thank you: your subscription is confirmed."
+    elif subscriber.status == "active":
+        notice = "Your subscription was already confirmed."
+    else:
+        notice = ""
+    return _preferences_page(request, subscriber, notice=notice)
+
+
+@router.get("/preferences/{token}")
+def preferences(request: Request, token: str) -> Response:
+    with session_scope(factory_of(request)) as session:
+        try:
+            subscriber = subscriber_for_link(
+                settings_of(request), Purpose.MANAGE, token, session=session
+            )
+        except LinkError as exc:
+            return _link_problem(request, exc)
+    return _preferences_page(request, subscriber)
+
+
+@router.post("/preferences/{token}")
+def save_preferences(
+    request: Request,
+    token: str,
+    language: Annotated[str, Form()] = "en",
+    digest: Annotated[str, Form()] = "",
+    alerts: Annotated[str, Form()] = "",
+    topics_mode: Annotated[str, Form()] = "all",
+    topics: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    settings = settings_of(request)
+    fields = ChoiceFields.submitted(
+        language=language, digest=digest, alerts=alerts, topics_mode=topics_mode, topics=topics
+    )
+    now = datetime.now(UTC)
+    with session_scope(factory_of(request)) as session:
+        try:
+            subscriber = subscriber_for_link(
+                settings, Purpose.MANAGE, token, session=session, lock=True
+            )
+        except LinkError as exc:
+            return _link_problem(request, exc)
+        if not csrf_ok(request, csrf_token):
+            errors = {"form": EXPIRED_FORM}
+            return _preferences_page(request, subscriber, fields=fields, errors=errors, status=400)
+        try:
+            choices = fields.choices(vocabulary(settings.relevance_file))
+        except ChoiceError as exc:
+            errors = {exc.field: str(exc)}
+            return _preferences_page(request, subscriber, fields=fields, errors=errors, status=400)
+        consent = Consent(
+            at=now,
+            form=f"{settings.consent_form_version}/preferences",
+            text=FORM_SENTENCE,
+            ip=request.client.host if request.client else "",
+            user_agent=request.headers.get("user-agent", ""),
+        )
+        resumed = save_choices(subscriber, choices, consent, now=now, session=session)
+    notice = "Welcome back: you are subscribed again." if resumed else "Your choices are saved."
+    return _preferences_page(request, subscriber, notice=notice)
+
+
+@router.post("/preferences/{token}/export")
+def download_data(
+    request: Request, token: str, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    with session_scope(factory_of(request)) as session:
+        try:
+            subscriber = subscriber_for_link(
+                settings_of(request), Purpose.MANAGE, token, session=session
+            )
+        except LinkError as exc:
+            return _link_problem(request, exc)
+        if not csrf_ok(request, csrf_token):
+            return _preferences_page(request, subscriber, errors={"data": EXPIRED_FORM}, status=400)
+        data = export_data(subscriber, session=session)
+    headers = {
+        **SECURITY_HEADERS,
+        "Content-Disposition": 'attachment; filename="r2p-news-my-data.json"',
+    }
+    return JSONResponse(data, headers=headers)
+
+
+@router.post("/preferences/{token}/delete")
+def delete_me(
+    request: Request,
+    token: str,
+    confirm_delete: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    with session_scope(factory_of(request)) as session:
+        try:
+            subscriber = subscriber_for_link(
+                settings_of(request), Purpose.MANAGE, token, session=session, lock=True
+            )
+        except LinkError as exc:
+            return _link_problem(request, exc)
+        if not csrf_ok(request, csrf_token):
+            return _preferences_page(
+                request, subscriber, errors={"delete": EXPIRED_FORM}, status=400
+            )
+        if confirm_delete != CHECKED:
+            errors = {"delete": "Tick the box to confirm that you want your data deleted."}
+            return _preferences_page(request, subscriber, errors=errors, status=400)
+        erase(subscriber, now=datetime.now(UTC), session=session)
+    log.info("a subscriber erased their data")
+    return render(request, "deleted.html")
+
+
+@router.get("/unsubscribe/{token}")
+def unsubscribe_page(request: Request, token: str) -> Response:
+    with session_scope(factory_of(request)) as session:
+        try:
+            subscriber = subscriber_for_link(
+                settings_of(request), Purpose.UNSUBSCRIBE, token, session=session
+            )
+        except LinkError as exc:
+            return _link_problem(request, exc)
+    return render(
+        request,
+        "unsubscribe.html",
+        {"email": subscriber.email, "status": subscriber.status, "token": token},
+    )
+
+
+@router.post("/unsubscribe/{token}")
+def unsubscribe_post(
+    request: Request,
+    token: str,
+    list_unsubscribe: Annotated[str, Form(alias="List-Unsubscribe")] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """The page's button (CSRF-checked) and the RFC 8058 one-click POST (token only)."""
+    one_click = list_unsubscribe == ONE_CLICK
+    settings = settings_of(request)
+    with session_scope(factory_of(request)) as session:
+        try:
+            subscriber = subscriber_for_link(
+                settings, Purpose.UNSUBSCRIBE, token, session=session, lock=True
+            )
+        except LinkGoneError as exc:
+            if one_click:  # nobody left to mail: the request is already satisfied
+                return PlainTextResponse("This address is not subscribed.", 200)
+            return _link_problem(request, exc)
+        except LinkError as exc:
+            if one_click:
+                return PlainTextResponse(f"Not unsubscribed: {exc}.", 400)
+            return _link_problem(request, exc)
+        if not one_click and not csrf_ok(request, csrf_token):
+            return render(
+                request,
+                "unsubscribe.html",
+                {
+                    "email": subscriber.email,
+                    "status": subscriber.status,
+                    "token": token,
+                    "errors": {"form": EXPIRED_FORM},
+                },
+                status=400,
+            )
+        unsubscribe(subscriber, now=datetime.now(UTC), session=session)
+    log.info("subscriber %d unsubscribed%s", subscriber.id, " (one-click)" if one_click else "")
+    if one_click:
+        return PlainTextResponse("You are unsubscribed.", 200, headers=SECURITY_HEADERS)
+    manage = make_token(settings, Purpose.MANAGE, subscriber.id, subscriber.email)
+    return render(request, "unsubscribed.html", {"manage_token": manage})

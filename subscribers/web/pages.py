@@ -1,0 +1,109 @@
+"""What every reader page shares: the Jinja environment, security headers, the CSRF
+cookie, and access to the app's settings, database and worker."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio.from_thread
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.config import Settings
+from subscribers import csrf
+from subscribers.choices import LANGUAGES, vocabulary
+from subscribers.ratelimit import RateLimiter, client_key
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+TEMPLATE_DIR = ROOT / "templates" / "web"
+STATIC_DIR = ROOT / "subscribers" / "static"
+
+# Tokens travel in page URLs: never send them on as a Referer, never cache the pages.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+)
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def factory_of(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.factory
+    return factory
+
+
+def limiter_of(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.signup_limiter
+    return limiter
+
+
+def client_of(request: Request) -> str:
+    return client_key(request.client.host if request.client else None)
+
+
+def wake_worker(request: Request) -> None:
+    """Tell the worker mail is waiting, on the event loop's thread (handlers run in a
+    thread pool; the worker's wake-up is an asyncio event)."""
+    anyio.from_thread.run_sync(request.app.state.wake_worker)
+
+
+def csrf_ok(request: Request, token: str) -> bool:
+    return csrf.check(settings_of(request).signing_key, request.cookies.get(csrf.COOKIE), token)
+
+
+def render(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status: int = 200,
+) -> HTMLResponse:
+    """A page with a CSRF token for its forms (and the cookie it is bound to)."""
+    settings = settings_of(request)
+    cookie = request.cookies.get(csrf.COOKIE)
+    fresh = not cookie or len(cookie) > 100
+    value = csrf.new_cookie_value() if fresh or cookie is None else cookie
+    full = {
+        "csrf_field": csrf.FIELD,
+        "csrf_token": csrf.form_token(settings.signing_key, value),
+        "languages": LANGUAGES,
+        "vocabulary": vocabulary(settings.relevance_file),
+        "errors": {},
+        "notice": "",
+        **(context or {}),
+    }
+    response = templates.TemplateResponse(
+        request, name, full, status_code=status, headers=SECURITY_HEADERS
+    )
+    if fresh:
+        response.set_cookie(
+            csrf.COOKIE,
+            value,
+            httponly=True,
+            samesite="lax",
+            secure=settings.base_url.startswith("https://"),
+        )
+    return response

@@ -1,0 +1,166 @@
+"""Signup pages: the form, its POST, the "check your inbox" page, and resending a link.
+
+Every successful POST ends on the same page whatever the address's state, so the form
+never tells anyone whether an address is subscribed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from mailer.db import session_scope
+from subscribers.addresses import InvalidAddressError, normalise_address
+from subscribers.choices import ChoiceError, vocabulary
+from subscribers.consent import FORM_SENTENCE, Consent
+from subscribers.signup import request_signup, resend_link
+from subscribers.web.forms import CHECKED, ChoiceFields
+from subscribers.web.pages import (
+    SECURITY_HEADERS,
+    client_of,
+    csrf_ok,
+    factory_of,
+    limiter_of,
+    render,
+    settings_of,
+    wake_worker,
+)
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+SENT = "/subscribe/check-your-inbox"
+EXPIRED_FORM = (
+    "This form was open too long or your browser blocked its cookie. Please send it again."
+)
+
+
+def _form_page(
+    request: Request, *, email: str, fields: ChoiceFields, errors: dict[str, str], status: int
+) -> Response:
+    return render(
+        request,
+        "subscribe.html",
+        {"email": email, "fields": fields, "consent_text": FORM_SENTENCE, "errors": errors},
+        status=status,
+    )
+
+
+def _sent() -> Response:
+    return RedirectResponse(SENT, status_code=303, headers=SECURITY_HEADERS)
+
+
+def _too_many(request: Request) -> Response:
+    return render(
+        request,
+        "message.html",
+        {
+            "title": "Too many requests",
+            "message": "We received too many signups from your network. Please try again "
+            "in an hour.",
+        },
+        status=429,
+    )
+
+
+@router.get("/")
+@router.get("/subscribe")
+def subscribe_form(request: Request) -> Response:
+    return _form_page(request, email="", fields=ChoiceFields(), errors={}, status=200)
+
+
+@router.post("/subscribe")
+def subscribe(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    language: Annotated[str, Form()] = "en",
+    digest: Annotated[str, Form()] = "",
+    alerts: Annotated[str, Form()] = "",
+    topics_mode: Annotated[str, Form()] = "all",
+    topics: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+    consent: Annotated[str, Form()] = "",
+    website: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    settings = settings_of(request)
+    fields = ChoiceFields.submitted(
+        language=language, digest=digest, alerts=alerts, topics_mode=topics_mode, topics=topics
+    )
+    shown_email = email[:400]
+    if not csrf_ok(request, csrf_token):
+        return _form_page(
+            request, email=shown_email, fields=fields, errors={"form": EXPIRED_FORM}, status=400
+        )
+    now = datetime.now(UTC)
+    if not limiter_of(request).allow(client_of(request), now):
+        log.warning("signup rate limit reached for a client")
+        return _too_many(request)
+    if website:
+        # Only bots fill the hidden field; they see success and learn nothing.
+        log.info("signup honeypot filled; ignored")
+        return _sent()
+    errors: dict[str, str] = {}
+    address = ""
+    try:
+        address = normalise_address(email)
+    except InvalidAddressError as exc:
+        errors["email"] = str(exc)
+    try:
+        choices = fields.choices(vocabulary(settings.relevance_file))
+    except ChoiceError as exc:
+        errors[exc.field] = str(exc)
+    if consent != CHECKED:
+        errors["consent"] = "Please tick the box to agree, so we may send you email."
+    if errors:
+        return _form_page(request, email=shown_email, fields=fields, errors=errors, status=400)
+    record = Consent(
+        at=now,
+        form=settings.consent_form_version,
+        text=FORM_SENTENCE,
+        ip=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    with session_scope(factory_of(request)) as session:
+        result = request_signup(
+            address, choices, record, settings=settings, now=now, session=session
+        )
+    log.info("signup: %s, mail queued: %s", result.outcome, result.mailed)
+    if result.mailed:
+        wake_worker(request)
+    return _sent()
+
+
+@router.get(SENT)
+def check_your_inbox(request: Request) -> Response:
+    days = max(1, settings_of(request).confirm_link_max_age.days)
+    return render(request, "sent.html", {"valid_days": days})
+
+
+@router.post("/resend")
+def resend(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """A new link for whoever lost theirs or let it expire (same answer for any address)."""
+    context: dict[str, Any] = {"email": email[:400], "errors": {}, "problem": "resend"}
+    if not csrf_ok(request, csrf_token):
+        context["errors"] = {"form": EXPIRED_FORM}
+        return render(request, "link_problem.html", context, status=400)
+    now = datetime.now(UTC)
+    if not limiter_of(request).allow(client_of(request), now):
+        return _too_many(request)
+    try:
+        address = normalise_address(email)
+    except InvalidAddressError as exc:
+        context["errors"] = {"email": str(exc)}
+        return render(request, "link_problem.html", context, status=400)
+    with session_scope(factory_of(request)) as session:
+        mailed = resend_link(address, settings=settings_of(request), now=now, session=session)
+    if mailed:
+        wake_worker(request)
+    return _sent()
