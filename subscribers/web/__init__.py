@@ -1,4 +1,5 @@
-"""The reader's web pages: signup form, confirmation, preferences, unsubscribe, GDPR.
+"""The reader's web pages: signup form, confirmation, preferences, unsubscribe, GDPR,
+and the public digest archive.
 
 ``include(app)`` adds them to the app built by ``mailer.app.create_app``, which provides
 ``app.state.settings``, ``app.state.factory`` and ``app.state.wake_worker``.
@@ -10,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from subscribers.ratelimit import RateLimiter
-from subscribers.web import manage, signup
+from subscribers.web import archive, manage, signup
 from subscribers.web.pages import STATIC_DIR
 from subscribers.web.redact import redact_access_log
 
@@ -20,5 +21,6 @@ def include(app: FastAPI) -> None:
     app.state.signup_limiter = RateLimiter(settings.signup_rate_limit, settings.signup_rate_window)
     app.include_router(signup.router)
     app.include_router(manage.router)
+    app.include_router(archive.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     redact_access_log()
