@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from xml.etree import ElementTree
-
+import feedparser
 from fastapi.testclient import TestClient
 
 from mailer.app import create_app
@@ -28,8 +27,9 @@ def test_published_issues_are_listed_shown_and_syndicated(ingested: Db) -> None:
         assert 'id="global-centre"' in page.text and "Unsubscribe" not in page.text
         feed = web.get("/archive/feed.xml")
         assert feed.headers["content-type"].startswith("application/rss+xml")
-        items = ElementTree.fromstring(feed.content).findall("./channel/item")
-        assert [i.findtext("link") for i in items] == [
+        parsed = feedparser.parse(feed.content)
+        assert not parsed.bozo and parsed.feed.title == "R2P weekly digest"
+        assert [entry.link for entry in parsed.entries] == [
             f"https://r2p.example.org/archive/{campaign.key}"
         ]
         assert web.get("/archive/digest:1999-W01").status_code == 404
