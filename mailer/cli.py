@@ -283,6 +283,10 @@ def _serve(settings: Settings, *, host: str, port: int, with_services: bool) -> 
         port=port,
         log_config=None,
         timeout_graceful_shutdown=30,
+        # Behind a reverse proxy the client's address (rate limits, consent records)
+        # comes from X-Forwarded-For, trusted only from these addresses.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

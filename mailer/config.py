@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     signup_rate_window: Duration = timedelta(hours=1)
     consent_form_version: str = "2026-11"
     link_max_age: Duration = timedelta(days=365)
+    # Unsubscribe links in old mail must keep working (RFC 8058): much longer than others.
+    unsubscribe_link_max_age: Duration = timedelta(days=3 * 365)
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @field_validator("database_url")
     @classmethod

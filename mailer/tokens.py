@@ -41,7 +41,11 @@ def _address_tag(email: str) -> str:
 
 
 def max_age(settings: Settings, purpose: Purpose) -> timedelta:
-    return settings.confirm_link_max_age if purpose is Purpose.CONFIRM else settings.link_max_age
+    if purpose is Purpose.CONFIRM:
+        return settings.confirm_link_max_age
+    if purpose is Purpose.UNSUBSCRIBE:
+        return settings.unsubscribe_link_max_age
+    return settings.link_max_age
 
 
 def make_token(settings: Settings, purpose: Purpose, subscriber_id: int, email: str) -> str:

@@ -24,13 +24,6 @@ LANGUAGES: dict[str, str] = {
     "ru": "Русский",
     "zh": "中文",
 }
-# Tags whose readable name cannot be spelled from the tag itself.
-_LABELS = {
-    "r2p": "Responsibility to Protect (R2P)",
-    "dr-congo": "DR Congo",
-    "israel-opt": "Israel and the Occupied Palestinian Territory",
-}
-_SMALL_WORDS = {"and", "against", "of", "the", "to"}
 
 
 class ChoiceError(MailerError):
@@ -72,20 +65,11 @@ class Choices:
     topics: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _label(tag: str, kind: str) -> str:
-    if tag in _LABELS:
-        return _LABELS[tag]
-    words = tag.split("-")
-    if kind == "crime":
-        return " ".join(words).capitalize()
-    return " ".join(w if w in _SMALL_WORDS and i else w.capitalize() for i, w in enumerate(words))
-
-
 @lru_cache(maxsize=4)
 def vocabulary(relevance_file: Path | None = None) -> Vocabulary:
     rules = load_tagger(relevance_file).rules
-    themes = [Topic(r.tag, _label(r.tag, r.kind), r.kind) for r in rules if r.kind != "country"]
-    countries = [Topic(r.tag, _label(r.tag, r.kind), r.kind) for r in rules if r.kind == "country"]
+    themes = [Topic(r.tag, r.label, r.kind) for r in rules if r.kind != "country"]
+    countries = [Topic(r.tag, r.label, r.kind) for r in rules if r.kind == "country"]
     return Vocabulary(
         themes=tuple(themes), countries=tuple(sorted(countries, key=lambda t: t.label))
     )

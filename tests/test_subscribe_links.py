@@ -319,10 +319,21 @@ def test_an_expired_unsubscribe_link_changes_nothing(site: Site) -> None:
         site,
         Purpose.UNSUBSCRIBE,
         token(site, Purpose.UNSUBSCRIBE),
-        site.settings.link_max_age + timedelta(days=1),
+        site.settings.unsubscribe_link_max_age + timedelta(days=1),
     )
     assert_offers_a_new_link(site.reader().get(f"/unsubscribe/{old}"), 410, "expired")
     assert status(site) == "active"
+
+
+def test_an_unsubscribe_link_outlives_the_other_links(site: Site) -> None:
+    add_reader(site)
+    year_old = aged(
+        site,
+        Purpose.UNSUBSCRIBE,
+        token(site, Purpose.UNSUBSCRIBE),
+        site.settings.link_max_age + timedelta(days=1),
+    )
+    assert site.reader().get(f"/unsubscribe/{year_old}").status_code == 200
 
 
 @pytest.mark.parametrize(

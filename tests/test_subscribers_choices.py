@@ -38,10 +38,12 @@ def test_it_follows_an_edited_relevance_file(tmp_path: Path) -> None:
     rules.write_text(
         "[scoring]\ncrime = 3\nr2p = 3\ncountry = 1\nalways_relevant = 5\nthreshold = 1\n"
         '[[rule]]\ntag = "genocide"\nkind = "crime"\nterms = ["genocide"]\n'
-        '[[rule]]\ntag = "south-sudan"\nkind = "country"\nterms = ["South Sudan"]\n'
+        '[[rule]]\ntag = "south-sudan"\nlabel = "South Sudan"\nkind = "country"\n'
+        'terms = ["South Sudan"]\n'
     )
     known = vocabulary(rules)
-    assert [t.tag for t in known.themes] == ["genocide"]
+    # Labels come from the file; a rule without one is named after its tag.
+    assert [(t.tag, t.label) for t in known.themes] == [("genocide", "Genocide")]
     assert [(t.tag, t.label) for t in known.countries] == [("south-sudan", "South Sudan")]
     with pytest.raises(ChoiceError, match="sudan"):
         clean_topics(["sudan"], known)

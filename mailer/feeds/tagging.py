@@ -33,6 +33,7 @@ def _phrase_pattern(phrases: list[str]) -> re.Pattern[str] | None:
 @dataclass(frozen=True)
 class Rule:
     tag: str
+    label: str
     kind: str
     terms: re.Pattern[str]
     exclude: re.Pattern[str] | None
@@ -119,6 +120,7 @@ def parse_rules(document: dict[str, Any], origin: str) -> Tagger:
             rules.append(
                 Rule(
                     tag=str(raw["tag"]),
+                    label=str(raw.get("label") or str(raw["tag"]).replace("-", " ").capitalize()),
                     kind=str(raw["kind"]),
                     terms=terms,
                     exclude=_phrase_pattern(list(raw.get("exclude", []))),
