@@ -38,3 +38,4 @@ clean:
 .PHONY: screenshots
 screenshots: install
 	$(BIN)/python scripts/screenshots.py --out screenshots
+	$(BIN)/python scripts/digest_screenshots.py --out screenshots

@@ -21,7 +21,7 @@ from mailer.feeds.sanitise import shorten
 from mailer.models import Campaign, Item, Source, Subscriber
 from mailer.outbox import PRIORITY_DIGEST, enqueue, get_or_create_campaign, start
 
-SUMMARY_CHARS = 280
+SUMMARY_CHARS = 220
 _SYMBOL = re.compile(r"^un-press:([a-z]+)\d")
 
 
