@@ -184,14 +184,26 @@ class DeliveryWorker:
         self.progress.add(counts)
         self.progress.released += counts["released"]
         log.info(
-            "worker %s: batch of %d: %d sent, %d retry, %d failed, %d released",
+            "worker %s: campaigns %s, deliveries %d-%d: %d sent, %d retry, %d failed, %d released",
             self.name,
-            len(claimed),
+            ",".join(str(c) for c in sorted({c.campaign_id for c in claimed})),
+            min(c.id for c in claimed),
+            max(c.id for c in claimed),
             counts["sent"],
             counts["retry"],
             counts["failed"],
             counts["released"],
         )
+        for settled in results:
+            if settled.result.verdict != "sent":
+                log.warning(
+                    "delivery %d of campaign %d: %s %d %s",
+                    settled.claimed.id,
+                    settled.claimed.campaign_id,
+                    settled.result.verdict,
+                    settled.result.code,
+                    settled.result.reply[:200],
+                )
         if self.on_progress is not None:
             self.on_progress(self.progress)
         return True

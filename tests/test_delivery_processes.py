@@ -115,3 +115,23 @@ def test_two_workers_on_postgresql_never_send_to_a_reader_twice(
     with db.session() as session:
         claimers = set(session.scalars(select(Delivery.claimed_by).distinct()))
     assert len(claimers) == 2, "both workers should have taken part"
+
+
+def test_sigterm_stops_a_worker_mid_campaign_with_nothing_left_in_flight(
+    db: Db, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    campaign = alert_campaign(db, bulk_readers(db, 600))
+    worker = worker_process(
+        db, smtp_server, tmp_path, R2P_DELIVERY_BATCH="200", R2P_SMTP_RATE="100"
+    )
+    wait_until(lambda: len(smtp_server.received) >= 50)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    rows = deliveries(db, campaign)
+    statuses = collections.Counter(d.status for d in rows)
+    assert statuses["sending"] == 0
+    assert statuses["sent"] == len(smtp_server.received) < 600
+    assert statuses["queued"] == 600 - statuses["sent"]  # released, not lost
+    with db.session() as session:  # the released rows' attempt did not count
+        assert all(d.attempts == 0 for d in rows if d.status == "queued")
+        assert session.scalar(select(Delivery.id).where(Delivery.status == "sending")) is None

@@ -7,11 +7,14 @@ import email.policy
 import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from jobs.poll import poll_sources
+from mailer.cli import app
 from mailer.digest import create_digest, plan_digest, preview_digest
 from mailer.feeds.registry import SourceSpec, add_source
 from mailer.models import Campaign, Delivery, Item
@@ -170,3 +173,30 @@ def test_preview_renders_without_storing_anything(ingested: Db) -> None:
     assert everything is not None and nothing is None
     assert f"{relevant} new items" in everything.text
     assert "R2PSLOT" not in everything.html and "reader@example.org" in everything.html
+
+
+def test_the_digest_commands_preview_send_once_and_refuse_bad_periods(
+    ingested: Db, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("R2P_DATABASE_URL", ingested.url)
+    monkeypatch.setenv("R2P_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("COLUMNS", "200")
+    add_readers(ingested, ["reader@example.org"], topics=["haiti"])
+    runner = CliRunner()
+    out = tmp_path / "next.html"
+    preview = runner.invoke(app, ["digest", "preview", "--out", str(out)])
+    assert preview.exit_code == 0, preview.output
+    assert "Subject: R2P weekly digest" in preview.output and out.read_text().startswith(
+        "<!DOCTYPE html>"
+    )
+    mine = runner.invoke(app, ["digest", "preview", "--subscriber", "reader@example.org"])
+    assert "Atrocity Alert No. 430" in mine.output and "Nicaragua" not in mine.output
+    nobody = runner.invoke(app, ["digest", "preview", "--subscriber", "nobody@example.org"])
+    assert nobody.exit_code == 1 and "no subscriber" in nobody.output
+    first = runner.invoke(app, ["digest", "send", "--period", "2026-W48"])
+    assert first.exit_code == 0 and "1 deliveries queued" in first.output
+    again = runner.invoke(app, ["digest", "send", "--period", "2026-W48"])
+    assert again.exit_code == 0 and "already exists: nothing to do" in again.output
+    bad = runner.invoke(app, ["digest", "send", "--period", "2026-48"])
+    assert bad.exit_code == 2 and "not an ISO week" in bad.output

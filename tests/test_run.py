@@ -155,6 +155,9 @@ def test_run_signs_up_polls_sends_a_digest_and_stops_cleanly(
         with urllib.request.urlopen(f"{base}/metrics") as response:
             metrics = response.read().decode()
         assert 'r2p_deliveries{status="sent"} 2' in metrics
+        with urllib.request.urlopen(f"{base}/healthz") as response:
+            health = json.load(response)
+        assert health["scheduler"]["alive"] is True and health["queue_depth"] == 0
     finally:
         process.send_signal(signal.SIGTERM)
         exit_code = process.wait(timeout=40)
