@@ -14,13 +14,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailer.audience import matching_readers
 from mailer.config import Settings
 from mailer.content import render_campaign
 from mailer.email.compose import build_template, new_message_id
 from mailer.email.render import RenderedEmail, preview_values
 from mailer.errors import MailerError
 from mailer.feeds.sanitise import strip_control
-from mailer.models import Approval, Campaign, Item, Source, Subscriber
+from mailer.models import Approval, Campaign, Item, Source
 from mailer.outbox import (
     PRIORITY_ALERT,
     CampaignStateError,
@@ -133,18 +134,11 @@ def get_alert(campaign_id: int, *, session: Session) -> Campaign:
 
 
 def _alert_readers(campaign: Campaign, *, session: Session) -> Iterator[tuple[int, str]]:
-    wanted = set(campaign.context.get("topics", []))
     by_topics = campaign.context.get("audience") == "topics"
-    rows = session.execute(
-        select(Subscriber.id, Subscriber.language, Subscriber.topics)
-        .where(Subscriber.status == "active", Subscriber.wants_alerts)
-        .order_by(Subscriber.id)
-        .execution_options(yield_per=2000)
-    )
-    for subscriber_id, language, topics in rows:
-        # A reader with no topics asked for everything.
-        if by_topics and topics and not wanted.intersection(topics):
-            continue
+    wanted = set(campaign.context.get("topics", [])) if by_topics else None
+    for subscriber_id, language, _topics in matching_readers(
+        wanting="alerts", topics=wanted, session=session
+    ):
         yield subscriber_id, language
 
 

@@ -6,13 +6,13 @@ import asyncio
 import logging
 import signal
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from sqlalchemy import Engine
 
 from jobs.cli import digest_app
 from jobs.deliver import DeliveryWorker
@@ -21,7 +21,7 @@ from jobs.poll import PollOutcome, poll_sources
 from jobs.runtime import Runtime
 from jobs.scheduler import SchedulerHost
 from mailer.admin_cli import admins_app, alert_app
-from mailer.cli_context import cli_context, console, errors, fail
+from mailer.cli_context import cli_context, console, fail
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, make_sessionmaker, session_scope
 from mailer.errors import MailerError
@@ -67,29 +67,37 @@ def _ago(when: datetime | None) -> str:
     return f"{max(seconds, 0)}s ago"
 
 
-def initialise(settings: Settings, engine: Engine) -> tuple[str, list[str]]:
+@dataclass(frozen=True)
+class Initialised:
+    settings: Settings
+    revision: str
+    added: list[str]
+    database: str
+
+
+def initialise() -> Initialised:
     """Migrate to head and add missing default sources; safe to run any number of times."""
-    revision = upgrade_to_head(engine)
-    with session_scope(make_sessionmaker(engine)) as session:
-        added = seed_sources(load_default_sources(settings.sources_file), session=session)
-    return revision, added
+    try:
+        settings = load_settings()
+        engine = make_engine(settings.database)
+        try:
+            revision = upgrade_to_head(engine)
+            with session_scope(make_sessionmaker(engine)) as session:
+                added = seed_sources(load_default_sources(settings.sources_file), session=session)
+        finally:
+            engine.dispose()
+    except MailerError as exc:
+        raise fail(str(exc)) from None
+    return Initialised(settings, revision, added, engine.url.render_as_string(hide_password=True))
 
 
 @app.command()
 def init() -> None:
     """Create or upgrade the database to the newest schema and add the default feeds."""
-    try:
-        settings = load_settings()
-        engine = make_engine(settings.database)
-        revision, added = initialise(settings, engine)
-        engine.dispose()
-    except MailerError as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
-    url = engine.url.render_as_string(hide_password=True)
-    console.print(f"Database {url} is at schema revision {revision}.")
-    if added:
-        console.print(f"Added {len(added)} default feed source(s): {', '.join(added)}.")
+    done = initialise()
+    console.print(f"Database {done.database} is at schema revision {done.revision}.")
+    if done.added:
+        console.print(f"Added {len(done.added)} default feed source(s): {', '.join(done.added)}.")
 
 
 @feeds_app.command("list")
@@ -136,8 +144,7 @@ def feeds_add(
         try:
             add_source(spec, allow_private=settings.allow_private_feeds, session=session)
         except MailerError as exc:
-            errors.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(1) from None
+            raise fail(str(exc)) from None
     console.print(f"Added source {key}: {url}")
 
 
@@ -146,8 +153,7 @@ def _set_enabled(key: str, enabled: bool) -> None:
         try:
             set_enabled(key, enabled, session=session)
         except MailerError as exc:
-            errors.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(1) from None
+            raise fail(str(exc)) from None
     console.print(f"Source {key} {'enabled' if enabled else 'disabled'}.")
 
 
@@ -202,8 +208,7 @@ def poll(
             try:
                 outcomes = asyncio.run(poll_sources(settings, factory, key=feed, on_done=advance))
             except MailerError as exc:
-                errors.print(f"[bold red]error:[/] {exc}")
-                raise typer.Exit(1) from None
+                raise fail(str(exc)) from None
         console.print(_summary_table(outcomes))
         new = sum(o.new for o in outcomes)
         failed = [o for o in outcomes if o.status in {"failed", "gone"}]
@@ -242,8 +247,7 @@ def _drain(*, once: bool) -> None:
             try:
                 result = asyncio.run(main())
             except MailerError as exc:
-                errors.print(f"[bold red]error:[/] {exc}")
-                raise typer.Exit(1) from None
+                raise fail(str(exc)) from None
         with session_scope(factory) as session:
             waiting = queue_depth(session=session)
         console.print(
@@ -291,19 +295,14 @@ def _serve(settings: Settings, *, host: str, port: int, with_services: bool) -> 
 
 
 def _migrated_settings() -> Settings:
-    try:
-        settings = load_settings()
-        engine = make_engine(settings.database)
-        revision, added = initialise(settings, engine)
-        engine.dispose()
-    except MailerError as exc:
-        raise fail(str(exc)) from None
+    done = initialise()
     logging.getLogger("mailer").info(
-        "database at revision %s%s",
-        revision,
-        f", added sources {', '.join(added)}" if added else "",
+        "database %s at revision %s%s",
+        done.database,
+        done.revision,
+        f", added sources {', '.join(done.added)}" if done.added else "",
     )
-    return settings
+    return done.settings
 
 
 @app.command()

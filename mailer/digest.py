@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.audience import matching_readers
 from mailer.config import Settings
 from mailer.email.render import RenderedEmail, preview_values, render_email
 from mailer.feeds.sanitise import shorten
-from mailer.models import Campaign, Item, Source, Subscriber
+from mailer.models import Campaign, Item, Source
 from mailer.outbox import PRIORITY_DIGEST, enqueue, get_or_create_campaign, start
 
 SUMMARY_CHARS = 220
@@ -135,15 +136,9 @@ def plan_context(plan: DigestPlan) -> dict[str, Any]:
 
 def _recipients(*, session: Session, week_topics: set[str]) -> Iterator[tuple[int, str]]:
     """(subscriber id, segment) for every active digest reader with something to read."""
-    rows = session.execute(
-        select(Subscriber.id, Subscriber.language, Subscriber.topics)
-        .where(Subscriber.status == "active", Subscriber.wants_digest)
-        .order_by(Subscriber.id)
-        .execution_options(yield_per=2000)
-    )
-    for subscriber_id, language, topics in rows:
-        if topics and not week_topics.intersection(topics):
-            continue
+    for subscriber_id, language, topics in matching_readers(
+        wanting="digest", topics=week_topics, session=session
+    ):
         yield subscriber_id, segment_for(language, topics)
 
 

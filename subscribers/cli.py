@@ -8,24 +8,20 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from mailer.config import Settings, load_settings
-from mailer.db import make_engine, make_sessionmaker, session_scope
+from mailer.cli_context import cli_context, console, errors, fail
+from mailer.db import session_scope
 from mailer.durations import parse_duration
 from mailer.errors import MailerError
-from mailer.migrate import current_revision, head_revision
 from mailer.models import Subscriber
 from subscribers.addresses import normalise_address
 from subscribers.choices import Choices, clean_language, clean_topics, vocabulary
@@ -58,36 +54,11 @@ EXPORT_COLUMNS = (
 subscribers_app = typer.Typer(
     help="List, add, import, export and remove subscribers.", no_args_is_help=True
 )
-console = Console()
-errors = Console(stderr=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(1)
-
-
-@contextmanager
-def _database() -> Iterator[tuple[Settings, sessionmaker[Session]]]:
-    """Settings and a database at head; a MailerError becomes a clean exit 1."""
-    try:
-        settings = load_settings()
-        engine = make_engine(settings.database)
-        try:
-            if current_revision(engine) != head_revision():
-                raise MailerError(
-                    "the database schema is not up to date: run `r2p-mailer init` first"
-                )
-            yield settings, make_sessionmaker(engine)
-        finally:
-            engine.dispose()
-    except MailerError as exc:
-        raise _fail(str(exc)) from None
 
 
 def _check_status(status: str | None) -> None:
     if status is not None and status not in STATUSES:
-        raise _fail(f"--status must be one of {', '.join(STATUSES)}")
+        raise fail(f"--status must be one of {', '.join(STATUSES)}")
 
 
 def _day(value: datetime | None) -> str:
@@ -102,7 +73,7 @@ def list_subscribers(
 ) -> None:
     """Show subscribers with what they receive."""
     _check_status(status)
-    with _database() as (_settings, factory), session_scope(factory) as session:
+    with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
         query = select(Subscriber).order_by(Subscriber.email)
         if status is not None:
             query = query.where(Subscriber.status == status)
@@ -143,7 +114,7 @@ def add(
     alerts: Annotated[bool, typer.Option(help="Send urgent alerts.")] = True,
 ) -> None:
     """Add one reader. Without --confirmed they get a confirmation email first."""
-    with _database() as (settings, factory):
+    with cli_context() as (settings, _engine, factory):
         try:
             address = normalise_address(email)
             choices = Choices(
@@ -167,7 +138,7 @@ def add(
                     session=session,
                 )
         except MailerError as exc:
-            raise _fail(f"{email}: {exc}") from None
+            raise fail(f"{email}: {exc}") from None
     if confirmed:
         console.print(f"Added {address} (active).")
     else:
@@ -194,8 +165,8 @@ def import_file(
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise _fail(f"cannot read {file}: {exc.strerror}") from None
-    with _database() as (settings, factory):
+        raise fail(f"cannot read {file}: {exc.strerror}") from None
+    with cli_context() as (settings, _engine, factory):
         session = factory()
         try:
             with Progress(console=console, transient=True) as progress:
@@ -219,7 +190,7 @@ def import_file(
                 session.commit()
         except MailerError as exc:
             session.rollback()
-            raise _fail(f"{file}: {exc}; nothing was imported") from None
+            raise fail(f"{file}: {exc}; nothing was imported") from None
         except BaseException:
             session.rollback()
             raise
@@ -269,14 +240,14 @@ def export(
 ) -> None:
     """Export subscribers with their consent records as CSV (readable by `import`)."""
     _check_status(status)
-    with _database() as (_settings, factory), session_scope(factory) as session:
+    with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
         if out is None:
             _write_export(sys.stdout, session, status)
             return
         try:
             fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         except OSError as exc:
-            raise _fail(f"cannot write {out}: {exc.strerror}") from None
+            raise fail(f"cannot write {out}: {exc.strerror}") from None
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             count = _write_export(handle, session, status)
     errors.print(f"Exported {count} subscriber(s) to {out}.", highlight=False)
@@ -285,15 +256,15 @@ def export(
 @subscribers_app.command("remove")
 def remove(email: Annotated[str, typer.Argument(help="The reader's address.")]) -> None:
     """Erase a reader's personal data for good (an anonymous count is kept)."""
-    with _database() as (_settings, factory):
+    with cli_context() as (_settings, _engine, factory):
         try:
             address = normalise_address(email)
         except MailerError as exc:
-            raise _fail(f"{email}: {exc}") from None
+            raise fail(f"{email}: {exc}") from None
         with session_scope(factory) as session:
             subscriber = find_by_email(address, session=session)
             if subscriber is None:
-                raise _fail(f"no subscriber with the address {address}")
+                raise fail(f"no subscriber with the address {address}")
             erase(subscriber, now=datetime.now(UTC), session=session)
     console.print(f"Removed {address} and erased their data.")
 
@@ -308,13 +279,13 @@ def purge(
     ] = None,
 ) -> None:
     """Delete signups that were never confirmed."""
-    with _database() as (settings, factory):
+    with cli_context() as (settings, _engine, factory):
         try:
             age: timedelta = (
                 parse_duration(older_than) if older_than else settings.pending_purge_after
             )
         except ValueError as exc:
-            raise _fail(f"--older-than: {exc}") from None
+            raise fail(f"--older-than: {exc}") from None
         with session_scope(factory) as session:
             count = purge_unconfirmed(now=datetime.now(UTC), older_than=age, session=session)
     console.print(f"Deleted {count} unconfirmed signup(s) older than {age}.")

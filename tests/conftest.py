@@ -153,3 +153,17 @@ def smtp_server() -> Iterator[SMTPServer]:
     server = SMTPServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def cli_env(db: Db, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Db:
+    """The environment an operator's shell would have for ``r2p-mailer`` on ``db``."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("R2P_") and n != "R2P_TEST_POSTGRES_URL"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("R2P_DATABASE_URL", db.url)
+    monkeypatch.setenv("R2P_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("R2P_SECRET_KEY", "test-secret-key-not-for-production")
+    monkeypatch.setenv("R2P_ALLOW_PRIVATE_FEEDS", "true")
+    monkeypatch.setenv("COLUMNS", "200")
+    return db

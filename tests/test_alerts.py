@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from jobs.poll import poll_sources
 from mailer.admins import (
@@ -21,13 +20,13 @@ from mailer.admins import (
     revoke_tokens,
 )
 from mailer.alerts import AlertError, Draft, alert_status, approve, create_alert, suggestions
-from mailer.cli import app
 from mailer.feeds.registry import SourceSpec, add_source
 from mailer.models import AuditEntry, Campaign, Item
 from mailer.outbox import CampaignStateError, cancel, claim
 from tests.conftest import Db
 from tests.support.feedserver import FeedServer
 from tests.support.ledger import add_readers, deliveries, drain, smtp_sender
+from tests.support.running import cli
 from tests.support.smtpserver import SMTPServer
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -198,44 +197,37 @@ def test_admin_passwords_and_tokens(db: Db) -> None:
         assert admin_for_token("r2p_forged", now=NOW, session=session) is None
 
 
-runner = CliRunner()
-
-
 def test_the_cli_composes_tests_approves_and_reports_an_alert(
-    db: Db, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    cli_env: Db, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("R2P_DATABASE_URL", db.url)
-    monkeypatch.setenv("R2P_VAR_DIR", str(tmp_path / "var"))
+    db = cli_env
     monkeypatch.setenv("R2P_SMTP_URL", smtp_server.url)
-    monkeypatch.setenv("COLUMNS", "200")
-    added = runner.invoke(app, ["admins", "add", "staff@r2p.org"], input="correct horse battery\n")
+    added = cli("admins", "add", "staff@r2p.org", stdin="correct horse battery\n")
     assert added.exit_code == 0, added.output
-    token = runner.invoke(app, ["admins", "token", "staff@r2p.org"])
+    token = cli("admins", "token", "staff@r2p.org")
     assert token.exit_code == 0 and token.output.strip().startswith("r2p_")
     readers = add_readers(db, ["a@example.org", "b@example.org"])
     body = tmp_path / "body.txt"
     body.write_text("Mass killings are under way.\n\nAct now.")
-    created = runner.invoke(
-        app,
-        ["alert", "create", "--subject", "El Fasher", "--body-file", str(body), "--expires", "6h"],
+    created = cli(
+        "alert", "create", "--subject", "El Fasher", "--body-file", str(body), "--expires", "6h"
     )
     assert created.exit_code == 0, created.output
     alert_id = int(created.output.strip())
-    tested = runner.invoke(app, ["alert", "test", str(alert_id), "--to", "me@r2p.org"])
+    tested = cli("alert", "test", str(alert_id), "--to", "me@r2p.org")
     assert tested.exit_code == 0, tested.output
     test_mail = smtp_server.handler.to("me@r2p.org")[0].message
     assert test_mail["Subject"] == "[TEST] Urgent: El Fasher"
     assert deliveries(db, alert_id) == []  # a test queues nothing
-    approved = runner.invoke(app, ["alert", "approve", str(alert_id), "--by", "staff@r2p.org"])
+    approved = cli("alert", "approve", str(alert_id), "--by", "staff@r2p.org")
     assert approved.exit_code == 0 and "2 delivery(ies) queued" in approved.output
-    again = runner.invoke(app, ["alert", "approve", str(alert_id)])
+    again = cli("alert", "approve", str(alert_id))
     assert again.exit_code == 1 and "not awaiting approval" in again.output
     drain(db, smtp_sender(smtp_server.url))
-    status = runner.invoke(app, ["alert", "status", str(alert_id)])
+    status = cli("alert", "status", str(alert_id))
     assert "done" in status.output and "2 sent" in status.output
     assert sorted(d.subscriber_id for d in deliveries(db, alert_id)) == sorted(readers)
-    bad = runner.invoke(app, ["alert", "create", "--subject", "x" * 1000, "--body-file", str(body)])
+    bad = cli("alert", "create", "--subject", "x" * 1000, "--body-file", str(body))
     assert bad.exit_code == 1 and "keep it under 200" in bad.output
     with db.session() as session:
         actions = [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]

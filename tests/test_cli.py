@@ -5,30 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from mailer.cli import app
 from tests.conftest import Db
 from tests.support.feedserver import FeedServer
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(db: Db, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Db:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("R2P_DATABASE_URL", db.url)
-    monkeypatch.setenv("R2P_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("R2P_ALLOW_PRIVATE_FEEDS", "true")
-    monkeypatch.setenv("COLUMNS", "200")
-    return db
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
+from tests.support.running import invoke
 
 
 def test_every_command_has_help() -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from mailer.models import Delivery, Subscriber
 from tests.conftest import Db
 from tests.support.ledger import alert_campaign, deliveries
+from tests.support.running import wait_until
 from tests.support.smtpserver import SMTPServer
 
 
@@ -48,15 +49,6 @@ def worker_process(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-
-
-def wait_until(condition: object, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_a_worker_killed_mid_campaign_loses_nothing_and_resends_only_what_was_in_flight(

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 from jobs.poll import poll_sources
-from mailer.cli import app
 from mailer.digest import create_digest, plan_digest, preview_digest
 from mailer.feeds.registry import SourceSpec, add_source
 from mailer.models import Campaign, Delivery, Item
@@ -22,6 +20,7 @@ from mailer.sending.memory import MemorySender
 from tests.conftest import Db
 from tests.support.feedserver import FeedServer
 from tests.support.ledger import add_readers, drain
+from tests.support.running import invoke
 
 NOW = datetime.now(UTC)
 
@@ -176,27 +175,20 @@ def test_preview_renders_without_storing_anything(ingested: Db) -> None:
 
 
 def test_the_digest_commands_preview_send_once_and_refuse_bad_periods(
-    ingested: Db, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ingested: Db, cli_env: Db, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("R2P_DATABASE_URL", ingested.url)
-    monkeypatch.setenv("R2P_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("COLUMNS", "200")
     add_readers(ingested, ["reader@example.org"], topics=["haiti"])
-    runner = CliRunner()
     out = tmp_path / "next.html"
-    preview = runner.invoke(app, ["digest", "preview", "--out", str(out)])
-    assert preview.exit_code == 0, preview.output
-    assert "Subject: R2P weekly digest" in preview.output and out.read_text().startswith(
-        "<!DOCTYPE html>"
-    )
-    mine = runner.invoke(app, ["digest", "preview", "--subscriber", "reader@example.org"])
-    assert "Atrocity Alert No. 430" in mine.output and "Nicaragua" not in mine.output
-    nobody = runner.invoke(app, ["digest", "preview", "--subscriber", "nobody@example.org"])
-    assert nobody.exit_code == 1 and "no subscriber" in nobody.output
-    first = runner.invoke(app, ["digest", "send", "--period", "2026-W48"])
-    assert first.exit_code == 0 and "1 deliveries queued" in first.output
-    again = runner.invoke(app, ["digest", "send", "--period", "2026-W48"])
-    assert again.exit_code == 0 and "already exists: nothing to do" in again.output
-    bad = runner.invoke(app, ["digest", "send", "--period", "2026-48"])
-    assert bad.exit_code == 2 and "not an ISO week" in bad.output
+    code, output = invoke("digest", "preview", "--out", str(out))
+    assert code == 0 and "Subject: R2P weekly digest" in output
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    code, output = invoke("digest", "preview", "--subscriber", "reader@example.org")
+    assert "Atrocity Alert No. 430" in output and "Nicaragua" not in output
+    code, output = invoke("digest", "preview", "--subscriber", "nobody@example.org")
+    assert code == 1 and "no subscriber" in output
+    code, output = invoke("digest", "send", "--period", "2026-W48")
+    assert code == 0 and "1 deliveries queued" in output
+    code, output = invoke("digest", "send", "--period", "2026-W48")
+    assert code == 0 and "already exists: nothing to do" in output
+    code, output = invoke("digest", "send", "--period", "2026-48")
+    assert code == 2 and "not an ISO week" in output

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from sqlalchemy import text
 
 from mailer.db import make_engine
 from tests.support.feedserver import FeedServer
+from tests.support.running import wait_until
 from tests.support.smtpserver import SMTPServer
 
 
@@ -75,15 +75,6 @@ def test_run_starts_without_internet_and_reports_unreachable_feeds(tmp_path: Pat
         # uvicorn shuts down cleanly, then re-raises the signal (systemd counts that as clean).
         assert process.wait(timeout=15) in {0, -signal.SIGTERM}
     assert "Application shutdown complete" in log.read_text()
-
-
-def wait_until(condition: Callable[[], object], limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not reached in time")
 
 
 def test_run_signs_up_polls_sends_a_digest_and_stops_cleanly(

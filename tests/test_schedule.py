@@ -19,6 +19,7 @@ from mailer.locks import acquire, holder_of
 from mailer.models import Lock
 from tests.conftest import Db, make_settings
 from tests.support.feedserver import FeedServer
+from tests.support.running import wait_until
 
 
 def test_every_job_is_declared_with_an_id_and_safe_options(tmp_path: Path) -> None:
@@ -87,15 +88,6 @@ def scheduler_process(db: Db, tmp_path: Path, name: str) -> subprocess.Popen[byt
     )
 
 
-def wait_for(condition: object, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 def test_two_schedulers_run_each_job_once_and_the_second_takes_over(
     db: Db, feed_server: FeedServer, tmp_path: Path
 ) -> None:
@@ -106,7 +98,7 @@ def test_two_schedulers_run_each_job_once_and_the_second_takes_over(
     first = scheduler_process(db, tmp_path, "first")
     second = scheduler_process(db, tmp_path, "second")
     try:
-        wait_for(lambda: len(feed_server.requests_to("/press.xml")) >= 1)
+        wait_until(lambda: len(feed_server.requests_to("/press.xml")) >= 1)
         time.sleep(2.5)  # long enough for a second scheduler's start-up poll to show
         assert len(feed_server.requests_to("/press.xml")) == 1
         with db.session() as session:
@@ -116,7 +108,7 @@ def test_two_schedulers_run_each_job_once_and_the_second_takes_over(
         active, standby = (first, second) if pid == first.pid else (second, first)
         active.send_signal(signal.SIGKILL)
         active.wait()
-        wait_for(lambda: len(feed_server.requests_to("/press.xml")) >= 2)
+        wait_until(lambda: len(feed_server.requests_to("/press.xml")) >= 2)
         with db.session() as session:
             new_holder = session.scalar(select(Lock.holder).where(Lock.name == "scheduler"))
         assert new_holder is not None and int(new_holder.split(":")[1]) == standby.pid

@@ -11,33 +11,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from mailer.cli import app
 from mailer.db import session_scope
 from mailer.models import Erasure, Subscriber
 from subscribers.importer import Row, import_subscribers
 from tests.conftest import Db
 from tests.support.browser import deliver, link_in
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(db: Db, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Db:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("R2P_DATABASE_URL", db.url)
-    monkeypatch.setenv("R2P_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("R2P_SECRET_KEY", "test-secret-key-not-for-production")
-    monkeypatch.setenv("COLUMNS", "200")
-    return db
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
+from tests.support.running import invoke
 
 
 def subscribers(db: Db) -> dict[str, Subscriber]:
