@@ -34,6 +34,7 @@ from pathlib import Path
 import aiosmtplib
 
 ROOT = Path(__file__).resolve().parent.parent
+READER = "reader-address@example.org"  # where each naive message puts its recipient
 sys.path.insert(0, str(ROOT))
 
 
@@ -81,10 +82,8 @@ def naive(port: int, contents: list[tuple[str, str, str]]) -> float:
             message["From"] = "R2P News <news@example.org>"
             message["To"] = f"reader{i}@example.org"
             message["List-Unsubscribe"] = f"<https://r2p.example.org/unsubscribe/{i}>"
-            message.set_content(text.replace("R2PSLOT_address_R2PEND", f"reader{i}@example.org"))
-            message.add_alternative(
-                html.replace("R2PSLOT_address_R2PEND", f"reader{i}@example.org"), subtype="html"
-            )
+            message.set_content(text.replace(READER, f"reader{i}@example.org"))
+            message.add_alternative(html.replace(READER, f"reader{i}@example.org"), subtype="html")
             smtp.send_message(message)
     return len(contents) / (time.perf_counter() - started)
 
@@ -99,6 +98,7 @@ def engine(args: argparse.Namespace) -> None:
     from mailer.content import render_campaign
     from mailer.db import make_engine, make_sessionmaker, session_scope
     from mailer.digest import create_digest, plan_digest
+    from mailer.email.render import preview_values
     from mailer.feeds.registry import SourceSpec, add_source
     from mailer.migrate import upgrade_to_head
     from mailer.models import Subscriber
@@ -178,7 +178,9 @@ def engine(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - started
     with session_scope(factory) as session:
         rendered = {
-            segment: render_campaign(_campaign, segment, settings=settings, session=session)
+            segment: render_campaign(
+                _campaign, segment, settings=settings, session=session
+            ).with_slots(preview_values(settings, READER))
             for segment in samples
         }
     print(

@@ -34,7 +34,9 @@ def digest_preview(
             if reader is None:
                 raise fail(f"no subscriber {subscriber}")
             language, topics, address = reader.language, list(reader.topics), reader.email
-        plan = plan_digest(now=datetime.now(UTC), session=session)
+        plan = plan_digest(
+            now=datetime.now(UTC), session=session, timezone=settings.digest_timezone
+        )
         rendered = preview_digest(
             plan,
             settings=settings,
@@ -66,7 +68,12 @@ def digest_send(
     if period is not None and not PERIOD.match(period):
         raise fail(f"{period!r} is not an ISO week like 2026-W48", code=2)
     with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
-        plan = plan_digest(now=datetime.now(UTC), session=session, period=period)
+        plan = plan_digest(
+            now=datetime.now(UTC),
+            session=session,
+            period=period,
+            timezone=settings.digest_timezone,
+        )
         _campaign, _queued, message = create_digest(
             plan, settings=settings, session=session, by="cli"
         )

@@ -27,7 +27,15 @@ from mailer.db import session_scope
 from mailer.email.compose import MessageTemplate, build_template, new_message_id
 from mailer.email.dkim import DkimSigner
 from mailer.models import Campaign
-from mailer.outbox import Claimed, Settled, claim, finish_campaigns, release, settle
+from mailer.outbox import (
+    Claimed,
+    Settled,
+    claim,
+    finish_campaigns,
+    release,
+    renew_lease,
+    settle,
+)
 from mailer.sending.base import Sender
 from mailer.tokens import Purpose, link, make_token
 
@@ -39,6 +47,7 @@ LINK_SLOTS = {
     "confirm_url": ("confirm", Purpose.CONFIRM),
 }
 TEMPLATE_CACHE = 256
+SETTLE_EVERY = 1.0  # seconds between recording replies while a batch is sent
 
 
 @dataclass
@@ -70,6 +79,8 @@ class DeliveryWorker:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _signer: DkimSigner | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    healthy: bool = True
 
     def __post_init__(self) -> None:
         self._signer = DkimSigner.from_settings(self.settings)
@@ -78,11 +89,24 @@ class DeliveryWorker:
     def stop(self) -> None:
         """Stop claiming; the batch in flight is finished or released."""
         self._stopping.set()
-        self._wake.set()
+        self.wake()
 
     def wake(self) -> None:
-        """Something was just queued (an approved alert): look now, not at the next tick."""
-        self._wake.set()
+        """Something was just queued (an approved alert): look now, not at the next tick.
+
+        Safe from any thread (scheduled jobs run in a thread pool)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._wake.set()
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     # --- database steps, run in a thread -----------------------------------------------
 
@@ -118,7 +142,10 @@ class DeliveryWorker:
             self._templates.popitem(last=False)
         return {key: self._templates[key] for key in wanted}
 
-    def _settle(self, results: list[Settled], unsent: list[int]) -> dict[str, int]:
+    def _settle(
+        self, results: list[Settled], unsent: list[int], still_held: list[int]
+    ) -> dict[str, int]:
+        """Record replies, give back what was not sent, and extend the lease on the rest."""
         with session_scope(self.factory) as session:
             now = datetime.now(UTC)
             counts = settle(
@@ -129,6 +156,12 @@ class DeliveryWorker:
                 session=session,
             )
             counts["released"] = release(unsent, worker=self.name, session=session)
+            renew_lease(
+                still_held,
+                worker=self.name,
+                until=now + timedelta(seconds=self.settings.lease_seconds),
+                session=session,
+            )
             finish_campaigns({s.claimed.campaign_id for s in results}, now=now, session=session)
         return counts
 
@@ -146,25 +179,51 @@ class DeliveryWorker:
             message = self._signer.sign(message)
         return f"<{message_id}>", message
 
-    async def _send_all(
+    async def _send_batch(
         self, claimed: list[Claimed], templates: dict[tuple[int, str], MessageTemplate]
-    ) -> tuple[list[Settled], list[int]]:
+    ) -> tuple[dict[str, int], list[Settled]]:
+        """Send a claimed batch over the sender's lanes, settling replies every
+        SETTLE_EVERY seconds (so a crash repeats at most that much) and renewing the lease
+        on rows still waiting (so a slow batch is never taken from us mid-send)."""
         pending = iter(claimed)
-        results: list[Settled] = []
-        unsent: list[int] = []
+        started: set[int] = set()
+        replies: list[Settled] = []
+        everything: list[Settled] = []
+        totals = {"sent": 0, "retry": 0, "failed": 0, "released": 0}
 
         async def lane() -> None:
             for delivery in pending:
                 if self._stopping.is_set():
-                    unsent.append(delivery.id)
-                    continue
+                    return
+                started.add(delivery.id)
                 template = templates[(delivery.campaign_id, delivery.segment)]
                 message_id, message = self.message_for(delivery, template)
                 result = await self.sender.send(self._envelope_from, delivery.email, message)
-                results.append(Settled(delivery, result, message_id))
+                replies.append(Settled(delivery, result, message_id))
 
-        await asyncio.gather(*(lane() for _ in range(max(1, self.sender.concurrency))))
-        return results, unsent
+        async def flush(unsent: list[int]) -> None:
+            chunk = replies[:]
+            del replies[: len(chunk)]
+            everything.extend(chunk)
+            settled = {s.claimed.id for s in everything}
+            held = [c.id for c in claimed if c.id not in settled and c.id not in unsent]
+            counts = await asyncio.to_thread(self._settle, chunk, unsent, held)
+            for key in totals:
+                totals[key] += counts.get(key, 0)
+
+        lanes = asyncio.gather(*(lane() for _ in range(max(1, self.sender.concurrency))))
+        try:
+            while not lanes.done():
+                await asyncio.wait([lanes], timeout=SETTLE_EVERY)
+                if not lanes.done():
+                    await flush([])
+            await lanes
+        finally:
+            # Whatever happened, record what was sent and give back what never started;
+            # a message cut off mid-send keeps its lease and is retried when it runs out.
+            never_started = [c.id for c in claimed if c.id not in started]
+            await asyncio.shield(flush(never_started))
+        return totals, everything
 
     async def handle_one(self) -> bool:
         """Claim, send and settle one batch; True if a batch was found (more may wait)."""
@@ -177,10 +236,9 @@ class DeliveryWorker:
             templates = await asyncio.to_thread(self._load_templates, claimed)
         except Exception:
             log.exception("cannot build messages; releasing %d deliveries", len(claimed))
-            await asyncio.to_thread(self._settle, [], [c.id for c in claimed])
+            await asyncio.to_thread(self._settle, [], [c.id for c in claimed], [])
             raise
-        results, unsent = await self._send_all(claimed, templates)
-        counts = await asyncio.to_thread(self._settle, results, unsent)
+        counts, results = await self._send_batch(claimed, templates)
         self.progress.add(counts)
         self.progress.released += counts["released"]
         log.info(
@@ -210,15 +268,34 @@ class DeliveryWorker:
 
     async def run(self, *, once: bool = False, idle: float = 0.5) -> Progress:
         """Drain the queue; with ``once``, stop when nothing is due now."""
+        self._loop = asyncio.get_running_loop()
+        failures = 0
         try:
             while not self._stopping.is_set():
-                if await self.handle_one():
+                try:
+                    busy = await self.handle_one()
+                    failures = 0
+                except Exception:
+                    # A database hiccup or a bad campaign must not end the worker for good;
+                    # what it held was settled or released, or its lease will run out.
+                    failures += 1
+                    log.exception("worker %s: batch failed (%d in a row)", self.name, failures)
+                    self.healthy = failures < 3
+                    if once:
+                        raise
+                    await self._pause(min(2.0**failures, 60.0))
+                    continue
+                self.healthy = True
+                if busy:
                     continue
                 if once:
                     break
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=idle)
+                await self._pause(idle)
         finally:
             await self.sender.aclose()
         return self.progress
+
+    async def _pause(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)

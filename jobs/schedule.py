@@ -54,7 +54,7 @@ def weekly_digest_job() -> None:
     """Create and queue this week's issue (idempotent: one per ISO week)."""
     runtime = current()
     now = datetime.now(UTC)
-    period = iso_period(last_digest_slot(runtime.settings, now))
+    period = iso_period(last_digest_slot(runtime.settings, now), runtime.settings.digest_timezone)
     with session_scope(runtime.factory) as session:
         plan = plan_digest(now=now, session=session, period=period)
         _campaign, _queued, message = create_digest(
@@ -73,7 +73,8 @@ def catch_up_digest() -> None:
     """Run a digest missed while no scheduler was up, if still within the grace time."""
     runtime = current()
     now = datetime.now(UTC)
-    key = campaign_key(iso_period(last_digest_slot(runtime.settings, now)))
+    settings = runtime.settings
+    key = campaign_key(iso_period(last_digest_slot(settings, now), settings.digest_timezone))
     with session_scope(runtime.factory) as session:
         exists = session.scalar(select(Campaign.id).where(Campaign.key == key)) is not None
     if digest_missed(runtime.settings, now, has_campaign=exists):

@@ -67,7 +67,11 @@ class SchedulerHost:
                     log.exception("cannot reach the database to renew the scheduler lock")
                     holding = False
                 if holding and self.scheduler is None:
-                    self._start()
+                    try:
+                        self._start()
+                    except Exception:
+                        log.exception("cannot start the schedule; trying again shortly")
+                        self._stop()
                 elif not holding and self.scheduler is not None:
                     log.warning("scheduler %s lost the lock; stopping its schedule", self.name)
                     self._stop()

@@ -146,6 +146,9 @@ def approve(
     campaign: Campaign, *, by: str, settings: Settings, now: datetime, session: Session
 ) -> ApprovalResult:
     """Record ``by``'s approval; with enough approvals, queue it at once (same transaction)."""
+    # Two admins approving at the same moment must see each other's approval: take the
+    # campaign row first (PostgreSQL row lock; SQLite has one writer anyway).
+    session.refresh(campaign, with_for_update=True)
     if campaign.status != "draft":
         raise CampaignStateError(f"alert {campaign.id} is {campaign.status}, not awaiting approval")
     if campaign.expires_at is not None and campaign.expires_at <= now:

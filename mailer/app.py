@@ -46,6 +46,7 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
                 asyncio.create_task(worker.run(), name="delivery-worker"),
                 asyncio.create_task(host.run(stop), name="scheduler"),
             ]
+            app.state.services = tasks
         try:
             yield
         finally:
@@ -71,6 +72,8 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
     app.state.factory = factory
     # Called after a request queued mail; `run` points it at its in-process worker.
     app.state.wake_worker = lambda: None
+    # The in-process worker and scheduler tasks (`run`), watched by /healthz.
+    app.state.services = []
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -87,6 +90,10 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
                 },
                 status_code=503,
             )
+        stopped = [t.get_name() for t in app.state.services if t.done()]
+        if stopped:
+            body.update(status="error", stopped=stopped)
+            return JSONResponse({"version": __version__, **body}, status_code=503)
         return JSONResponse({"version": __version__, **body})
 
     @app.get("/metrics", response_class=PlainTextResponse)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -59,8 +60,9 @@ class DigestPlan:
     item_ids: list[int]
 
 
-def iso_period(when: datetime) -> str:
-    year, week, _ = when.isocalendar()
+def iso_period(when: datetime, timezone: str = "UTC") -> str:
+    """The ISO week of ``when`` as the readers' calendar (R2P_DIGEST_TIMEZONE) has it."""
+    year, week, _ = when.astimezone(ZoneInfo(timezone)).isocalendar()
     return f"{year}-W{week:02d}"
 
 
@@ -106,9 +108,11 @@ def previous_cutoff(*, session: Session, before: str) -> datetime | None:
     return datetime.fromisoformat(latest.context["until"])
 
 
-def plan_digest(*, now: datetime, session: Session, period: str | None = None) -> DigestPlan:
-    """Which items the issue for ``period`` (default: this week) would carry."""
-    period = period or iso_period(now)
+def plan_digest(
+    *, now: datetime, session: Session, period: str | None = None, timezone: str = "UTC"
+) -> DigestPlan:
+    """Which items the issue for ``period`` (default: this week in ``timezone``) would carry."""
+    period = period or iso_period(now, timezone)
     since = previous_cutoff(session=session, before=period) or now - timedelta(days=7)
     ids = list(
         session.scalars(

@@ -342,7 +342,7 @@ def settle(
                 reply = f"gave up after {claimed.attempts} attempts: {reply}"[:1000]
             else:
                 status = "queued"
-        elif result.code in HARD_BOUNCE_CODES:
+        elif result.address_refused and result.code in HARD_BOUNCE_CODES:
             bounced.append(claimed.subscriber_id)
         counts["retry" if status == "queued" else status] += 1
         params.append(
@@ -358,6 +358,30 @@ def settle(
         )
     if params:
         session.connection().execute(_SETTLE, params)
+    delivered = [p["_id"] for p in params if p["_status"] == "sent"]
+    retried = [p["_id"] for p in params if p["_status"] == "queued"]
+    if delivered:  # a good delivery clears earlier hard failures of the address
+        session.execute(
+            update(Subscriber)
+            .where(
+                Subscriber.id.in_(select(Delivery.subscriber_id).where(Delivery.id.in_(delivered))),
+                Subscriber.hard_bounces > 0,
+            )
+            .values(hard_bounces=0)
+            .execution_options(synchronize_session=False)
+        )
+    if retried:  # a campaign stopped meanwhile takes no retries
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(retried),
+                Delivery.campaign_id.in_(
+                    select(Campaign.id).where(Campaign.status.in_(("cancelled", "expired")))
+                ),
+            )
+            .values(status="cancelled")
+            .execution_options(synchronize_session=False)
+        )
     if bounced:
         session.execute(
             update(Subscriber)
@@ -385,6 +409,19 @@ def release(ids: list[int], *, worker: str, session: Session) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def renew_lease(ids: list[int], *, worker: str, until: datetime, session: Session) -> None:
+    """Keep rows this worker still holds (a long batch) from going back to the queue."""
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(ids), Delivery.claimed_by == worker, Delivery.status == "sending"
+            )
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def finish_campaigns(campaign_ids: Iterable[int], *, now: datetime, session: Session) -> int:

@@ -114,3 +114,24 @@ def test_dkim_signs_the_unsubscribe_headers_and_verifies(
     assert dkim.verify(signed, dnsfunc=dns)
     tampered = signed.replace(b"/unsubscribe/TOKEN", b"/unsubscribe/EVIL")
     assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_text_that_looks_like_a_slot_stays_text() -> None:
+    rendered = render_email(
+        "alert",
+        {
+            "subject": "R2PSLOT_preferences_url_R2PEND",
+            "base_url": "https://r2p.example.org",
+            "body": "See R2PSLOT_address_R2PEND and R2PSLOT_x_R2PEND.",
+            "link": "",
+        },
+    )
+    template = build_template(
+        rendered,
+        mail_from="R2P <news@r2p.example.org>",
+        list_id="R2P <news.r2p.example.org>",
+        bulk=True,
+    )
+    raw = template.fill(VALUES)
+    assert b"See R2PSLOT_address_R2PEND and R2PSLOT_x_R2PEND." in raw
+    assert raw.count(b"reader@example.org") == template.slots.count("address")

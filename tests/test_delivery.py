@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from jobs.deliver import DeliveryWorker
 from mailer import outbox
 from mailer.models import Campaign, Subscriber
 from mailer.outbox import PRIORITY_DIGEST, claim, settle
 from mailer.sending import make_sender
 from mailer.sending.base import SendResult
-from mailer.sending.smtp import RateLimiter
+from mailer.sending.memory import MemorySender
+from mailer.sending.smtp import RateLimiter, SMTPPool, parse_smtp_url
 from tests.conftest import Db
 from tests.support.ledger import (
     add_readers,
@@ -299,3 +302,70 @@ def test_header_text_from_feeds_cannot_inject_headers(db: Db, smtp_server: SMTPS
     assert received.rcpt_tos == ["a@example.org"]
     assert received.message["Bcc"] is None
     assert received.message["Subject"] == "Urgent: Sudan Bcc: victim@example.org"
+
+
+def test_a_long_batch_is_settled_as_it_goes_and_keeps_its_lease(
+    db: Db, smtp_server: SMTPServer
+) -> None:
+    campaign = alert_campaign(db, add_readers(db, [f"r{i}@example.org" for i in range(30)]))
+    settings = db.settings(smtp_rate=10, lease_seconds=5, delivery_batch=100)
+    seen: dict[str, int] = {}
+    leases: list[datetime] = []
+
+    async def scenario() -> None:
+        pool = SMTPPool(parse_smtp_url(smtp_server.url), connections=2, rate=10)
+        task = asyncio.create_task(DeliveryWorker(settings, db.factory, pool).run(once=True))
+        claimed_at = datetime.now(UTC)
+        await asyncio.sleep(1.8)
+        rows = deliveries(db, campaign)
+        seen.update(collections.Counter(d.status for d in rows))
+        leases.extend(d.lease_until for d in rows if d.status == "sending" and d.lease_until)
+        await task
+        leases.append(claimed_at)
+
+    asyncio.run(scenario())
+    assert seen.get("sent", 0) > 0 and seen.get("sending", 0) > 0  # settled mid-batch
+    claimed_at = leases.pop()
+    assert all(lease > claimed_at + timedelta(seconds=5) for lease in leases)  # renewed
+    assert {d.status for d in deliveries(db, campaign)} == {"sent"}
+
+
+def test_a_refusal_of_the_content_does_not_count_against_the_address(
+    db: Db, smtp_server: SMTPServer
+) -> None:
+    smtp_server.handler.data_rule = lambda rcpt, attempt: "550 5.7.1 Message rejected as spam"
+    reader = add_readers(db, ["a@example.org"])
+    campaign = alert_campaign(db, reader)
+    assert drain(db, smtp_sender(smtp_server.url), hard_bounce_limit=1).failed == 1
+    assert deliveries(db, campaign)[0].last_reply.startswith("550 5.7.1")
+    with db.session() as session:
+        subscriber = session.get_one(Subscriber, reader[0])
+        assert subscriber.status == "active" and subscriber.hard_bounces == 0
+
+
+def test_a_batch_that_cannot_be_built_is_given_back_untouched(db: Db) -> None:
+    campaign = alert_campaign(db, add_readers(db, ["a@example.org", "b@example.org"]))
+    with db.session() as session:
+        session.get_one(Campaign, campaign).template = "no-such-template"
+        session.commit()
+    with pytest.raises(Exception, match="no-such-template"):
+        drain(db, MemorySender())
+    rows = deliveries(db, campaign)
+    assert {d.status for d in rows} == {"queued"} and {d.attempts for d in rows} == {0}
+
+
+def test_a_retry_for_a_cancelled_campaign_is_cancelled_not_queued(db: Db) -> None:
+    campaign_id = alert_campaign(db, add_readers(db, ["a@example.org"]))
+    now = datetime.now(UTC)
+    with db.session() as session:
+        [held] = claim(worker="w", limit=5, lease=timedelta(minutes=5), now=now, session=session)
+        outbox.cancel(session.get_one(Campaign, campaign_id), now=now, session=session)
+        settle(
+            [outbox.Settled(held, SendResult("retry", 451, "try later"), "")],
+            worker="w",
+            now=now,
+            hard_bounce_limit=2,
+            session=session,
+        )
+        session.commit()
+    assert deliveries(db, campaign_id)[0].status == "cancelled"

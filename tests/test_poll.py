@@ -440,3 +440,19 @@ def test_it_identifies_itself(db: Db, feed_server: FeedServer) -> None:
     poll(db)
     agent = feed_server.requests_to("/press.xml")[0].headers["User-Agent"]
     assert agent.startswith("r2p-mailer/") and "http" in agent
+
+
+def test_junk_after_a_gzip_stream_is_refused(db: Db, feed_server: FeedServer) -> None:
+    body = gzip.compress(feed_server_data("un-press/rss.xml")) + b"\0" * 3_000_000
+
+    def handler(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Encoding", "gzip")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    add(db, "padded", feed_server.serve("/padded.xml", handler))
+    outcome = poll(db, feed_max_bytes=1_000_000)["padded"]
+    assert outcome.status == "failed"
+    assert "cap" in outcome.message or "after the end" in outcome.message

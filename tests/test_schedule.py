@@ -121,3 +121,12 @@ def test_two_schedulers_run_each_job_once_and_the_second_takes_over(
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_the_digest_week_is_the_readers_week() -> None:
+    from mailer.digest import iso_period
+
+    # Monday 07:00 in Tokyo is still Sunday (week 47) in UTC.
+    tokyo_monday = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)
+    assert iso_period(tokyo_monday) == "2026-W47"
+    assert iso_period(tokyo_monday, "Asia/Tokyo") == "2026-W48"

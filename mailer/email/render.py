@@ -8,6 +8,7 @@ by ``mailer.email.compose`` without rendering again.
 from __future__ import annotations
 
 import re
+import secrets
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,10 @@ from mailer.config import Settings
 from mailer.feeds.sanitise import one_line
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
-SLOT_PATTERN = re.compile(r"R2PSLOT_([a-z_]+)_R2PEND")
+# Slot markers carry a secret drawn per process: text from a feed or an admin cannot
+# contain one, so it can never be mistaken for a reader's address or signed link.
+_NONCE = secrets.token_hex(8)
+SLOT_PATTERN = re.compile(rf"R2PSLOT_{_NONCE}_([a-z_]+)_R2PEND")
 SLOTS = ("address", "message_id", "unsubscribe_url", "preferences_url", "confirm_url")
 TEXT_WIDTH = 76
 HTML_LINE = 800  # SMTP allows 998 octets a line; leave room for filled-in slots
@@ -30,7 +34,7 @@ HTML_LINE = 800  # SMTP allows 998 octets a line; leave room for filled-in slots
 
 def slot(name: str) -> str:
     assert name in SLOTS, name
-    return f"R2PSLOT_{name}_R2PEND"
+    return f"R2PSLOT_{_NONCE}_{name}_R2PEND"
 
 
 def reader_links() -> dict[str, str]:

@@ -115,16 +115,25 @@ def _decoder(encoding: str) -> zlib._Decompress | None:
 
 
 async def read_capped(response: httpx.Response, cap: int) -> bytes:
-    """The decoded body, never holding more than ``cap`` + one chunk of decoded bytes."""
+    """The decoded body. Neither the bytes received nor the bytes decoded may pass
+    ``cap``, and no more than one chunk past it is ever held."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap and "content-encoding" not in response.headers:
         raise FeedTooLargeError(f"the body is {int(declared):,} bytes, over the {cap:,} byte cap")
     decoder = _decoder(response.headers.get("content-encoding", ""))
     body = bytearray()
+    received = 0
     try:
         async for chunk in response.aiter_raw():
+            received += len(chunk)
+            if received > cap:  # compressed bytes count too: padding after the stream
+                raise FeedTooLargeError(
+                    f"the server sent over the {cap:,} byte cap (R2P_FEED_MAX_BYTES)"
+                )
             if decoder is None:
                 body += chunk
+            elif decoder.eof:
+                raise FetchError("the server sent data after the end of the compressed body")
             else:
                 pending = chunk
                 while pending and len(body) <= cap:

@@ -16,13 +16,16 @@ class SendResult:
     verdict: Verdict
     code: int
     reply: str
+    # The refusal was of the recipient itself (RCPT), not of the sender or the content:
+    # only these count towards suppressing the reader's address.
+    address_refused: bool = False
 
     @classmethod
-    def from_code(cls, code: int, reply: str) -> SendResult:
+    def from_code(cls, code: int, reply: str, *, address_refused: bool = False) -> SendResult:
         if 200 <= code < 300:
             return cls("sent", code, reply)
         if 500 <= code < 600:
-            return cls("failed", code, reply)
+            return cls("failed", code, reply, address_refused)
         return cls("retry", code, reply)
 
 

@@ -110,7 +110,11 @@ class SMTPPool:
         )
         await client.connect()
         if t.username and t.password:
-            await client.login(t.username, t.password)
+            try:
+                await client.login(t.username, t.password)
+            except BaseException:
+                client.close()
+                raise
         return client
 
     @staticmethod
@@ -163,6 +167,9 @@ class SMTPPool:
                 await self._discard(client)
                 client = None
                 return SendResult("retry", 0, f"connection lost: {exc}")
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                await self._reset(client)
+                return SendResult.from_code(exc.code, exc.message, address_refused=True)
             except aiosmtplib.SMTPResponseException as exc:
                 if exc.code == 421 or not client.is_connected:  # the server closes this one
                     await self._discard(client)
@@ -175,6 +182,11 @@ class SMTPPool:
                 client = None
                 return SendResult("retry", 0, f"connection lost: {exc.__class__.__name__}: {exc}")
             return SendResult("sent", 250, reply)
+        except BaseException:
+            # Cancelled mid-transaction: the envelope is half built, never reuse it.
+            await self._discard(client)
+            client = None
+            raise
         finally:
             idle.put_nowait(client)
 
