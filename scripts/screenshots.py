@@ -33,7 +33,7 @@ from subscribers.signup import add_by_admin  # noqa: E402
 from tests.support.browser import chromium, chromium_missing, serve  # noqa: E402
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page
 
 # name: (width, height, colour scheme)
 DEVICES: dict[str, tuple[int, int, Literal["light", "dark"]]] = {
@@ -140,6 +140,7 @@ def main() -> int:
                 secret_key=secrets.token_urlsafe(32),
             )
             links.update(seed(settings))
+            links.update(seed_admin(settings))
             return create_app(settings)
 
         with serve(make_app) as server, chromium() as browser:
@@ -152,9 +153,186 @@ def main() -> int:
                 )
                 written += photograph(context.new_page(), device, links, out)
                 context.close()
+            written += photograph_admin(browser, server.url, links, out)
     for path in written:
         print(path)
     return 0
+
+
+# --- admin console ---------------------------------------------------------------------
+ADMIN = ("l.okafor@example.org", "screenshots-password-1")
+
+
+def seed_admin(settings: Settings) -> dict[str, str]:
+    """An admin, feeds in three states of health, urgent-looking items, and an alert that
+    went out (delivered to the Maildir, so the mail pages have something to show)."""
+    import asyncio
+    from datetime import timedelta
+
+    from jobs.deliver import DeliveryWorker
+    from mailer.admins import add_admin, audit
+    from mailer.alerts import Draft, approve, create_alert
+    from mailer.models import Item, Source
+    from mailer.sending import make_sender
+
+    engine = make_engine(settings.database)
+    factory = make_sessionmaker(engine)
+    now = datetime.now(UTC)
+    with session_scope(factory) as session:
+        add_admin(ADMIN[0], ADMIN[1], session=session)
+        un = Source(
+            key="un-news",
+            url="https://news.un.org/feed/subscribe/en/news/all/rss.xml",
+            title="UN News",
+            last_success_at=now - timedelta(minutes=12),
+        )
+        press = Source(
+            key="un-press",
+            url="https://press.un.org/en/rss.xml",
+            title="UN press releases",
+            last_success_at=now - timedelta(hours=5),
+            consecutive_failures=3,
+            last_error_at=now - timedelta(minutes=14),
+            last_error="cannot resolve press.un.org: offline, or a wrong URL?",
+        )
+        gc = Source(
+            key="globalr2p",
+            url="https://www.globalr2p.org/feed/",
+            title="Global Centre for R2P",
+            always_relevant=True,
+            last_success_at=now - timedelta(minutes=13),
+            empty_responses=2,
+            last_empty_at=now - timedelta(days=1),
+        )
+        session.add_all([un, press, gc])
+        session.flush()
+        stories = [
+            (
+                gc,
+                "Atrocity Alert No. 412: Sudan, Myanmar and the Democratic Republic of the Congo",
+                {"crimes": ["war-crimes"], "countries": ["sudan", "myanmar", "dr-congo"]},
+            ),
+            (
+                un,
+                "Special Adviser on the Prevention of Genocide alarmed by attacks on El Fasher",
+                {"crimes": ["genocide"], "countries": ["sudan"]},
+            ),
+            (
+                un,
+                "Imminent risk of mass atrocities in North Kivu, UN experts warn",
+                {"crimes": ["crimes-against-humanity"], "countries": ["dr-congo"]},
+            ),
+            (
+                un,
+                "Security Council extends mandate of the mission in South Sudan",
+                {"crimes": [], "countries": []},
+            ),
+        ]
+        for n, (source, title, tags) in enumerate(stories):
+            session.add(
+                Item(
+                    source_id=source.id,
+                    uid=f"s{n}",
+                    dedupe_key=f"screens:{n}",
+                    url=f"https://example.org/story/{n}",
+                    title=title,
+                    summary_text=f"{title}. Civilians are at grave risk.",
+                    published_at=now - timedelta(hours=3 + 7 * n),
+                    fetched_at=now - timedelta(hours=2 + 7 * n),
+                    tags={**tags, "r2p": True, "source": source.key},
+                    relevance=5,
+                    relevant=True,
+                )
+            )
+        alert = create_alert(
+            Draft(
+                "Imminent risk of atrocity crimes in El Fasher",
+                "Civilians in El Fasher are trapped.\n\nThe Security Council must act now.",
+            ),
+            by=ADMIN[0],
+            expires_in=timedelta(hours=12),
+            now=now,
+            session=session,
+        )
+        audit(ADMIN[0], "alert.create", target=alert.key, now=now, session=session, ip="127.0.0.1")
+        approve(alert, by=ADMIN[0], settings=settings, now=now, session=session)
+        audit(ADMIN[0], "alert.approve", target=alert.key, now=now, session=session, queued=3)
+        sent = f"/admin/alerts/{alert.id}"
+    asyncio.run(DeliveryWorker(settings, factory, make_sender(settings)).run(once=True))
+    engine.dispose()
+    return {"admin-sent-alert": sent}
+
+
+def photograph_admin(browser: Browser, url: str, links: dict[str, str], out: Path) -> list[Path]:
+    """The admin console, from logging in to approving, at each width."""
+    written = []
+    for device, (width, height, scheme) in DEVICES.items():
+        context = browser.new_context(
+            base_url=url,
+            viewport={"width": width, "height": height},
+            device_scale_factor=2 if width < 600 else 1,
+            color_scheme=scheme,
+        )
+        page = context.new_page()
+
+        def shot(
+            name: str,
+            page: Page = page,
+            device: str = device,
+            width: int = width,
+            height: int = height,
+        ) -> None:
+            page.wait_for_load_state("load")  # the email preview frames included
+            # Chromium paints sandboxed (out-of-process) frames only inside the viewport:
+            # make the viewport as tall as the page.
+            tall = int(page.evaluate("document.documentElement.scrollHeight"))
+            page.set_viewport_size({"width": width, "height": tall})
+            path = out / f"{name}-{device}.png"
+            page.screenshot(path=str(path), full_page=True)
+            page.set_viewport_size({"width": width, "height": height})
+            written.append(path)
+
+        page.goto("/admin")
+        shot("20-admin-login")
+        page.get_by_label("Email address").fill(ADMIN[0])
+        page.get_by_label("Password").fill(ADMIN[1])
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("heading", name="Dashboard").wait_for()
+        shot("21-admin-dashboard")
+        page.get_by_role("link", name="Start an alert from this").first.click()
+        shot("22-admin-alert-from-item")
+        page.goto("/admin/alerts/new")
+        page.get_by_label("Subject").fill("Imminent risk of mass atrocities in North Kivu")
+        page.get_by_label("Message").fill(
+            "UN experts warn of imminent risk to civilians in North Kivu.\n\n"
+            "We urge the Security Council to act."
+        )
+        page.get_by_role("radio", name="Only readers of these topics").check()
+        page.get_by_role("checkbox", name="DR Congo").check()
+        shot("23-admin-alert-compose")
+        page.get_by_role("button", name="Save draft and preview").click()
+        page.get_by_role("button", name="Send a test to me").click()
+        page.get_by_text("A test is on its way to you.").wait_for()
+        shot("24-admin-alert-draft")
+        page.goto(links["admin-sent-alert"])
+        shot("25-admin-alert-sent")
+        for number, path in (
+            ("26-admin-campaigns", "/admin/campaigns"),
+            ("27-admin-digest-preview", "/admin/digest/preview"),
+            ("28-admin-mail", "/admin/mail"),
+        ):
+            page.goto(path)
+            shot(number)
+        page.get_by_role("link", name="[TEST]").first.click()
+        shot("29-admin-mail-message")
+        page.goto("/admin/subscribers")
+        page.get_by_label("Exact email address").fill(f"amina.diallo.{device}@example.org")
+        page.get_by_role("button", name="Find").click()
+        shot("30-admin-subscribers")
+        page.goto("/admin/audit")
+        shot("31-admin-audit")
+        context.close()
+    return written
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from subscribers.ratelimit import RateLimiter
-from subscribers.web import archive, manage, signup
+from subscribers.web import admin, archive, manage, signup
 from subscribers.web.pages import STATIC_DIR
 from subscribers.web.redact import redact_access_log
 
@@ -22,5 +22,6 @@ def include(app: FastAPI) -> None:
     app.include_router(signup.router)
     app.include_router(manage.router)
     app.include_router(archive.router)
+    admin.include(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     redact_access_log()

@@ -1,0 +1,110 @@
+"""What the JSON admin API accepts and answers (these shape its OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CampaignStatus = Literal["draft", "sending", "paused", "done", "cancelled", "expired"]
+
+
+class Problem(BaseModel):
+    detail: str = Field(description="What went wrong, and what to do about it.")
+
+
+class DeliveryCounts(BaseModel):
+    queued: int = Field(description="Waiting for a worker (or a retry).")
+    sending: int = Field(description="Claimed by a worker, in flight.")
+    sent: int = Field(description="Accepted by the mail server (250).")
+    failed: int = Field(description="Refused for good (5xx) or out of retries.")
+    cancelled: int = Field(description="Dropped: cancelled, expired, or the reader left.")
+
+
+class AlertOut(BaseModel):
+    id: int
+    key: str = Field(description="Unique key, e.g. alert:20261123-1a2b3c4d.")
+    subject: str
+    status: CampaignStatus = Field(
+        description="draft (awaiting approval), sending, paused, done (all settled), "
+        "cancelled or expired."
+    )
+    expires_at: datetime | None = Field(description="Nothing is sent after this (UTC).")
+    approved_by: list[str] = Field(description="Admins who approved, in order.")
+    approvals_needed: int = Field(description="Approvals that queue it (R2P_ALERT_APPROVERS).")
+    counts: DeliveryCounts
+
+    @classmethod
+    def of(cls, status: dict[str, Any], needed: int) -> AlertOut:
+        return cls(
+            id=status["id"],
+            key=status["key"],
+            subject=status["subject"],
+            status=status["status"],
+            expires_at=status["expires_at"],
+            approved_by=status["approved_by"],
+            approvals_needed=needed,
+            counts=DeliveryCounts(**status["counts"]),
+        )
+
+
+class AlertIn(BaseModel):
+    """A new alert. With ``item_id``, empty fields are filled from that stored item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field("", description="One line, at most 200 characters.")
+    body: str = Field("", description="Plain text; a blank line separates paragraphs.")
+    link: str = Field("", description="Optional http(s) 'Read more' link.")
+    topics: list[str] = Field(
+        default_factory=list,
+        description="Only readers of these topic tags (e.g. genocide, sudan); empty: "
+        "every alert subscriber.",
+    )
+    item_id: int | None = Field(None, description="Start from this stored item.")
+    expires_in: str | None = Field(
+        None, description="How long it may be sent, e.g. 6h (default R2P_ALERT_EXPIRES)."
+    )
+
+
+class ApprovalOut(BaseModel):
+    approved: bool = Field(description="True when this approval queued the alert.")
+    approvals: int
+    needed: int
+    queued: int = Field(description="Deliveries queued by this approval.")
+    message: str
+    alert: AlertOut
+
+
+class CancelOut(BaseModel):
+    cancelled: int = Field(description="Unsent deliveries dropped.")
+    alert: AlertOut
+
+
+class SuggestionOut(BaseModel):
+    item_id: int
+    title: str
+    url: str
+    source: str
+    published_at: datetime
+    summary: str
+    tags: list[str]
+
+
+class SchedulerOut(BaseModel):
+    alive: bool
+    holder: str | None
+
+
+class FeedsOut(BaseModel):
+    enabled: int
+    failing: int
+
+
+class HealthOut(BaseModel):
+    status: str
+    database: str
+    scheduler: SchedulerOut
+    queue_depth: int = Field(description="Deliveries queued or in flight.")
+    feeds: FeedsOut

@@ -1,0 +1,110 @@
+"""The admin session cookie: signed, naming the admin and when they logged in.
+
+Stateless (itsdangerous, a salt of its own): it ends ``admin_session_max_age`` after the
+login whatever the activity, and stops working at once when the admin is deactivated or
+their password changes, because it carries a fingerprint of the password hash. Logging
+out deletes the cookie in that browser; a copy taken earlier stays valid until it expires
+(closing that needs a server-side session row).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fastapi import Response
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from mailer.config import Settings
+from mailer.models import Admin
+
+COOKIE = "r2p_admin"
+PATH = "/admin"
+SALT = "r2p-mailer/admin-session"
+CLOCK_SKEW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class AdminIdentity:
+    """The admin behind a request: what pages show and what the audit log records."""
+
+    id: int
+    email: str
+
+
+@dataclass(frozen=True)
+class Claims:
+    admin_id: int
+    issued_at: datetime
+    fingerprint: str
+
+    def expired(self, max_age: timedelta, now: datetime) -> bool:
+        return not (now - max_age < self.issued_at <= now + CLOCK_SKEW)
+
+
+def fingerprint(key: str, password_hash: str) -> str:
+    """Changes when the password does; keyed, so the cookie reveals nothing about the hash."""
+    return hmac.new(key.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _serializer(key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(key, salt=SALT)
+
+
+def issue(key: str, admin: Admin, now: datetime) -> str:
+    payload = {
+        "a": admin.id,
+        "t": int(now.timestamp()),
+        "p": fingerprint(key, admin.password_hash),
+    }
+    return str(_serializer(key).dumps(payload))
+
+
+def read(key: str, value: str | None) -> Claims | None:
+    """The claims of a genuine cookie; None when absent, forged or malformed."""
+    if not value or len(value) > 500:
+        return None
+    try:
+        payload = _serializer(key).loads(value)
+    except BadSignature:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    admin_id, issued, print_ = payload.get("a"), payload.get("t"), payload.get("p")
+    if not isinstance(admin_id, int) or not isinstance(issued, int) or not isinstance(print_, str):
+        return None
+    return Claims(admin_id, datetime.fromtimestamp(issued, UTC), print_)
+
+
+def still_valid(key: str, claims: Claims, admin: Admin | None) -> bool:
+    """The admin still exists, is active and has the password the session began with."""
+    return (
+        admin is not None
+        and admin.active
+        and admin.id == claims.admin_id
+        and hmac.compare_digest(fingerprint(key, admin.password_hash), claims.fingerprint)
+    )
+
+
+def set_cookie(response: Response, value: str, settings: Settings) -> None:
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=int(settings.admin_session_max_age.total_seconds()),
+        path=PATH,
+        httponly=True,
+        samesite="strict",
+        secure=settings.base_url.startswith("https://"),
+    )
+
+
+def clear_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        COOKIE,
+        path=PATH,
+        httponly=True,
+        samesite="strict",
+        secure=settings.base_url.startswith("https://"),
+    )
