@@ -3,7 +3,8 @@
 Conditional GET (ETag / Last-Modified), an identifying User-Agent, a deadline for the whole
 exchange, a byte cap applied after decompression (so a gzip bomb stops at the cap), a
 bounded number of redirects checked one by one, http/https only, and no private or
-loopback addresses unless R2P_ALLOW_PRIVATE_FEEDS is set.
+loopback addresses unless R2P_ALLOW_PRIVATE_FEEDS is set: checked before each request
+for a clear error, and again at connect time (mailer/feeds/guard.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 
 from mailer.config import Settings
 from mailer.errors import FeedTooLargeError, FetchError, UnsafeURLError
+from mailer.feeds.guard import checked_transport, refuse_non_public
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
@@ -48,9 +50,13 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def make_client(settings: Settings) -> httpx.AsyncClient:
+    """The feed client. Unless private feeds are allowed, every connection goes to an
+    address checked at connect time (mailer/feeds/guard.py: no DNS rebinding)."""
     seconds = settings.feed_timeout.total_seconds()
+    transport = None if settings.allow_private_feeds else checked_transport(_tls_context())
     return httpx.AsyncClient(
         verify=_tls_context(),
+        transport=transport,
         timeout=httpx.Timeout(seconds, connect=min(seconds, 10.0)),
         follow_redirects=False,
         headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
@@ -67,17 +73,6 @@ def check_url_form(url: str) -> str:
     return parts.hostname
 
 
-def _refuse_address(host: str, address: str) -> None:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if not ip.is_global:
-        raise UnsafeURLError(
-            f"{host} is a private, loopback or reserved address ({ip}); feeds must be public. "
-            "Set R2P_ALLOW_PRIVATE_FEEDS=true to allow it (tests and local demos)."
-        )
-
-
 def check_url_allowed(url: str, *, allow_private: bool) -> None:
     """Refuse non-http(s) URLs, and hosts that resolve to non-public addresses.
 
@@ -91,7 +86,7 @@ def check_url_allowed(url: str, *, allow_private: bool) -> None:
     except ValueError:
         literal = None
     if literal is not None:
-        _refuse_address(host, str(literal))
+        refuse_non_public(host, str(literal))
         return
     try:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
@@ -100,7 +95,7 @@ def check_url_allowed(url: str, *, allow_private: bool) -> None:
             f"cannot resolve {host} ({exc.strerror or exc}): offline, or a wrong URL?"
         ) from None
     for info in infos:
-        _refuse_address(host, str(info[4][0]))
+        refuse_non_public(host, str(info[4][0]))
 
 
 def _decoder(encoding: str) -> zlib._Decompress | None:
