@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailer.errors import MailerError
@@ -92,6 +92,16 @@ def authenticate(email: str, password: str, *, now: datetime, session: Session) 
         return None
     admin.last_login_at = now
     return admin
+
+
+def end_sessions(admin_id: int, *, session: Session) -> None:
+    """End every web session of this admin (all browsers): sessions carry the generation
+    they began in (subscribers/web/admin/session.py). Atomic in the database."""
+    session.execute(
+        update(Admin)
+        .where(Admin.id == admin_id)
+        .values(session_generation=Admin.session_generation + 1)
+    )
 
 
 def _token_hash(token: str) -> str:

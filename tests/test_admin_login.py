@@ -217,6 +217,20 @@ def test_logging_out_ends_the_session_and_is_audited(site: Site) -> None:
     assert audit_actions(site)[-1] == (AMINA, "logout", "")
 
 
+def test_logging_out_ends_every_session_of_that_admin_even_a_copied_cookie(site: Site) -> None:
+    reader = log_in(site)
+    other_browser = log_in(site)
+    copied = reader.http.cookies.get("r2p_admin", path="/admin")
+    assert copied
+    reader.post("/admin/logout", {}, token_from="/admin")
+    assert other_browser.get("/admin").status_code == 303
+    thief = site.reader()
+    thief.http.cookies.set("r2p_admin", copied, path="/admin")
+    response = thief.get("/admin")
+    assert response.status_code == 303 and "expired=1" in response.headers["location"]
+    assert log_in(site).get("/admin").status_code == 200  # logging in again works
+
+
 def test_logging_out_needs_the_csrf_token(site: Site) -> None:
     reader = log_in(site)
     response = reader.http.post("/admin/logout", data={})

@@ -69,10 +69,20 @@ def test_a_session_ends_with_a_new_password_or_another_admin() -> None:
     assert not admin_session.still_valid(KEY, claims, other)
 
 
+def test_a_session_ends_when_its_admin_logs_out() -> None:
+    claims = admin_session.read(KEY, admin_session.issue(KEY, admin(), NOW))
+    assert claims is not None
+    logged_out = admin()
+    logged_out.session_generation = 1
+    assert not admin_session.still_valid(KEY, claims, logged_out)
+    fresh = admin_session.read(KEY, admin_session.issue(KEY, logged_out, NOW))
+    assert fresh is not None and admin_session.still_valid(KEY, fresh, logged_out)
+
+
 def test_the_session_cookie_does_not_carry_the_password_hash() -> None:
     value = admin_session.issue(KEY, admin("scrypt$secret-digest"), NOW)
     assert "secret" not in value
-    assert admin_session.fingerprint(KEY, "h") != admin_session.fingerprint("other-key", "h")
+    assert admin_session.fingerprint(KEY, admin()) != admin_session.fingerprint("other", admin())
 
 
 @pytest.mark.parametrize(

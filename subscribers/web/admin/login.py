@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import Response
 
-from mailer.admins import audit, authenticate
+from mailer.admins import audit, authenticate, end_sessions
 from mailer.config import Settings
 from mailer.db import session_scope
 from subscribers.ratelimit import RateLimiter
@@ -153,6 +153,7 @@ def logout(
             request, "logout.html", {"errors": {"form": EXPIRED_FORM}}, admin=admin, status=400
         )
     with session_scope(factory_of(request)) as session:
+        end_sessions(admin.id, session=session)
         audit(admin.email, "logout", ip=client_ip(request), now=datetime.now(UTC), session=session)
     response = see_other(f"{LOGIN}?logged_out=1")
     admin_session.clear_cookie(response, settings_of(request))

@@ -1,10 +1,11 @@
 """The admin session cookie: signed, naming the admin and when they logged in.
 
-Stateless (itsdangerous, a salt of its own): it ends ``admin_session_max_age`` after the
-login whatever the activity, and stops working at once when the admin is deactivated or
-their password changes, because it carries a fingerprint of the password hash. Logging
-out deletes the cookie in that browser; a copy taken earlier stays valid until it expires
-(closing that needs a server-side session row).
+Signed with itsdangerous (a salt of its own): it ends ``admin_session_max_age`` after the
+login whatever the activity, and stops working at once when the admin is deactivated,
+their password changes or they log out, because it carries a keyed fingerprint of the
+password hash and the admin's session generation (``Admin.session_generation``), which
+logging out advances. Logging out therefore ends the admin's sessions in every browser,
+including any copy of the cookie taken earlier.
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ class Claims:
         return not (now - max_age < self.issued_at <= now + CLOCK_SKEW)
 
 
-def fingerprint(key: str, password_hash: str) -> str:
-    """Changes when the password does; keyed, so the cookie reveals nothing about the hash."""
-    return hmac.new(key.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:16]
+def fingerprint(key: str, admin: Admin) -> str:
+    """Changes when the password does or the admin logs out; keyed, so the cookie reveals
+    nothing about the hash."""
+    material = f"{admin.password_hash}\0{admin.session_generation or 0}".encode()
+    return hmac.new(key.encode(), material, hashlib.sha256).hexdigest()[:16]
 
 
 def _serializer(key: str) -> URLSafeSerializer:
@@ -57,7 +60,7 @@ def issue(key: str, admin: Admin, now: datetime) -> str:
     payload = {
         "a": admin.id,
         "t": int(now.timestamp()),
-        "p": fingerprint(key, admin.password_hash),
+        "p": fingerprint(key, admin),
     }
     return str(_serializer(key).dumps(payload))
 
@@ -79,12 +82,13 @@ def read(key: str, value: str | None) -> Claims | None:
 
 
 def still_valid(key: str, claims: Claims, admin: Admin | None) -> bool:
-    """The admin still exists, is active and has the password the session began with."""
+    """The admin still exists, is active, has the password the session began with and
+    has not logged out since."""
     return (
         admin is not None
         and admin.active
         and admin.id == claims.admin_id
-        and hmac.compare_digest(fingerprint(key, admin.password_hash), claims.fingerprint)
+        and hmac.compare_digest(fingerprint(key, admin), claims.fingerprint)
     )
 
 
