@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from mailer.audience import matching_readers
 from mailer.config import Settings
 from mailer.content import render_campaign
+from mailer.db import get_by_id
 from mailer.email.compose import build_template, new_message_id
 from mailer.email.render import RenderedEmail, preview_values
 from mailer.errors import MailerError
@@ -28,6 +30,7 @@ from mailer.outbox import (
     delivery_counts,
     enqueue,
     get_or_create_campaign,
+    lock_campaign,
     start,
 )
 
@@ -62,6 +65,18 @@ class ApprovalResult:
     queued: int
 
 
+def is_web_link(link: str) -> bool:
+    """An absolute http(s) URL with a host, and no spaces, control characters or quotes."""
+    if not re.fullmatch(r"https?://[^\s<>\"\x00-\x1f\x7f]+", link, flags=re.IGNORECASE):
+        return False
+    try:
+        parts = urlsplit(link)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+        return bool(parts.hostname)
+    except ValueError:  # a malformed port or IPv6 literal
+        return False
+
+
 def validate(draft: Draft) -> Draft:
     """Refuse what would make a bad or dangerous email; returns the cleaned draft."""
     if "\r" in draft.subject or "\n" in draft.subject:
@@ -77,7 +92,7 @@ def validate(draft: Draft) -> Draft:
     if len(body) > BODY_MAX:
         raise AlertError(f"the body is {len(body)} characters; keep it under {BODY_MAX}")
     link = draft.link.strip()
-    if link and not re.match(r"^https?://[^\s<>\"]+$", link):
+    if link and not is_web_link(link):
         raise AlertError("the link must be an http:// or https:// address")
     if draft.audience not in AUDIENCES:
         raise AlertError(f"the audience must be one of {', '.join(AUDIENCES)}")
@@ -87,7 +102,7 @@ def validate(draft: Draft) -> Draft:
 
 
 def draft_from_item(item_id: int, *, session: Session) -> Draft:
-    item = session.get(Item, item_id)
+    item = get_by_id(Item, item_id, session=session)
     if item is None:
         raise AlertError(f"no item {item_id}")
     topics = tuple(item.tags.get("crimes", [])) + tuple(item.tags.get("countries", []))
@@ -127,7 +142,7 @@ def create_alert(
 
 
 def get_alert(campaign_id: int, *, session: Session) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
+    campaign = get_by_id(Campaign, campaign_id, session=session)
     if campaign is None or campaign.kind != "alert":
         raise AlertError(f"no alert {campaign_id}")
     return campaign
@@ -146,9 +161,9 @@ def approve(
     campaign: Campaign, *, by: str, settings: Settings, now: datetime, session: Session
 ) -> ApprovalResult:
     """Record ``by``'s approval; with enough approvals, queue it at once (same transaction)."""
-    # Two admins approving at the same moment must see each other's approval: take the
-    # campaign row first (PostgreSQL row lock; SQLite has one writer anyway).
-    session.refresh(campaign, with_for_update=True)
+    # Two admins approving (or one approving, one cancelling) at the same moment must see
+    # each other's work: hold the campaign row before reading its state and approvals.
+    lock_campaign(campaign, session=session)
     if campaign.status != "draft":
         raise CampaignStateError(f"alert {campaign.id} is {campaign.status}, not awaiting approval")
     if campaign.expires_at is not None and campaign.expires_at <= now:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -53,3 +53,16 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# Row ids are 32-bit (PostgreSQL's integer); SQLite raises OverflowError past 64 bits.
+MAX_ROW_ID = 2**31 - 1
+Row = TypeVar("Row")
+
+
+def get_by_id(model: type[Row], row_id: int, *, session: Session) -> Row | None:
+    """The row with this id, or None; ids from outside (URLs, forms, JSON) may be any
+    integer, and one no row can have is simply not found."""
+    if not 1 <= row_id <= MAX_ROW_ID:
+        return None
+    return session.get(model, row_id)

@@ -139,8 +139,28 @@ def enqueue(
     return added
 
 
+def lock_campaign(campaign: Campaign, *, session: Session) -> None:
+    """Hold the campaign row until this transaction ends, and reload it, so that a check
+    of its state and the change that follows cannot interleave with another admin's.
+
+    PostgreSQL locks the row (SELECT ... FOR UPDATE). SQLite has no row locks and ignores
+    FOR UPDATE, and its driver reads outside a transaction, so a no-op UPDATE first takes
+    the database's write lock: everything read after it is current until the commit.
+    """
+    session.flush()
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign.id)
+            .values(id=Campaign.id)
+            .execution_options(synchronize_session=False)
+        )
+    session.refresh(campaign, with_for_update=True)
+
+
 def start(campaign: Campaign, *, by: str, now: datetime, session: Session) -> None:
     """Approve a draft: from now on workers may claim its deliveries."""
+    lock_campaign(campaign, session=session)
     if campaign.status != "draft":
         raise CampaignStateError(f"campaign {campaign.key} is {campaign.status}, not a draft")
     if campaign.expires_at is not None and campaign.expires_at <= now:
@@ -152,6 +172,7 @@ def start(campaign: Campaign, *, by: str, now: datetime, session: Session) -> No
 
 
 def pause(campaign: Campaign, *, session: Session) -> None:
+    lock_campaign(campaign, session=session)
     if campaign.status != "sending":
         raise CampaignStateError(f"campaign {campaign.key} is {campaign.status}, not sending")
     campaign.status = "paused"
@@ -159,6 +180,7 @@ def pause(campaign: Campaign, *, session: Session) -> None:
 
 
 def resume(campaign: Campaign, *, session: Session) -> None:
+    lock_campaign(campaign, session=session)
     if campaign.status != "paused":
         raise CampaignStateError(f"campaign {campaign.key} is {campaign.status}, not paused")
     campaign.status = "sending"
@@ -179,6 +201,7 @@ def _cancel_queued(campaign_ids: list[int], reason: str, *, session: Session) ->
 
 def cancel(campaign: Campaign, *, now: datetime, session: Session) -> int:
     """Stop a campaign: queued rows are cancelled; rows in flight still settle truthfully."""
+    lock_campaign(campaign, session=session)
     if campaign.status in {"done", "cancelled", "expired"}:
         raise CampaignStateError(f"campaign {campaign.key} is already {campaign.status}")
     campaign.status = "cancelled"

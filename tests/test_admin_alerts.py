@@ -92,11 +92,12 @@ def test_an_alert_can_start_from_a_stored_item(site: Site, db: Db) -> None:
     assert stored.context["item_id"] == item
 
 
-def test_an_unknown_item_is_a_404(site: Site) -> None:
+@pytest.mark.parametrize("item", ["999", "99999999999999999999999", "-1"])
+def test_an_unknown_item_is_a_404(site: Site, item: str) -> None:
     reader = log_in(site)
-    assert reader.get("/admin/alerts/new?item=999").status_code == 404
-    response = compose(reader, item_id="999")
-    assert response.status_code == 400 and "no item 999" in response.text
+    assert reader.get(f"/admin/alerts/new?item={item}").status_code == 404
+    response = compose(reader, item_id=item)
+    assert response.status_code == 400 and f"no item {item}" in response.text
     assert alert_count(site) == 0
 
 
@@ -330,13 +331,15 @@ def test_the_alert_buttons_need_their_csrf_token(site: Site, db: Db, button: str
     assert audit_actions(site)[-1][1] == "alert.create"
 
 
-@pytest.mark.parametrize("path", ["/admin/alerts/999", "/admin/alerts/999/preview"])
-def test_an_unknown_alert_is_a_404(site: Site, path: str) -> None:
-    response = log_in(site).get(path)
-    assert response.status_code == 404 and "There is no alert 999." in response.text
+@pytest.mark.parametrize("alert", [999, 99999999999999999999999, 0])
+@pytest.mark.parametrize("page", ["", "/preview"])
+def test_an_unknown_alert_is_a_404(site: Site, alert: int, page: str) -> None:
+    response = log_in(site).get(f"/admin/alerts/{alert}{page}")
+    assert response.status_code == 404 and f"There is no alert {alert}." in response.text
 
 
-def test_buttons_on_an_unknown_alert_are_a_404(site: Site) -> None:
+@pytest.mark.parametrize("alert", [999, 99999999999999999999999])
+def test_buttons_on_an_unknown_alert_are_a_404(site: Site, alert: int) -> None:
     reader = log_in(site)
     for button in ("test", "approve", "cancel"):
-        assert press(reader, 999, button).status_code == 404
+        assert press(reader, alert, button).status_code == 404

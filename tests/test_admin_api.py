@@ -4,6 +4,7 @@ description."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -145,6 +146,8 @@ def test_an_alert_can_be_created_from_a_stored_item(api: Api, db: Db) -> None:
     assert response.status_code == 201
     assert response.json()["subject"] == "Special Adviser alarmed by attacks on El Fasher"
     assert api.post("/api/alerts", {"item_id": 999}).json()["detail"] == "no item 999"
+    huge = 10**22
+    assert api.post("/api/alerts", {"item_id": huge}).json()["detail"] == f"no item {huge}"
 
 
 @pytest.mark.parametrize(
@@ -154,6 +157,8 @@ def test_an_alert_can_be_created_from_a_stored_item(api: Api, db: Db) -> None:
         ({"subject": "x" * 1000}, "the subject is 1000 characters; keep it under 200"),
         ({"body": "  \n\n  "}, "the body is empty"),
         ({"link": "ftp://example.org"}, "the link must be an http:// or https:// address"),
+        ({"link": "https://example.org/\x01\x00"}, "the link must be an http:// or https://"),
+        ({"link": "https://example.org:99999/"}, "the link must be an http:// or https://"),
         ({"topics": ["atlantis"]}, "Unknown topic: atlantis."),
         ({"expires_in": "soon"}, "expires_in: 'soon' is not a duration"),
         ({"expires_in": "30d"}, "expires_in: an alert may wait at most 7 days"),
@@ -171,6 +176,17 @@ def test_a_bad_alert_is_refused_with_a_422_and_its_reason(
 
 def test_unknown_fields_are_refused(api: Api) -> None:
     assert create(api, send_now=True).status_code == 422
+
+
+@pytest.mark.parametrize("field", ["subject", "body", "link", "expires_in"])
+def test_text_that_is_not_valid_unicode_is_a_422(api: Api, site: Site, field: str) -> None:
+    """A lone surrogate is valid JSON but cannot be stored (or echoed back as UTF-8)."""
+    body = json.dumps({**ALERT, field: "Risk\ud800"}).encode()
+    headers = {"content-type": "application/json"}
+    response = api.http.post("/api/alerts", content=body, headers=headers)
+    assert response.status_code == 422
+    assert "lone surrogate" in response.json()["detail"][0]["msg"]
+    assert [a for a in audit_actions(site) if a[1] == "alert.create"] == []
 
 
 def test_approving_queues_the_alert_and_approving_twice_is_a_409(api: Api, db: Db) -> None:
@@ -237,14 +253,15 @@ def test_cancelling_drops_what_is_unsent_and_cancelling_again_is_a_409(api: Api,
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/api/alerts/999"),
-        ("POST", "/api/alerts/999/approve"),
-        ("POST", "/api/alerts/999/cancel"),
+        ("GET", "/api/alerts/{id}"),
+        ("POST", "/api/alerts/{id}/approve"),
+        ("POST", "/api/alerts/{id}/cancel"),
     ],
 )
-def test_an_unknown_alert_is_a_404(api: Api, method: str, path: str) -> None:
-    response = api.http.request(method, path)
-    assert response.status_code == 404 and response.json()["detail"] == "no alert 999"
+@pytest.mark.parametrize("alert", ["999", "99999999999999999999999", "0"])
+def test_an_unknown_alert_is_a_404(api: Api, method: str, path: str, alert: str) -> None:
+    response = api.http.request(method, path.format(id=alert))
+    assert response.status_code == 404 and response.json()["detail"] == f"no alert {alert}"
 
 
 def test_suggestions_list_urgent_items_not_yet_used(api: Api, db: Db) -> None:

@@ -303,8 +303,11 @@ def test_removing_needs_the_box_ticked_and_the_csrf_token(db: Db, reader: Reader
     assert [a for a in audit_actions(db) if a[1] == "subscriber.remove"] == []
 
 
-def test_removing_a_subscriber_who_is_gone_says_so(reader: Reader) -> None:
+@pytest.mark.parametrize("subscriber", ["999", "99999999999999999999999"])
+def test_removing_a_subscriber_who_is_gone_says_so(reader: Reader, subscriber: str) -> None:
     response = reader.post(
-        "/admin/subscribers/999/remove", {"confirm_remove": "on"}, token_from="/admin/subscribers"
+        f"/admin/subscribers/{subscriber}/remove",
+        {"confirm_remove": "on"},
+        token_from="/admin/subscribers",
     )
     assert response.status_code == 404 and "no longer exists" in response.text

@@ -94,6 +94,8 @@ def test_the_session_cookie_does_not_carry_the_password_hash() -> None:
         ("/admin/../subscribe", "/admin"),
         ("/admin/.hidden", "/admin"),
         ("//evil.example", "/admin"),
+        ("/admin\n", "/admin"),
+        ("/admin/audit\r\nSet-Cookie: x=1", "/admin"),
         ("https://evil.example/admin", "/admin"),
         ("/administrator", "/admin"),
         ("/admin?x=1", "/admin"),

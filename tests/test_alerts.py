@@ -4,11 +4,12 @@ and the same actions from the CLI against a real SMTP server."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from jobs.poll import poll_sources
 from mailer.admins import (
@@ -25,7 +26,7 @@ from mailer.models import AuditEntry, Campaign, Item
 from mailer.outbox import CampaignStateError, cancel, claim
 from tests.conftest import Db
 from tests.support.feedserver import FeedServer
-from tests.support.ledger import add_readers, deliveries, drain, smtp_sender
+from tests.support.ledger import add_readers, campaign_status, deliveries, drain, smtp_sender
 from tests.support.running import cli
 from tests.support.smtpserver import SMTPServer
 
@@ -64,6 +65,8 @@ def approve_as(db: Db, alert_id: int, admin: str, now: datetime = NOW, **setting
         (Draft("x" * 1000, "body"), "keep it under 200"),
         (Draft("Subject", "   \n "), "body is empty"),
         (Draft("Subject", "body", link="javascript:alert(1)"), "http:// or https://"),
+        (Draft("Subject", "body", link="https://example.org/\x01\x00a"), "http:// or https://"),
+        (Draft("Subject", "body", link="https:///no-host"), "http:// or https://"),
         (Draft("Subject", "body", audience="topics"), "at least one topic"),
     ],
 )
@@ -142,6 +145,62 @@ def test_an_alert_can_be_cancelled_mid_send(db: Db) -> None:
         session.commit()
     statuses = [d.status for d in deliveries(db, alert)]
     assert statuses.count("cancelled") == 20 and statuses.count("sending") == 10
+
+
+@pytest.mark.parametrize("second", ["approve", "cancel"])
+def test_a_concurrent_approval_or_cancel_waits_for_the_approval_in_progress(
+    db: Db, second: str
+) -> None:
+    """Admin C's approval stops just before it writes; meanwhile B approves or cancels.
+    B must wait for C's commit and then see it, never act on the state C read."""
+    readers = add_readers(db, [f"r{i}@example.org" for i in range(5)])
+    alert = new_alert(db)
+    approve_as(db, alert, "x@r2p.org", alert_approvers=2)
+    held, reached, release = threading.local(), threading.Event(), threading.Event()
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def hold(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if getattr(held, "on", False) and statement.startswith("INSERT INTO approvals"):
+            reached.set()
+            release.wait(10)
+
+    outcomes: dict[str, object] = {}
+
+    def act(name: str, action: str) -> None:
+        held.on = name == "C"
+        try:
+            if action == "approve":
+                outcomes[name] = approve_as(db, alert, f"{name}@r2p.org", alert_approvers=2)
+            else:
+                with db.session() as session:
+                    outcomes[name] = cancel(
+                        session.get_one(Campaign, alert), now=NOW, session=session
+                    )
+                    session.commit()
+        except CampaignStateError as exc:
+            outcomes[name] = exc
+
+    c = threading.Thread(target=act, args=("C", "approve"))
+    c.start()
+    assert reached.wait(10)
+    b = threading.Thread(target=act, args=("B", second))
+    b.start()
+    b.join(1.0)  # blocked behind C (as it must be), or done already (the bug)
+    release.set()
+    c.join(10)
+    b.join(10)
+    event.remove(db.engine, "before_cursor_execute", hold)
+
+    c_result = outcomes["C"]
+    assert not isinstance(c_result, Exception) and c_result.approved  # type: ignore[attr-defined]
+    statuses = [d.status for d in deliveries(db, alert)]
+    assert len(statuses) == len(readers)
+    if second == "approve":
+        assert isinstance(outcomes["B"], CampaignStateError)
+        assert campaign_status(db, alert) == "sending" and set(statuses) == {"queued"}
+    else:
+        assert outcomes["B"] == len(readers)
+        assert campaign_status(db, alert) == "cancelled" and set(statuses) == {"cancelled"}
 
 
 def test_suggestions_pick_urgent_items_once(db: Db, feed_server: FeedServer) -> None:

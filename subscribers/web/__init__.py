@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from subscribers.ratelimit import RateLimiter
-from subscribers.web import admin, archive, manage, signup
+from subscribers.web import admin, archive, json_errors, manage, signup
 from subscribers.web.pages import STATIC_DIR
 from subscribers.web.redact import redact_access_log
 
@@ -19,6 +19,7 @@ from subscribers.web.redact import redact_access_log
 def include(app: FastAPI) -> None:
     settings = app.state.settings
     app.state.signup_limiter = RateLimiter(settings.signup_rate_limit, settings.signup_rate_window)
+    json_errors.install(app)
     app.include_router(signup.router)
     app.include_router(manage.router)
     app.include_router(archive.router)

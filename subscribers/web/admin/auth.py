@@ -19,7 +19,7 @@ from subscribers.web.pages import SECURITY_HEADERS, factory_of, settings_of
 LOGIN = "/admin/login"
 HOME = "/admin"
 # Only our own admin pages: never another site, a scheme-relative //host, or "..".
-_SAFE_NEXT = re.compile(r"^/admin(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*/?$")
+_SAFE_NEXT = re.compile(r"/admin(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*/?")
 
 
 class LoginRequiredError(Exception):
@@ -32,7 +32,7 @@ class LoginRequiredError(Exception):
 
 
 def safe_next(path: str) -> str:
-    return path if _SAFE_NEXT.match(path) and path != LOGIN else HOME
+    return path if _SAFE_NEXT.fullmatch(path) and path != LOGIN else HOME
 
 
 def session_admin(request: Request) -> tuple[AdminIdentity | None, bool]:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from mailer.db import session_scope
+from mailer.db import get_by_id, session_scope
 from mailer.models import Subscriber
 from subscribers.addresses import InvalidAddressError, normalise_address
 from subscribers.choices import describe, vocabulary
@@ -97,7 +97,7 @@ def remove(
 ) -> Response:
     errors: dict[str, str] = {}
     with session_scope(factory_of(request)) as session:
-        subscriber = session.get(Subscriber, subscriber_id)
+        subscriber = get_by_id(Subscriber, subscriber_id, session=session)
         if not csrf_ok(request, csrf_token):
             errors["form"] = EXPIRED_FORM
         elif confirm_remove != CHECKED:

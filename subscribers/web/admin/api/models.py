@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+
+def _valid_text(value: str) -> str:
+    """JSON may carry a lone surrogate ("\\ud800"): valid JSON, not text we can store."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_valid_text)]
 CampaignStatus = Literal["draft", "sending", "paused", "done", "cancelled", "expired"]
 
 
@@ -54,16 +65,16 @@ class AlertIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field("", description="One line, at most 200 characters.")
-    body: str = Field("", description="Plain text; a blank line separates paragraphs.")
-    link: str = Field("", description="Optional http(s) 'Read more' link.")
-    topics: list[str] = Field(
+    subject: Text = Field("", description="One line, at most 200 characters.")
+    body: Text = Field("", description="Plain text; a blank line separates paragraphs.")
+    link: Text = Field("", description="Optional http(s) 'Read more' link.")
+    topics: list[Text] = Field(
         default_factory=list,
         description="Only readers of these topic tags (e.g. genocide, sudan); empty: "
         "every alert subscriber.",
     )
     item_id: int | None = Field(None, description="Start from this stored item.")
-    expires_in: str | None = Field(
+    expires_in: Text | None = Field(
         None, description="How long it may be sent, e.g. 6h (default R2P_ALERT_EXPIRES)."
     )
 
