@@ -66,7 +66,16 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
                         log.error("%s failed: %r", task.get_name(), task.exception())
             engine.dispose()
 
-    app = FastAPI(title="r2p-mailer", version=__version__, lifespan=lifespan)
+    # No public /docs, /redoc or /openapi.json: the admin API's reference is at /admin/api
+    # for logged-in admins (subscribers/web/admin/api_docs.py).
+    app = FastAPI(
+        title="r2p-mailer",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     # What route handlers need: read through request.app.state.
     app.state.settings = settings
     app.state.factory = factory

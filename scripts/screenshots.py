@@ -331,6 +331,8 @@ def photograph_admin(browser: Browser, url: str, links: dict[str, str], out: Pat
         shot("30-admin-subscribers")
         page.goto("/admin/audit")
         shot("31-admin-audit")
+        page.goto("/admin/api")
+        shot("32-admin-api")
         context.close()
     return written
 

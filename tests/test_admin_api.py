@@ -25,6 +25,7 @@ from tests.test_admin_support import (
     admin_site,
     audit_actions,
     campaign,
+    log_in,
     stored_alert,
     token_for,
 )
@@ -285,8 +286,36 @@ def test_health_reports_the_database_queue_and_feeds(api: Api, db: Db) -> None:
     assert body["scheduler"] == {"alive": False, "holder": None}
 
 
+def test_the_api_reference_is_only_for_logged_in_admins(site: Site) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert httpx.get(site.url + path).status_code == 404, path
+    for path in ("/admin/api", "/admin/api/openapi.json"):
+        response = httpx.get(site.url + path)
+        assert response.status_code == 303 and "/admin/login" in response.headers["location"]
+
+
+def test_the_api_reference_page_lists_every_operation_with_its_fields(site: Site) -> None:
+    page = log_in(site).get("/admin/api")
+    assert page.status_code == 200
+    for operation in (
+        "POST</span> <code>/api/alerts</code>",
+        "GET</span> <code>/api/alerts/{alert_id}</code>",
+        "POST</span> <code>/api/alerts/{alert_id}/approve</code>",
+        "POST</span> <code>/api/alerts/{alert_id}/cancel</code>",
+        "GET</span> <code>/api/suggestions</code>",
+        "GET</span> <code>/api/health</code>",
+    ):
+        assert operation in page.text, operation
+    assert "<code>expires_in</code>" in page.text and "How long it may be sent" in page.text
+    assert "<code>alert_id (path)</code>" in page.text
+    assert "r2p-mailer admins token" in page.text
+    assert "<code>/subscribe</code>" not in page.text and "<code>/healthz</code>" not in page.text
+
+
 def test_the_openapi_document_describes_the_admin_api(site: Site) -> None:
-    document = httpx.get(site.url + "/openapi.json").json()
+    response = log_in(site).get("/admin/api/openapi.json")
+    assert response.headers["cache-control"] == "no-store"
+    document = response.json()
     paths = document["paths"]
     for path, method, model in (
         ("/api/alerts", "post", "AlertOut"),
@@ -303,4 +332,4 @@ def test_the_openapi_document_describes_the_admin_api(site: Site) -> None:
         assert "401" in operation["responses"], path
     assert "409" in paths["/api/alerts/{alert_id}/approve"]["post"]["responses"]
     assert document["components"]["securitySchemes"]["AdminToken"]["scheme"] == "bearer"
-    assert not [p for p in paths if p.startswith("/admin")]  # pages stay out of the API
+    assert all(p.startswith("/api/") for p in paths)  # pages stay out of the API

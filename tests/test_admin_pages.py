@@ -36,6 +36,7 @@ PAGES = (
     "/admin/digest/preview",
     "/admin/mail",
     "/admin/audit",
+    "/admin/api",
     "/admin/subscribers",
     "/admin/logout",
 )

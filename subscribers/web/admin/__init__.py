@@ -12,6 +12,7 @@ from subscribers.web.admin import (
     alert_compose,
     alert_pages,
     api,
+    api_docs,
     audit_pages,
     dashboard,
     digest_preview,
@@ -34,6 +35,7 @@ def include(app: FastAPI) -> None:
         mail_pages,
         audit_pages,
         subscriber_pages,
+        api_docs,
     ):
         app.include_router(module.router)
     app.include_router(api.router)
