@@ -20,6 +20,7 @@ from mailer.digest import campaign_key, create_digest, iso_period, plan_digest
 from mailer.models import Campaign
 from mailer.outbox import expire_campaigns, requeue_expired_leases
 from subscribers.purge import purge_unconfirmed
+from subscribers.ratelimit import forget_old_hits
 
 log = logging.getLogger(__name__)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -98,11 +99,17 @@ def delivery_sweep_job() -> None:
 
 
 def purge_unconfirmed_job() -> None:
+    """Unconfirmed signups past their grace period, and rate-limit counts past their window."""
     runtime = current()
+    settings = runtime.settings
+    now = datetime.now(UTC)
     with session_scope(runtime.factory) as session:
         purged = purge_unconfirmed(
-            now=datetime.now(UTC),
-            older_than=runtime.settings.pending_purge_after,
+            now=now, older_than=settings.pending_purge_after, session=session
+        )
+        forget_old_hits(
+            now=now,
+            older_than=max(settings.signup_rate_window, settings.login_rate_window),
             session=session,
         )
     if purged:

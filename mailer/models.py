@@ -268,3 +268,17 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(300), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class RateHit(Base):
+    """One counted attempt against a rate limit (signup, admin login), shared by every web
+    process. The key is a keyed hash of the network or account, never the address itself;
+    rows older than their window are purged (subscribers/ratelimit.py)."""
+
+    __tablename__ = "rate_hits"
+    __table_args__ = (Index("ix_rate_hits_bucket_key_at", "bucket", "key_hash", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(32))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]

@@ -1,18 +1,27 @@
-"""Per-network signup limit: at most N form submissions per window from one address.
+"""Rate limits shared by every web process: at most N attempts per window for one key
+(a network for the signup form; a network and an account for the admin login).
 
-Kept in memory, per web process: enough for `r2p-mailer run` and a single `web`, and
-each of several web processes enforces its own count. IPv6 clients are counted per /64,
-the block one household or machine usually gets.
+Each counted attempt is a row in ``rate_hits`` (mailer/models.py), so `r2p-mailer run`,
+one `web` or several behind a load balancer keep one count. The key is stored as a keyed
+hash, so the table never holds an IP or email address. An attempt over the limit is
+refused and not counted: a flood costs an indexed count and stores nothing. Two processes
+counting the same key at the same instant may each let one more through; these limits
+slow abuse down, they are not quotas. IPv6 clients are counted per /64, the block one
+household or machine usually gets.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
-import threading
-from collections import deque
 from datetime import datetime, timedelta
 
-MAX_TRACKED = 100_000
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.db import session_scope
+from mailer.models import RateHit
 
 
 def client_key(host: str | None) -> str:
@@ -28,31 +37,48 @@ def client_key(host: str | None) -> str:
 
 
 class RateLimiter:
-    def __init__(self, limit: int, window: timedelta) -> None:
+    """``limit`` attempts per ``window`` for each key of one ``bucket``."""
+
+    def __init__(
+        self,
+        bucket: str,
+        limit: int,
+        window: timedelta,
+        *,
+        factory: sessionmaker[Session],
+        secret: str,
+    ) -> None:
+        self.bucket = bucket
         self.limit = limit
         self.window = window
-        self._hits: dict[str, deque[datetime]] = {}
-        self._lock = threading.Lock()
+        self._factory = factory
+        self._secret = secret.encode()
+
+    def _hash(self, key: str) -> str:
+        material = f"{self.bucket}\0{key}".encode()
+        return hmac.new(self._secret, material, hashlib.sha256).hexdigest()
 
     def allow(self, key: str, now: datetime) -> bool:
         """Count one attempt for ``key``; False when it is over the limit (not counted)."""
-        with self._lock:
-            if len(self._hits) >= MAX_TRACKED:
-                self._forget_idle(now)
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
+        key_hash = self._hash(key)
+        cutoff = now - self.window
+        mine = (RateHit.bucket == self.bucket) & (RateHit.key_hash == key_hash)
+        with session_scope(self._factory) as session:
+            # Forget this key's old attempts first (on SQLite this also takes the write
+            # lock, so the count and the insert below happen as one step).
+            session.execute(delete(RateHit).where(mine, RateHit.at <= cutoff))
+            recent = session.scalar(select(func.count()).where(mine, RateHit.at > cutoff)) or 0
+            if recent >= self.limit:
                 return False
-            hits.append(now)
+            session.add(RateHit(bucket=self.bucket, key_hash=key_hash, at=now))
             return True
 
-    def _forget_idle(self, now: datetime) -> None:
-        cutoff = now - self.window
-        for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= cutoff]:
-            del self._hits[key]
-        if len(self._hits) >= MAX_TRACKED:
-            # Every tracked network is active: forget the quietest half rather than grow.
-            by_last = sorted(self._hits, key=lambda k: self._hits[k][-1])
-            for key in by_last[: len(by_last) // 2]:
-                del self._hits[key]
+
+def forget_old_hits(*, now: datetime, older_than: timedelta, session: Session) -> int:
+    """Delete attempts older than ``older_than`` (the longest window), whatever their key."""
+    result = session.execute(
+        delete(RateHit)
+        .where(RateHit.at < now - older_than)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

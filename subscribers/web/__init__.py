@@ -18,7 +18,13 @@ from subscribers.web.redact import redact_access_log
 
 def include(app: FastAPI) -> None:
     settings = app.state.settings
-    app.state.signup_limiter = RateLimiter(settings.signup_rate_limit, settings.signup_rate_window)
+    app.state.signup_limiter = RateLimiter(
+        "signup",
+        settings.signup_rate_limit,
+        settings.signup_rate_window,
+        factory=app.state.factory,
+        secret=settings.signing_key,
+    )
     json_errors.install(app)
     app.include_router(signup.router)
     app.include_router(manage.router)

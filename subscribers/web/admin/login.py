@@ -16,6 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.admins import audit, authenticate, end_sessions
 from mailer.config import Settings
@@ -45,16 +46,20 @@ class LoginLimits:
     per_network: RateLimiter
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LoginLimits:
+    def from_settings(cls, settings: Settings, factory: sessionmaker[Session]) -> LoginLimits:
         limit, window = settings.login_rate_limit, settings.login_rate_window
-        return cls(RateLimiter(limit, window), RateLimiter(limit * PER_NETWORK, window))
+        key = settings.signing_key
+        return cls(
+            RateLimiter("login-account", limit, window, factory=factory, secret=key),
+            RateLimiter("login-network", limit * PER_NETWORK, window, factory=factory, secret=key),
+        )
 
     def allow(self, network: str, account: str, now: datetime) -> bool:
         return self.per_network.allow(network, now) and self.per_account.allow(account, now)
 
 
 def install(app: FastAPI) -> None:
-    app.state.admin_login_limits = LoginLimits.from_settings(app.state.settings)
+    app.state.admin_login_limits = LoginLimits.from_settings(app.state.settings, app.state.factory)
 
 
 def _limits(request: Request) -> LoginLimits:
