@@ -159,8 +159,9 @@ def lock_campaign(campaign: Campaign, *, session: Session) -> None:
 
 
 def start(campaign: Campaign, *, by: str, now: datetime, session: Session) -> None:
-    """Approve a draft: from now on workers may claim its deliveries."""
-    lock_campaign(campaign, session=session)
+    """Approve a draft: from now on workers may claim its deliveries. A campaign made in
+    this transaction needs no lock; approving one admins can see does
+    (``mailer.alerts.approve`` takes it with ``lock_campaign`` before its checks)."""
     if campaign.status != "draft":
         raise CampaignStateError(f"campaign {campaign.key} is {campaign.status}, not a draft")
     if campaign.expires_at is not None and campaign.expires_at <= now:
