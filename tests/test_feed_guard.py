@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from mailer.errors import UnsafeURLError
+from mailer.errors import FetchError, UnsafeURLError
 from mailer.feeds.fetch import _tls_context, make_client
 from mailer.feeds.guard import (
     AddressCheck,
@@ -124,8 +124,8 @@ def test_an_address_that_refuses_the_connection_falls_through_to_the_next(
     assert [address for _, address in seen] == ["127.0.0.2", "127.0.0.1"]
 
 
-def test_a_name_that_does_not_resolve_is_a_connect_error() -> None:
-    with pytest.raises(httpx.ConnectError, match="cannot resolve"):
+def test_a_name_that_does_not_resolve_says_so() -> None:
+    with pytest.raises(FetchError, match=r"cannot resolve no-such-host\.invalid"):
         get("http://no-such-host.invalid/feed.xml")
 
 

@@ -3,15 +3,13 @@
 Conditional GET (ETag / Last-Modified), an identifying User-Agent, a deadline for the whole
 exchange, a byte cap applied after decompression (so a gzip bomb stops at the cap), a
 bounded number of redirects checked one by one, http/https only, and no private or
-loopback addresses unless R2P_ALLOW_PRIVATE_FEEDS is set: checked before each request
-for a clear error, and again at connect time (mailer/feeds/guard.py).
+loopback addresses unless R2P_ALLOW_PRIVATE_FEEDS is set, checked at connect time
+(mailer/feeds/guard.py), so fetch only with a client from ``make_client``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 import ssl
 import zlib
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ import httpx
 
 from mailer.config import Settings
 from mailer.errors import FeedTooLargeError, FetchError, UnsafeURLError
-from mailer.feeds.guard import checked_transport, refuse_non_public
+from mailer.feeds.guard import addresses_of, checked_transport, refuse_non_public
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
@@ -74,28 +72,14 @@ def check_url_form(url: str) -> str:
 
 
 def check_url_allowed(url: str, *, allow_private: bool) -> None:
-    """Refuse non-http(s) URLs, and hosts that resolve to non-public addresses.
-
-    Blocking (it resolves the host): async callers run it in a thread.
-    """
+    """Refuse non-http(s) URLs, and hosts that resolve to non-public addresses: for a URL
+    being accepted (``feeds add``). Fetching checks each address as it connects
+    (mailer/feeds/guard.py). Blocking (it resolves the host)."""
     host = check_url_form(url)
     if allow_private:
         return
-    try:
-        literal = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        literal = None
-    if literal is not None:
-        refuse_non_public(host, str(literal))
-        return
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise FetchError(
-            f"cannot resolve {host} ({exc.strerror or exc}): offline, or a wrong URL?"
-        ) from None
-    for info in infos:
-        refuse_non_public(host, str(info[4][0]))
+    for address in addresses_of(host):
+        refuse_non_public(host, address)
 
 
 def _decoder(encoding: str) -> zlib._Decompress | None:
@@ -163,9 +147,7 @@ async def _fetch(
         headers["If-Modified-Since"] = last_modified
     current, moved_to, all_permanent = url, None, True
     for _hop in range(settings.feed_max_redirects + 1):
-        await asyncio.to_thread(
-            check_url_allowed, current, allow_private=settings.allow_private_feeds
-        )
+        check_url_form(current)  # the addresses are checked as the client connects
         async with client.stream("GET", current, headers=headers) as response:
             if response.status_code in REDIRECTS:
                 location = response.headers.get("location")

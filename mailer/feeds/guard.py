@@ -1,11 +1,12 @@
 """Connect only to public addresses, checked at the moment of connecting.
 
-``check_url_allowed`` (mailer/feeds/fetch.py) resolves a feed's host before the request,
-for a clear early error. But the HTTP client resolves the name again when it connects, and
-a hostile DNS server can answer the second time with 127.0.0.1 or 10.0.0.5 (DNS
-rebinding). This network backend closes that gap: it resolves the host itself, checks
-every address, and connects to the address it checked. TLS still verifies the certificate
-against the host name (httpcore passes the origin's name to ``start_tls``).
+Checking a feed's host before the request is not enough: the HTTP client resolves the
+name again when it connects, and a hostile DNS server can answer the second time with
+127.0.0.1 or 10.0.0.5 (DNS rebinding). This network backend resolves the host itself,
+checks every address, and connects to the address it checked, so each request resolves
+the name once. TLS still verifies the certificate against the host name (httpcore passes
+the origin's name to ``start_tls``). ``check_url_allowed`` (mailer/feeds/fetch.py) uses
+the same resolution and check where a URL is accepted (``feeds add``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import anyio
 import httpcore
 import httpx
 
-from mailer.errors import UnsafeURLError
+from mailer.errors import FetchError, UnsafeURLError
 
 # (host, port) -> the addresses it resolves to, in the resolver's order.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -44,13 +45,20 @@ def refuse_non_public(host: str, address: str) -> None:
         )
 
 
-async def resolve(host: str, port: int) -> list[str]:
-    """The host's addresses (a literal address is its own), without duplicates."""
+def addresses_of(host: str, port: int | None = None) -> list[str]:
+    """The host's addresses (a literal address is its own), without duplicates. Blocking;
+    raises FetchError when the name does not resolve."""
     try:
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+        raise FetchError(
+            f"cannot resolve {host} ({exc.strerror or exc}): offline, or a wrong URL?"
+        ) from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    return await anyio.to_thread.run_sync(addresses_of, host, port)
 
 
 class CheckedAddressBackend(httpcore.AsyncNetworkBackend):
