@@ -19,7 +19,7 @@ from mailer.audience import matching_readers
 from mailer.config import Settings
 from mailer.content import render_campaign
 from mailer.db import get_by_id
-from mailer.email.compose import build_template, new_message_id
+from mailer.email.compose import build_template
 from mailer.email.render import RenderedEmail, preview_values
 from mailer.errors import MailerError
 from mailer.feeds.sanitise import strip_control
@@ -240,5 +240,5 @@ def test_message(campaign: Campaign, to: str, *, settings: Settings, session: Se
         rendered, mail_from=settings.mail_from, list_id=settings.list_id_header, bulk=True
     )
     values = preview_values(settings, to)
-    values["message_id"] = new_message_id(settings.mail_domain, 0)
+    values["message_id"] = f"test.{secrets.token_hex(8)}@{settings.mail_domain}"
     return template.fill(values)

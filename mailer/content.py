@@ -1,24 +1,65 @@
-"""What a campaign says to one segment of readers: the rendered subject, text and HTML.
+"""What a campaign says to the readers of each of its contents: the rendered subject, text
+and HTML, once per content key.
 
-Digests build their sections per segment (topics); every other campaign renders its
-template with the context stored on the campaign.
+Digests render the items stored for each content (``campaign_contents``), all contents a
+worker needs loaded in two queries; every other campaign renders its template with the
+context stored on the campaign.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.digest import digest_context
+from mailer.digest import digest_rendering, legacy_segment_topics
+from mailer.digest_content import ContentPlanner, load_entries, week_items
 from mailer.email.render import RenderedEmail, render_email
-from mailer.models import Campaign
+from mailer.models import Campaign, CampaignContent
+
+
+def _digest_contents(
+    campaign: Campaign, keys: set[str], *, session: Session
+) -> dict[str, tuple[int, ...]]:
+    """The item ids (in reading order) behind each content key of a digest."""
+    rows = session.execute(
+        select(CampaignContent.key, CampaignContent.item_ids).where(
+            CampaignContent.campaign_id == campaign.id, CampaignContent.key.in_(keys)
+        )
+    )
+    found = {key: tuple(ids) for key, ids in rows}
+    legacy = [key for key in keys - found.keys() if "|" in key]
+    if legacy:
+        planner = ContentPlanner(week_items(campaign.context["item_ids"], session=session))
+        for key in legacy:
+            found[key] = planner.select(legacy_segment_topics(key) or ())
+    return found
+
+
+def render_contents(
+    campaign: Campaign, keys: Iterable[str], *, settings: Settings, session: Session
+) -> dict[str, RenderedEmail]:
+    """Each content key's email (reader slots left open); a key the campaign does not
+    have is missing from the answer."""
+    wanted = set(keys)
+    if campaign.kind != "digest":
+        rendered = render_email(
+            campaign.template,
+            {"base_url": settings.base_url, "subject": campaign.subject, **campaign.context},
+        )
+        return dict.fromkeys(wanted, rendered)
+    contents = _digest_contents(campaign, wanted, session=session)
+    entries = load_entries({i for ids in contents.values() for i in ids}, session=session)
+    return {
+        key: digest_rendering(campaign, ids, entries, settings=settings)
+        for key, ids in contents.items()
+    }
 
 
 def render_campaign(
-    campaign: Campaign, segment: str, *, settings: Settings, session: Session
+    campaign: Campaign, key: str, *, settings: Settings, session: Session
 ) -> RenderedEmail:
-    common = {"base_url": settings.base_url, "subject": campaign.subject}
-    if campaign.kind == "digest":
-        ctx = digest_context(campaign, segment, settings=settings, session=session)
-        return render_email(campaign.template, {**common, **ctx})
-    return render_email(campaign.template, {**common, **campaign.context})
+    """One content's email (previews of alerts and transactional mail use any key)."""
+    return render_contents(campaign, [key], settings=settings, session=session)[key]

@@ -1,55 +1,27 @@
 """The weekly digest: one campaign per ISO week (``digest:2026-W48``) built from the
-relevant items ingested since the previous issue's cutoff, sent per topic segment. What
+relevant items ingested since the previous issue's cutoff; each reader gets the items their
+topics select (``mailer.digest_content``). What
 runs it weekly is ``jobs/schedule.py``; this module is its content and its campaign.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from mailer.audience import matching_readers
 from mailer.config import Settings
+from mailer.digest_content import ContentPlanner, digest_context, load_entries, week_items
 from mailer.email.render import RenderedEmail, preview_values, render_email
-from mailer.feeds.sanitise import shorten
-from mailer.models import Campaign, Item, Source
+from mailer.models import Campaign, CampaignContent, Item, Source
 from mailer.outbox import PRIORITY_DIGEST, enqueue, get_or_create_campaign, start
-
-SUMMARY_CHARS = 220
-_SYMBOL = re.compile(r"^un-press:([a-z]+)\d")
-
-
-@dataclass(frozen=True)
-class Section:
-    key: str
-    title: str
-
-
-# Global Centre first, then the UN organs, then UN News.
-SECTIONS = (
-    Section("global-centre", "Global Centre for R2P: atrocity alerts and publications"),
-    Section("security-council", "UN Security Council"),
-    Section("general-assembly", "UN General Assembly"),
-    Section("human-rights-council", "UN Human Rights Council"),
-    Section("secretary-general", "UN Secretary-General"),
-    Section("un-press", "Other UN meetings and press releases"),
-    Section("un-news", "UN News"),
-)
-_PRESS_SECTIONS = {
-    "sc": "security-council",
-    "ga": "general-assembly",
-    "hrc": "human-rights-council",
-    "sgsm": "secretary-general",
-    "sg": "secretary-general",
-}
 
 
 @dataclass(frozen=True)
@@ -70,29 +42,11 @@ def campaign_key(period: str) -> str:
     return f"digest:{period}"
 
 
-def segment_for(language: str, topics: list[str]) -> str:
-    return f"{language}|{','.join(sorted(set(topics))) or '*'}"
-
-
-def segment_topics(segment: str) -> set[str] | None:
-    """The topics a segment asked for; None means everything."""
+def legacy_segment_topics(segment: str) -> set[str] | None:
+    """Topics named by a delivery queued before content keys (``en|sudan,mali``; ``*``
+    is everything), so an issue in flight during an upgrade still goes out."""
     topics = segment.split("|", 1)[1]
     return None if topics == "*" else set(topics.split(","))
-
-
-def item_topics(tags: dict[str, Any]) -> set[str]:
-    topics = set(tags.get("crimes", [])) | set(tags.get("countries", []))
-    if tags.get("r2p"):
-        topics.add("r2p")
-    return topics
-
-
-def section_of(item: Item, source: Source) -> str:
-    if source.always_relevant or source.key.startswith("globalr2p"):
-        return "global-centre"
-    if match := _SYMBOL.match(item.dedupe_key):
-        return _PRESS_SECTIONS.get(match.group(1), "un-press")
-    return "un-news"
 
 
 def previous_cutoff(*, session: Session, before: str) -> datetime | None:
@@ -125,6 +79,7 @@ def plan_digest(
 
 
 def digest_subject(plan: DigestPlan) -> str:
+    """The issue's title in lists and the archive; each reader's subject is their own."""
     count = len(plan.item_ids)
     return f"R2P weekly digest {plan.period}: {count} new item{'s' if count != 1 else ''}"
 
@@ -138,18 +93,23 @@ def plan_context(plan: DigestPlan) -> dict[str, Any]:
     }
 
 
-def _recipients(*, session: Session, week_topics: set[str]) -> Iterator[tuple[int, str]]:
-    """(subscriber id, segment) for every active digest reader with something to read."""
+def _recipients(planner: ContentPlanner, *, session: Session) -> Iterator[tuple[int, str]]:
+    """(subscriber id, content key) for every active digest reader with something to read."""
+    week_topics: set[str] = set().union(*(w.topics for w in planner.items))
     for subscriber_id, language, topics in matching_readers(
         wanting="digest", topics=week_topics, session=session
     ):
-        yield subscriber_id, segment_for(language, topics)
+        content = planner.content_for(language, topics)
+        if content is not None:
+            yield subscriber_id, content.key
 
 
 def create_digest(
     plan: DigestPlan, *, settings: Settings, session: Session, by: str = "scheduler"
 ) -> tuple[Campaign | None, int, str]:
-    """Create, approve and enqueue the issue in one transaction.
+    """Create, approve and enqueue the issue in one transaction: each reader's content is
+    worked out here (streaming the list), stored once per distinct content, and named on
+    their delivery.
 
     Returns (campaign or None, deliveries queued, what happened in words).
     """
@@ -158,15 +118,12 @@ def create_digest(
         return None, 0, f"{key} already exists: nothing to do"
     if not plan.item_ids:
         return None, 0, f"no new relevant items since {plan.since:%Y-%m-%d %H:%M} UTC: no issue"
-    week_topics: set[str] = set()
-    for tags in session.scalars(select(Item.tags).where(Item.id.in_(plan.item_ids))):
-        week_topics |= item_topics(tags)
-    recipients = _recipients(session=session, week_topics=week_topics)
+    planner = ContentPlanner(week_items(plan.item_ids, session=session))
+    recipients = _recipients(planner, session=session)
     first = next(recipients, None)
     if first is None:
         # The items roll into the next issue: its cutoff is the last issue actually made.
         return None, 0, f"no reader's topics match the {len(plan.item_ids)} new items: no issue"
-    count = len(plan.item_ids)
     campaign, _ = get_or_create_campaign(
         kind="digest",
         key=key,
@@ -185,63 +142,36 @@ def create_digest(
         now=plan.until,
         session=session,
     )
-    return campaign, queued, f"{key}: {count} items, {queued} deliveries queued"
+    session.execute(
+        insert(CampaignContent),
+        [
+            {
+                "campaign_id": campaign.id,
+                "key": c.key,
+                "language": c.language,
+                "item_ids": list(c.item_ids),
+            }
+            for c in planner.contents.values()
+        ],
+    )
+    return (
+        campaign,
+        queued,
+        f"{key}: {len(plan.item_ids)} items, {queued} deliveries queued, "
+        f"{len(planner.contents)} distinct contents",
+    )
 
 
-def digest_context(
+def digest_rendering(
     campaign: Campaign,
-    segment: str,
+    item_ids: Sequence[int],
+    entries: dict[int, tuple[Item, Source]],
     *,
     settings: Settings,
-    session: Session,
-    limit: int | None = None,
-) -> dict[str, Any]:
-    """Sections for one segment; readers with topics only see matching items. Sections
-    stop at ``limit`` items (default R2P_DIGEST_SECTION_LIMIT) and link to the rest."""
-    wanted = segment_topics(segment)
-    rows = session.execute(
-        select(Item, Source)
-        .join(Source, Source.id == Item.source_id)
-        .where(Item.id.in_(campaign.context["item_ids"]))
-        .order_by(Item.published_at.desc(), Item.id.desc())
-    )
-    grouped: dict[str, list[dict[str, Any]]] = {s.key: [] for s in SECTIONS}
-    for item, source in rows:
-        if wanted is not None and not wanted & item_topics(item.tags):
-            continue
-        grouped[section_of(item, source)].append(
-            {
-                "title": item.title,
-                "url": item.url or f"{settings.base_url}/archive/{campaign.key}",
-                "source": source.title or source.key,
-                "published_at": item.published_at,
-                "summary": shorten(item.summary_text, SUMMARY_CHARS),
-            }
-        )
-    limit = limit or settings.digest_section_limit
-    archive = f"{settings.base_url}/archive/{campaign.key}"
-    sections = [
-        {
-            "key": s.key,
-            "title": s.title,
-            "items": grouped[s.key][:limit],
-            "more": max(len(grouped[s.key]) - limit, 0),
-            "more_url": f"{archive}#{s.key}",
-        }
-        for s in SECTIONS
-        if grouped[s.key]
-    ]
-    total = sum(len(v) for v in grouped.values())
-    since = datetime.fromisoformat(campaign.context["since"]).astimezone(UTC)
-    until = datetime.fromisoformat(campaign.context["until"]).astimezone(UTC)
-    return {
-        "period": campaign.context["period"],
-        "since": since,
-        "until": until,
-        "sections": sections,
-        "total": total,
-        "archive_url": archive,
-    }
+) -> RenderedEmail:
+    """The issue as a reader who gets ``item_ids`` sees it (reader slots left open)."""
+    ctx = digest_context(campaign, item_ids, entries, settings=settings)
+    return render_email(campaign.template, {"base_url": settings.base_url, **ctx})
 
 
 def preview_digest(
@@ -257,6 +187,10 @@ def preview_digest(
     there is nothing (for them) to send."""
     if not plan.item_ids:
         return None
+    planner = ContentPlanner(week_items(plan.item_ids, session=session))
+    content = planner.content_for(language, topics or [])
+    if content is None:
+        return None
     draft = Campaign(
         kind="digest",
         key=campaign_key(plan.period),
@@ -264,14 +198,8 @@ def preview_digest(
         subject=digest_subject(plan),
         context=plan_context(plan),
     )
-    ctx = digest_context(
-        draft, segment_for(language, topics or []), settings=settings, session=session
-    )
-    if not ctx["total"]:
-        return None
-    rendered = render_email(
-        "digest", {"base_url": settings.base_url, "subject": draft.subject, **ctx}
-    )
+    entries = load_entries(content.item_ids, session=session)
+    rendered = digest_rendering(draft, content.item_ids, entries, settings=settings)
     return rendered.with_slots(preview_values(settings, address))
 
 
@@ -298,6 +226,7 @@ def archive_issue(key: str, *, settings: Settings, session: Session) -> dict[str
     )
     if campaign is None:
         return None
-    everything = max(len(campaign.context["item_ids"]), 1)
-    ctx = digest_context(campaign, "en|*", settings=settings, session=session, limit=everything)
+    ids = [w.id for w in week_items(campaign.context["item_ids"], session=session)]
+    entries = load_entries(ids, session=session)
+    ctx = digest_context(campaign, ids, entries, settings=settings, limit=max(len(ids), 1))
     return {"campaign": campaign, "subject": campaign.subject, **ctx}

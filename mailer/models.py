@@ -181,7 +181,6 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id"),
-        Index("ix_deliveries_claim", "status", "priority", "next_attempt_at"),
         Index("ix_deliveries_campaign_status", "campaign_id", "status"),
     )
 
@@ -190,8 +189,9 @@ class Delivery(Base):
     subscriber_id: Mapped[int] = mapped_column(
         ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
     )
-    # What the subscriber gets: the worker renders each segment once per campaign.
-    segment: Mapped[str] = mapped_column(String(200), default="")
+    # What the subscriber gets: readers with the same content key get byte-identical mail
+    # but for their own address and links, so a worker renders each content once.
+    content_key: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     priority: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -203,6 +203,32 @@ class Delivery(Base):
     message_id: Mapped[str] = mapped_column(String(300), default="")
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Claims walk this index in order: highest priority first, then one campaign's rows grouped
+# by content, so a batch needs few renders.
+Index(
+    "ix_deliveries_claim_order",
+    Delivery.status,
+    Delivery.priority.desc(),
+    Delivery.campaign_id,
+    Delivery.content_key,
+    Delivery.next_attempt_at,
+)
+
+
+class CampaignContent(Base):
+    """One distinct content of a campaign: the items (in order) that some readers get, in
+    their language. Worked out when a digest is created; deliveries name it by ``key``."""
+
+    __tablename__ = "campaign_contents"
+    __table_args__ = (UniqueConstraint("campaign_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    item_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
 
 
 class Lock(Base):

@@ -46,9 +46,10 @@ class Claimed:
     campaign_id: int
     subscriber_id: int
     email: str
-    segment: str
+    content_key: str
     attempts: int
     deadline_at: datetime
+    priority: int
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def enqueue(
     session: Session,
     batch: int = 1000,
 ) -> int:
-    """Queue one delivery per (subscriber id, segment); existing rows are left alone.
+    """Queue one delivery per (subscriber id, content key); existing rows are left alone.
 
     ``recipients`` may be a generator streaming from the database: memory stays flat.
     """
@@ -121,7 +122,7 @@ def enqueue(
             {
                 "campaign_id": campaign.id,
                 "subscriber_id": subscriber_id,
-                "segment": segment,
+                "content_key": content_key,
                 "status": "queued",
                 "priority": campaign.priority,
                 "attempts": 0,
@@ -132,7 +133,7 @@ def enqueue(
                 "message_id": "",
                 "created_at": now,
             }
-            for subscriber_id, segment in chunk
+            for subscriber_id, content_key in chunk
         ]
         statement = insert(Delivery).on_conflict_do_nothing().returning(Delivery.id)
         added += len(session.scalars(statement, rows).all())
@@ -241,12 +242,9 @@ def requeue_expired_leases(*, now: datetime, session: Session) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def claim(
-    *, worker: str, limit: int, lease: timedelta, now: datetime, session: Session
-) -> list[Claimed]:
-    """Take up to ``limit`` due deliveries of running campaigns, highest priority first."""
-    requeue_expired_leases(now=now, session=session)
-    eligible = (
+def _due(now: datetime) -> Any:
+    """Queued deliveries of running campaigns that may be sent now."""
+    return (
         select(Delivery.id)
         .join(Campaign, Campaign.id == Delivery.campaign_id)
         .where(
@@ -255,7 +253,26 @@ def claim(
             Campaign.status == "sending",
             (Campaign.expires_at.is_(None)) | (Campaign.expires_at > now),
         )
-        .order_by(Delivery.priority.desc())
+    )
+
+
+def higher_priority_due(priority: int, *, now: datetime, session: Session) -> bool:
+    """Whether work more urgent than ``priority`` waits (an alert while a digest is being
+    sent): one indexed look-up, cheap enough to ask every few hundred milliseconds."""
+    found = session.scalar(_due(now).where(Delivery.priority > priority).limit(1))
+    return found is not None
+
+
+def claim(
+    *, worker: str, limit: int, lease: timedelta, now: datetime, session: Session
+) -> list[Claimed]:
+    """Take up to ``limit`` due deliveries of running campaigns: highest priority first,
+    then one campaign's rows grouped by content key, so a batch needs few renders (the
+    order of ``ix_deliveries_claim_order``)."""
+    requeue_expired_leases(now=now, session=session)
+    eligible = (
+        _due(now)
+        .order_by(Delivery.priority.desc(), Delivery.campaign_id, Delivery.content_key)
         .limit(limit)
     )
     mark = {
@@ -292,17 +309,18 @@ def claim(
             Delivery.campaign_id,
             Delivery.subscriber_id,
             Subscriber.email,
-            Delivery.segment,
+            Delivery.content_key,
             Delivery.attempts,
             Delivery.deadline_at,
+            Delivery.priority,
             Subscriber.status,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(claimed_ids))
-        .order_by(Delivery.campaign_id, Delivery.segment, Delivery.id)
+        .order_by(Delivery.priority.desc(), Delivery.campaign_id, Delivery.content_key, Delivery.id)
     ).all()
     # A reader who left (or bounced) since the row was queued gets nothing more.
-    gone = [row[0] for row in rows if row[7] in SUPPRESSED]
+    gone = [row[0] for row in rows if row[8] in SUPPRESSED]
     if gone:
         session.execute(
             update(Delivery)
@@ -310,7 +328,7 @@ def claim(
             .values(status="cancelled", lease_until=None, last_reply="reader left or bounced")
             .execution_options(synchronize_session=False)
         )
-    claimed = [Claimed(*row[:7]) for row in rows if row[7] not in SUPPRESSED]
+    claimed = [Claimed(*row[:8]) for row in rows if row[8] not in SUPPRESSED]
     if not claimed:  # the whole batch was for readers who left: look further
         return claim(worker=worker, limit=limit, lease=lease, now=now, session=session)
     return claimed

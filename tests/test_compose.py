@@ -20,6 +20,7 @@ from tests.conftest import make_settings
 VALUES = {
     "address": "reader@example.org",
     "message_id": "7.abc@r2p.example.org",
+    "date": "Wed, 02 Dec 2026 12:00:00 GMT",
     "unsubscribe_url": "https://r2p.example.org/unsubscribe/TOKEN",
     "preferences_url": "https://r2p.example.org/preferences/TOKEN2",
 }

@@ -112,7 +112,7 @@ def test_both_parts_carry_links_headers_and_stay_small(ingested: Db) -> None:
     message = received(sender)["reader@example.org"]
     text, html = parts(message)
     assert len(raw) < 100 * 1024
-    assert re.match(r"R2P weekly digest \d{4}-W\d{2}: \d+ new items", message["Subject"])
+    assert re.match(r"R2P weekly digest: \d+ new items, led by “.+”$", message["Subject"])
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe = message["List-Unsubscribe"].strip("<>")
     for part in (text, html):

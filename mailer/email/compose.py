@@ -9,8 +9,10 @@ SMTP's limit) with Message-ID, Date, From, To, List-Id, ``List-Unsubscribe`` and
 
 from __future__ import annotations
 
-import secrets
+import hashlib
+import hmac
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate
@@ -52,7 +54,6 @@ def build_template(
     message = EmailMessage(policy=SMTP)
     message["Subject"] = header_safe(rendered.subject)
     message["From"] = mail_from
-    message["Date"] = formatdate(usegmt=True)
     message["List-Id"] = header_safe(list_id)
     if bulk:
         message["Precedence"] = "bulk"
@@ -65,7 +66,10 @@ def build_template(
     # markers as addresses.
     # Every mail, even a confirmation request, offers the one-click way out (RFC 8058):
     # for a pending signup it means "this was not me".
+    # Date is filled at each attempt: a message retried hours later must not carry the
+    # time its template was built (spam filters score a stale Date).
     reader_headers = [
+        f"Date: {slot('date')}",
         f"To: {slot('address')}",
         f"Message-ID: <{slot('message_id')}>",
         f"List-Unsubscribe: <{slot('unsubscribe_url')}>",
@@ -79,5 +83,16 @@ def build_template(
     )
 
 
-def new_message_id(domain: str, delivery_id: int) -> str:
-    return f"{delivery_id}.{secrets.token_hex(6)}@{domain}"
+def message_id_for(key: str, domain: str, delivery_id: int, campaign_id: int, reader: int) -> str:
+    """The Message-ID of a delivery, the same at every attempt and after any restart, so a
+    message repeated after a crash is shown once; keyed by the secret so ids cannot be
+    guessed, and bound to campaign and reader so a reused row id gives a new one."""
+    tag = hmac.new(
+        key.encode(), f"{delivery_id}:{campaign_id}:{reader}".encode(), hashlib.sha256
+    ).hexdigest()[:16]
+    return f"{delivery_id}.{tag}@{domain}"
+
+
+def date_header(when: datetime) -> str:
+    """RFC 5322 date, as the Date header wants it."""
+    return formatdate(when.timestamp(), usegmt=True)

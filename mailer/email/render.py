@@ -12,6 +12,7 @@ import secrets
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import formatdate
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 # contain one, so it can never be mistaken for a reader's address or signed link.
 _NONCE = secrets.token_hex(8)
 SLOT_PATTERN = re.compile(rf"R2PSLOT_{_NONCE}_([a-z_]+)_R2PEND")
-SLOTS = ("address", "message_id", "unsubscribe_url", "preferences_url", "confirm_url")
+SLOTS = ("address", "message_id", "date", "unsubscribe_url", "preferences_url", "confirm_url")
 TEXT_WIDTH = 76
 HTML_LINE = 800  # SMTP allows 998 octets a line; leave room for filled-in slots
 
@@ -128,6 +129,7 @@ def render_email(name: str, ctx: dict[str, Any]) -> RenderedEmail:
     env = environment()
     full = {"links": reader_links(), **ctx}
     subject = one_line(env.get_template(f"email/{name}/subject.txt").render(full))
+    full["email_subject"] = subject  # as rendered, for the HTML <title>
     text = wrap_text(env.get_template(f"email/{name}/body.txt").render(full))
     html = env.get_template(f"email/{name}/body.html").render(full)
     return RenderedEmail(subject=subject, text=text, html=wrap_html(_INLINER.inline(html)))
@@ -138,6 +140,7 @@ def preview_values(settings: Settings, address: str) -> dict[str, str]:
     return {
         "address": address,
         "message_id": f"preview@{settings.mail_domain}",
+        "date": formatdate(usegmt=True),
         "unsubscribe_url": f"{settings.base_url}/unsubscribe/preview",
         "preferences_url": f"{settings.base_url}/preferences/preview",
         "confirm_url": f"{settings.base_url}/confirm/preview",

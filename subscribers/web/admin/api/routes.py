@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from mailer.alerts import AlertError, Draft, alert_status, draft_from_item, get_alert, suggestions
 from mailer.config import Settings
 from mailer.db import session_scope
-from mailer.digest import item_topics
+from mailer.digest_content import item_topics
 from mailer.durations import parse_duration
 from mailer.models import Campaign
 from mailer.observe import health
