@@ -4,16 +4,21 @@
 
 A minimal ESMTP server on asyncio streams that scans DATA in chunks (aiosmtpd reads it a
 line at a time and becomes the bottleneck). Runs in its own process so the sender being
-measured has its own core. Prints "ready" once listening; stops on SIGTERM.
+measured has its own core. Prints "ready" once listening; stops on SIGTERM. For each
+accepted message that carries a marker ``R2PBENCH-<n>`` it prints ``marked <n> <unix
+time>``, so a benchmark can time when an alert arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
+import time
 
 END_OF_DATA = b"\r\n.\r\n"
+MARKER = re.compile(rb"R2PBENCH-(\d+)")
 
 
 async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -27,14 +32,19 @@ async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 writer.write(b"354 go ahead\r\n")
                 await writer.drain()
                 buffer = b""
+                marked = None
                 while True:
                     chunk = await reader.read(65536)
                     if not chunk:
                         return
-                    buffer = buffer[-4:] + chunk
+                    if marked is None and (found := MARKER.search(buffer[-16:] + chunk)):
+                        marked = found.group(1).decode()
+                    buffer = buffer[-16:] + chunk
                     if END_OF_DATA in buffer:
                         break
                 writer.write(b"250 2.0.0 Ok: queued\r\n")
+                if marked is not None:
+                    print(f"marked {marked} {time.time():.6f}", flush=True)
             elif verb == b"QUIT":
                 writer.write(b"221 bye\r\n")
                 await writer.drain()

@@ -105,6 +105,16 @@ def week_items(item_ids: Sequence[int], *, session: Session) -> list[WeekItem]:
     return sorted(items, key=lambda w: _SECTION_ORDER[w.section])  # stable: keeps recency
 
 
+# Languages the digest is written in. A reader's content is keyed by the language their
+# mail is rendered in: until a language has its own templates (gettext catalogues), its
+# readers get the English mail, byte for byte, and share its renders.
+MAIL_LANGUAGES = frozenset({"en"})
+
+
+def mail_language(language: str) -> str:
+    return language if language in MAIL_LANGUAGES else "en"
+
+
 def content_key(template: str, language: str, item_ids: Iterable[int]) -> str:
     """Equal for equal mail; short enough to index. The language stays readable."""
     digest = hashlib.sha256(f"{template}|{','.join(map(str, item_ids))}".encode()).hexdigest()
@@ -130,15 +140,15 @@ class ContentPlanner:
 
     def content_for(self, language: str, topics: Iterable[str]) -> Content | None:
         """The reader's content, or None when nothing this week matches their topics."""
-        choice = (language, frozenset(topics))
+        choice = (mail_language(language), frozenset(topics))
         if choice in self._choices:
             self._choices.move_to_end(choice)
             return self._choices[choice]
         ids = self.select(choice[1])
         content = None
         if ids:
-            key = content_key(self.template, language, ids)
-            content = self.contents.setdefault(key, Content(key, language, ids))
+            key = content_key(self.template, choice[0], ids)
+            content = self.contents.setdefault(key, Content(key, choice[0], ids))
         self._choices[choice] = content
         if len(self._choices) > _CHOICE_CACHE:
             self._choices.popitem(last=False)
