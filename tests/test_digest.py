@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from jobs.deliver import DeliveryWorker
 from jobs.poll import poll_sources
 from mailer.digest import create_digest, plan_digest, preview_digest
 from mailer.feeds.registry import SourceSpec, add_source
-from mailer.models import Campaign, Delivery, Item
+from mailer.models import Campaign, CampaignContent, Delivery, Item, Subscriber
 from mailer.sending.memory import MemorySender
 from tests.conftest import Db
 from tests.support.feedserver import FeedServer
@@ -192,3 +193,81 @@ def test_the_digest_commands_preview_send_once_and_refuse_bad_periods(
     assert code == 0 and "already exists: nothing to do" in output
     code, output = invoke("digest", "send", "--period", "2026-48")
     assert code == 2 and "not an ISO week" in output
+
+
+def test_readers_whose_topics_select_the_same_items_share_one_render(ingested: Db) -> None:
+    same = ["sudan@example.org", "sudan-venezuela@example.org", "haiti-sudan@example.org"]
+    add_readers(ingested, [same[0]], topics=["sudan"])
+    add_readers(ingested, [same[1]], topics=["sudan", "venezuela"])  # nothing on Venezuela
+    add_readers(ingested, [same[2]], topics=["haiti", "sudan"])  # Haiti only beside Sudan
+    add_readers(ingested, ["soudan@example.org"], topics=["sudan"], language="fr")
+    add_readers(ingested, ["all@example.org"])
+    add_readers(ingested, ["nicaragua@example.org"], topics=["nicaragua"])
+    campaign, queued, said = send_digest(ingested)
+    assert campaign is not None and queued == 6
+    assert said.endswith("3 distinct contents")
+    with ingested.session() as session:
+        assert session.scalar(select(func.count()).select_from(CampaignContent)) == 3
+        keys = dict(
+            session.execute(
+                select(Subscriber.email, Delivery.content_key).join(
+                    Delivery, Delivery.subscriber_id == Subscriber.id
+                )
+            ).all()
+        )
+    assert len({keys[a] for a in [*same, "soudan@example.org"]}) == 1
+    assert len(set(keys.values())) == 3
+
+    sender = MemorySender()
+    worker = DeliveryWorker(
+        ingested.settings(base_url="https://r2p.example.org"), ingested.factory, sender
+    )
+    assert asyncio.run(worker.run(once=True)).sent == 6
+    assert worker.renders == 3  # one per content, not one per topic set (that would be 5)
+    mail = received(sender)
+    subjects = {mail[a]["Subject"] for a in [*same, "soudan@example.org"]}
+    assert len(subjects) == 1 and subjects.pop().startswith("R2P weekly digest: 4 new items")
+    assert mail["nicaragua@example.org"]["Subject"].startswith(
+        "R2P weekly digest: 1 new item, led by “Populations at Risk: Nicaragua”"
+    )
+
+
+PROFILES = [
+    ("en", []),
+    ("en", ["myanmar"]),
+    ("en", ["sudan"]),
+    ("en", ["nicaragua"]),
+    ("en", ["r2p"]),
+    ("en", ["genocide", "ukraine"]),
+    ("fr", ["dr-congo", "israel-opt"]),
+    ("ar", ["sudan", "war-crimes"]),
+    ("zh", ["crimes-against-humanity"]),
+]
+
+
+def test_every_readers_subject_and_preheader_count_what_their_body_lists(
+    ingested: Db,
+) -> None:
+    for n, (language, topics) in enumerate(PROFILES):
+        add_readers(ingested, [f"profile{n}@example.org"], language=language, topics=topics)
+    send_digest(ingested)
+    sender = MemorySender()
+    drain(ingested, sender, digest_section_limit=2)  # long sections end in "and N more"
+    mail = received(sender)
+    assert len(mail) == len(PROFILES)
+    counts = set()
+    for address, message in mail.items():
+        match = re.match(r"R2P weekly digest: (\d+) new items?, led by “(.+)”$", message["Subject"])
+        assert match, message["Subject"]
+        said, lead = int(match.group(1)), match.group(2).rstrip("…")
+        text, html = parts(message)
+        listed = html.count("<h3")
+        more = sum(int(m) for m in re.findall(r"and (\d+) more in", html))
+        assert listed + more == said, (address, listed, more, said)
+        assert f"· {said} new item" in text
+        preheader = html.split("mso-hide:all", 1)[1].split("</div>", 1)[0]
+        assert f"{said} item" in preheader and lead in preheader
+        first_title = re.search(r"<h3[^>]*><a[^>]*>(.*?)</a>", html, re.S)
+        assert first_title and first_title.group(1).startswith(lead[:40].replace("&", "&amp;"))
+        counts.add(said)
+    assert len(counts) > 3  # the profiles really got different amounts
