@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -241,6 +242,10 @@ class DeliveryWorker:
         totals = {"sent": 0, "retry": 0, "failed": 0, "released": 0}
         least_urgent = min(c.priority for c in claimed)
         yielding = False
+        # Renewing rewrites every waiting row: do it when a third of the lease is gone,
+        # not at every 100 ms flush.
+        renew_every = self.settings.lease_seconds / 3
+        renewed = time.monotonic()
 
         async def lane() -> None:
             for delivery in pending:
@@ -255,11 +260,15 @@ class DeliveryWorker:
                     self._nudge.set()
 
         async def flush(unsent: list[int], *, ask: bool) -> bool:
+            nonlocal renewed
             chunk = replies[:]
             del replies[: len(chunk)]
             everything.extend(chunk)
-            settled = {s.claimed.id for s in everything}
-            held = [c.id for c in claimed if c.id not in settled and c.id not in unsent]
+            held: list[int] = []
+            if time.monotonic() - renewed >= renew_every:
+                renewed = time.monotonic()
+                settled = {s.claimed.id for s in everything}
+                held = [c.id for c in claimed if c.id not in settled and c.id not in unsent]
             counts, urgent = await asyncio.to_thread(
                 self._settle, chunk, unsent, held, urgent_above=least_urgent if ask else None
             )

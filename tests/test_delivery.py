@@ -316,7 +316,7 @@ def test_a_long_batch_is_settled_as_it_goes_and_keeps_its_lease(
         pool = SMTPPool(parse_smtp_url(smtp_server.url), connections=2, rate=10)
         task = asyncio.create_task(DeliveryWorker(settings, db.factory, pool).run(once=True))
         claimed_at = datetime.now(UTC)
-        await asyncio.sleep(1.8)
+        await asyncio.sleep(2.3)  # past the first renewal (a third of the lease)
         rows = deliveries(db, campaign)
         seen.update(collections.Counter(d.status for d in rows))
         leases.extend(d.lease_until for d in rows if d.status == "sending" and d.lease_until)
