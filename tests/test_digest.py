@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from jobs.deliver import DeliveryWorker
 from jobs.poll import poll_sources
@@ -271,3 +271,42 @@ def test_every_readers_subject_and_preheader_count_what_their_body_lists(
         assert first_title and first_title.group(1).startswith(lead[:40].replace("&", "&amp;"))
         counts.add(said)
     assert len(counts) > 3  # the profiles really got different amounts
+
+
+def test_an_issue_queued_before_content_keys_still_goes_out(ingested: Db) -> None:
+    """Rows queued by the previous version name a topic segment (``en|sudan``) and have
+    no stored content: the worker works the content out from the segment."""
+    add_readers(ingested, ["sudan@example.org"], topics=["sudan"])
+    add_readers(ingested, ["all@example.org"])
+    campaign, _queued, _said = send_digest(ingested)
+    assert campaign is not None
+    with ingested.session() as session:
+        session.execute(delete(CampaignContent))
+        for delivery in session.scalars(select(Delivery)):
+            reader = session.get_one(Subscriber, delivery.subscriber_id)
+            delivery.content_key = "en|sudan" if reader.topics else "en|*"
+        session.commit()
+    sender = MemorySender()
+    assert drain(ingested, sender).sent == 2
+    mail = received(sender)
+    assert mail["sudan@example.org"]["Subject"].startswith("R2P weekly digest: 4 new items")
+    assert mail["all@example.org"]["Subject"].startswith("R2P weekly digest: 13 new items")
+
+
+def test_a_delivery_naming_a_content_its_campaign_lacks_fails_with_the_reason(
+    ingested: Db,
+) -> None:
+    add_readers(ingested, ["a@example.org", "b@example.org"])
+    send_digest(ingested)
+    with ingested.session() as session:
+        first = session.scalars(select(Delivery).order_by(Delivery.id)).first()
+        assert first is not None
+        first.content_key = "en:no-such-content"
+        session.commit()
+    sender = MemorySender()
+    progress = drain(ingested, sender)
+    assert (progress.sent, progress.failed) == (1, 1)
+    with ingested.session() as session:
+        rows = {d.content_key: d for d in session.scalars(select(Delivery))}
+    assert rows["en:no-such-content"].status == "failed"
+    assert "no such content" in rows["en:no-such-content"].last_reply
