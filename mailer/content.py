@@ -32,7 +32,8 @@ def _digest_contents(
     found = {key: tuple(ids) for key, ids in rows}
     legacy = [key for key in keys - found.keys() if "|" in key]
     if legacy:
-        planner = ContentPlanner(week_items(campaign.context["item_ids"], session=session))
+        week = load_entries(campaign.context["item_ids"], session=session)
+        planner = ContentPlanner(week_items(week))
         for key in legacy:
             found[key] = planner.select(legacy_segment_topics(key) or ())
     return found

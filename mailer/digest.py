@@ -118,7 +118,7 @@ def create_digest(
         return None, 0, f"{key} already exists: nothing to do"
     if not plan.item_ids:
         return None, 0, f"no new relevant items since {plan.since:%Y-%m-%d %H:%M} UTC: no issue"
-    planner = ContentPlanner(week_items(plan.item_ids, session=session))
+    planner = ContentPlanner(week_items(load_entries(plan.item_ids, session=session)))
     recipients = _recipients(planner, session=session)
     first = next(recipients, None)
     if first is None:
@@ -187,8 +187,8 @@ def preview_digest(
     there is nothing (for them) to send."""
     if not plan.item_ids:
         return None
-    planner = ContentPlanner(week_items(plan.item_ids, session=session))
-    content = planner.content_for(language, topics or [])
+    entries = load_entries(plan.item_ids, session=session)
+    content = ContentPlanner(week_items(entries)).content_for(language, topics or [])
     if content is None:
         return None
     draft = Campaign(
@@ -198,7 +198,6 @@ def preview_digest(
         subject=digest_subject(plan),
         context=plan_context(plan),
     )
-    entries = load_entries(content.item_ids, session=session)
     rendered = digest_rendering(draft, content.item_ids, entries, settings=settings)
     return rendered.with_slots(preview_values(settings, address))
 
@@ -226,7 +225,7 @@ def archive_issue(key: str, *, settings: Settings, session: Session) -> dict[str
     )
     if campaign is None:
         return None
-    ids = [w.id for w in week_items(campaign.context["item_ids"], session=session)]
-    entries = load_entries(ids, session=session)
+    entries = load_entries(campaign.context["item_ids"], session=session)
+    ids = [w.id for w in week_items(entries)]
     ctx = digest_context(campaign, ids, entries, settings=settings, limit=max(len(ids), 1))
     return {"campaign": campaign, "subject": campaign.subject, **ctx}

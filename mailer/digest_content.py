@@ -90,17 +90,15 @@ def section_of(item: Item, source: Source) -> str:
     return "un-news"
 
 
-def week_items(item_ids: Sequence[int], *, session: Session) -> list[WeekItem]:
-    """The issue's items in reading order: by section, newest first within each."""
-    rows = session.execute(
-        select(Item, Source)
-        .join(Source, Source.id == Item.source_id)
-        .where(Item.id.in_(item_ids))
-        .order_by(Item.published_at.desc(), Item.id.desc())
+def week_items(entries: dict[int, tuple[Item, Source]]) -> list[WeekItem]:
+    """The issue's items (from ``load_entries``) in reading order: by section, newest
+    first within each."""
+    newest_first = sorted(
+        entries.values(), key=lambda pair: (pair[0].published_at, pair[0].id), reverse=True
     )
     items = [
         WeekItem(item.id, frozenset(item_topics(item.tags)), section_of(item, source))
-        for item, source in rows
+        for item, source in newest_first
     ]
     return sorted(items, key=lambda w: _SECTION_ORDER[w.section])  # stable: keeps recency
 
