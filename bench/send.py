@@ -23,7 +23,7 @@ PostgreSQL (approved from another process, as `r2p-mailer alert approve` does); 
 alerts each time, approval to first alert message at the sink, median. 1% of the readers
 take alerts, so each alert is short and all five land while the digest is still going out.
 
-Goals (DESIGN.md): engine/ceiling >= 0.85, engine/naive >= 5, peak RSS < 250 MB at
+Goals (README, "Measured"): engine/ceiling >= 0.85, engine/naive >= 5, peak RSS < 250 MB at
 100,000; approval to first alert message <= 1 s.
 """
 
