@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     # Unsubscribe links in old mail must keep working (RFC 8058): much longer than others.
     unsubscribe_link_max_age: Duration = timedelta(days=3 * 365)
     forwarded_allow_ips: str = "127.0.0.1"
+    # /metrics: off unless a bearer token is set (scrapers send "Authorization: Bearer ...").
+    metrics_token: SecretStr | None = None
+    # Confirmation and preferences mails: per real mailbox (plus-tags folded) and per
+    # destination domain, each per signup window, so the form cannot flood an inbox.
+    mailbox_mail_limit: int = Field(default=3, ge=1)
+    domain_mail_limit: int = Field(default=200, ge=1)
 
     @field_validator("database_url")
     @classmethod
