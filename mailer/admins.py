@@ -7,6 +7,7 @@ random and only their SHA-256 is stored, so a leaked database does not leak eith
 from __future__ import annotations
 
 import base64
+import getpass
 import hashlib
 import hmac
 import secrets
@@ -159,6 +160,42 @@ def audit(
         AuditEntry(
             at=now, actor=actor, action=action, target=target[:300], ip=ip[:64], detail=detail
         )
+    )
+
+
+def os_user() -> str:
+    """The operating-system user running this process (recorded for every CLI action)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return "unknown"
+
+
+def cli_actor() -> str:
+    return f"cli:{os_user()}"
+
+
+def audit_cli(
+    action: str,
+    *,
+    now: datetime,
+    session: Session,
+    target: str = "",
+    admin: str | None = None,
+    **detail: Any,
+) -> None:
+    """Record a command-line action. The actor is ``admin`` when the command proved who
+    that admin is (password or API token), else ``cli:<os user>``; the operating-system
+    user is in the detail either way."""
+    audit(
+        admin or cli_actor(),
+        action,
+        now=now,
+        session=session,
+        target=target,
+        via="cli",
+        os_user=os_user(),
+        **detail,
     )
 
 

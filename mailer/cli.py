@@ -21,6 +21,7 @@ from jobs.poll import PollOutcome, poll_sources
 from jobs.runtime import Runtime
 from jobs.scheduler import SchedulerHost
 from mailer.admin_cli import admins_app, alert_app
+from mailer.admins import audit_cli
 from mailer.cli_context import cli_context, console, fail
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, make_sessionmaker, session_scope
@@ -33,9 +34,10 @@ from mailer.feeds.registry import (
     seed_sources,
     set_enabled,
 )
-from mailer.migrate import upgrade_to_head
+from mailer.migrate import current_revision, upgrade_to_head
 from mailer.outbox import queue_depth
 from mailer.sending import make_sender
+from mailer.terminal import safe
 from subscribers.cli import subscribers_app
 
 app = typer.Typer(
@@ -81,9 +83,19 @@ def initialise() -> Initialised:
         settings = load_settings()
         engine = make_engine(settings.database)
         try:
+            before = current_revision(engine)
             revision = upgrade_to_head(engine)
             with session_scope(make_sessionmaker(engine)) as session:
                 added = seed_sources(load_default_sources(settings.sources_file), session=session)
+                if before != revision or added:
+                    audit_cli(
+                        "database.init",
+                        now=datetime.now(UTC),
+                        session=session,
+                        before=before or "",
+                        revision=revision,
+                        added=added,
+                    )
         finally:
             engine.dispose()
     except MailerError as exc:
@@ -95,9 +107,10 @@ def initialise() -> Initialised:
 def init() -> None:
     """Create or upgrade the database to the newest schema and add the default feeds."""
     done = initialise()
-    console.print(f"Database {done.database} is at schema revision {done.revision}.")
+    console.print(f"Database {safe(done.database)} is at schema revision {safe(done.revision)}.")
     if done.added:
-        console.print(f"Added {len(done.added)} default feed source(s): {', '.join(done.added)}.")
+        added = safe(", ".join(done.added))
+        console.print(f"Added {len(done.added)} default feed source(s): {added}.")
 
 
 @feeds_app.command("list")
@@ -108,12 +121,13 @@ def feeds_list() -> None:
         for column in ("source", "on", "items", "last success", "failures", "empty", "last error"):
             table.add_column(column, overflow="fold")
         for source, count in list_sources(session=session):
-            error = source.last_error or ""
+            error = safe(source.last_error or "")
             if source.last_error_at:
                 error = f"{error} ({_ago(source.last_error_at)})"
+            title = f"\n{safe(source.title)}" if source.title else ""
             table.add_row(
-                f"{source.key}\n[dim]{source.url}[/]",
-                "yes" if source.enabled else f"no: {source.disabled_reason}",
+                f"{safe(source.key)}{title}\n[dim]{safe(source.url)}[/]",
+                "yes" if source.enabled else f"no: {safe(source.disabled_reason or '')}",
                 str(count),
                 _ago(source.last_success_at),
                 str(source.consecutive_failures),
@@ -145,7 +159,8 @@ def feeds_add(
             add_source(spec, allow_private=settings.allow_private_feeds, session=session)
         except MailerError as exc:
             raise fail(str(exc)) from None
-    console.print(f"Added source {key}: {url}")
+        audit_cli("feed.add", now=datetime.now(UTC), session=session, target=key, url=url)
+    console.print(f"Added source {safe(key)}: {safe(url)}")
 
 
 def _set_enabled(key: str, enabled: bool) -> None:
@@ -154,7 +169,9 @@ def _set_enabled(key: str, enabled: bool) -> None:
             set_enabled(key, enabled, session=session)
         except MailerError as exc:
             raise fail(str(exc)) from None
-    console.print(f"Source {key} {'enabled' if enabled else 'disabled'}.")
+        action = "feed.enable" if enabled else "feed.disable"
+        audit_cli(action, now=datetime.now(UTC), session=session, target=key)
+    console.print(f"Source {safe(key)} {'enabled' if enabled else 'disabled'}.")
 
 
 @feeds_app.command("disable")
@@ -176,11 +193,11 @@ def _summary_table(outcomes: list[PollOutcome]) -> Table:
     styles = {"new": "green", "unchanged": "dim", "failed": "red", "gone": "yellow"}
     for outcome in sorted(outcomes, key=lambda o: o.key):
         table.add_row(
-            outcome.key,
-            f"[{styles[outcome.status]}]{outcome.status}[/]",
+            safe(outcome.key),
+            f"[{styles.get(outcome.status, 'default')}]{safe(outcome.status)}[/]",
             str(outcome.new),
             str(outcome.seen) if outcome.status == "new" else "",
-            outcome.message,
+            safe(outcome.message),
         )
     return table
 
@@ -203,15 +220,25 @@ def poll(
             task = progress.add_task("", total=None)
 
             def advance(outcome: PollOutcome) -> None:
-                progress.update(task, advance=1, description=outcome.key)
+                progress.update(task, advance=1, description=safe(outcome.key))
 
             try:
                 outcomes = asyncio.run(poll_sources(settings, factory, key=feed, on_done=advance))
             except MailerError as exc:
                 raise fail(str(exc)) from None
-        console.print(_summary_table(outcomes))
         new = sum(o.new for o in outcomes)
         failed = [o for o in outcomes if o.status in {"failed", "gone"}]
+        with session_scope(factory) as session:
+            audit_cli(
+                "feeds.poll",
+                now=datetime.now(UTC),
+                session=session,
+                target=feed or "",
+                feeds=len(outcomes),
+                new=new,
+                failed=len(failed),
+            )
+        console.print(_summary_table(outcomes))
         console.print(f"{new} new item(s) from {len(outcomes)} feed(s); {len(failed)} failed.")
     if failed:
         raise typer.Exit(1)
@@ -250,6 +277,15 @@ def _drain(*, once: bool) -> None:
                 raise fail(str(exc)) from None
         with session_scope(factory) as session:
             waiting = queue_depth(session=session)
+            audit_cli(
+                "outbox.deliver",
+                now=datetime.now(UTC),
+                session=session,
+                sent=result.sent,
+                retry=result.retry,
+                failed=result.failed,
+                released=result.released,
+            )
         console.print(
             f"{result.sent} sent, {result.retry} to retry, {result.failed} failed"
             f"{f', {result.released} released' if result.released else ''}; "

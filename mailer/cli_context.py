@@ -15,6 +15,7 @@ from mailer.config import Settings, load_settings
 from mailer.db import make_engine, make_sessionmaker
 from mailer.errors import MailerError
 from mailer.migrate import current_revision, head_revision
+from mailer.terminal import safe
 
 console = Console()
 errors = Console(stderr=True)
@@ -22,7 +23,7 @@ errors = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error for the operator; ``raise fail(...)``."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {safe(message)}", highlight=False)
     return typer.Exit(code)
 
 
