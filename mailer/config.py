@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 from mailer import __version__
 from mailer.durations import parse_duration
+from mailer.email.headers import HeaderValueError, mailbox
 from mailer.errors import ConfigError
 
 ENV_PREFIX = "R2P_"
@@ -104,6 +105,17 @@ class Settings(BaseSettings):
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
         return url.render_as_string(hide_password=False)
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        try:
+            mailbox(value)
+        except HeaderValueError:
+            raise ValueError(
+                "must be an address, optionally with a name: Name <user@example.org>"
+            ) from None
+        return value
 
     @field_validator("base_url")
     @classmethod

@@ -11,6 +11,14 @@ class ConfigError(MailerError):
     """A setting is missing or has a bad value; the message names the variable."""
 
 
+class MessageError(MailerError):
+    """A message cannot be built safely: a header value or an address would break a line."""
+
+
+class NoDatabaseError(MailerError):
+    """The SQLite file does not exist and this command does not create one (only init does)."""
+
+
 class SourceError(MailerError):
     """A feed source cannot be added or changed as asked."""
 

@@ -13,12 +13,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate
 
+from mailer.email.headers import HeaderValueError, check_slot_value, new_message
 from mailer.email.render import SLOT_PATTERN, RenderedEmail, slot
-from mailer.feeds.sanitise import one_line
+from mailer.errors import MessageError
 
 
 @dataclass(frozen=True)
@@ -29,17 +29,17 @@ class MessageTemplate:
     slots: tuple[str, ...]
 
     def fill(self, values: dict[str, str]) -> bytes:
-        encoded = {name: values[name].encode("ascii") for name in set(self.slots)}
+        """The message for one reader; a value that could end a header line (CR, LF, any
+        control or non-ASCII character) raises MessageError instead of being written."""
+        try:
+            encoded = {name: check_slot_value(name, values[name]) for name in set(self.slots)}
+        except HeaderValueError as exc:
+            raise MessageError(str(exc)) from None
         parts = [self.chunks[0]]
         for name, chunk in zip(self.slots, self.chunks[1:], strict=True):
             parts.append(encoded[name])
             parts.append(chunk)
         return b"".join(parts)
-
-
-def header_safe(value: str) -> str:
-    """One line, no control characters: header text built from feed or admin input."""
-    return one_line(value)
 
 
 def build_template(
@@ -50,16 +50,18 @@ def build_template(
     bulk: bool,
     extra_headers: dict[str, str] | None = None,
 ) -> MessageTemplate:
-    """Encode one rendered email into a MessageTemplate with reader slots."""
-    message = EmailMessage(policy=SMTP)
-    message["Subject"] = header_safe(rendered.subject)
-    message["From"] = mail_from
-    message["List-Id"] = header_safe(list_id)
-    if bulk:
-        message["Precedence"] = "bulk"
-        message["Auto-Submitted"] = "auto-generated"
-    for name, value in (extra_headers or {}).items():
-        message[name] = header_safe(value)
+    """Encode one rendered email into a MessageTemplate with reader slots. Every header
+    value goes through ``mailer.email.headers`` (no line break, no encoded word)."""
+    try:
+        message = new_message(
+            subject=rendered.subject,
+            mail_from=mail_from,
+            list_id=list_id,
+            bulk=bulk,
+            extra_headers=extra_headers,
+        )
+    except HeaderValueError as exc:
+        raise MessageError(str(exc)) from None
     message.set_content(rendered.text, subtype="plain", charset="utf-8", cte="8bit")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="8bit")
     # Per-reader headers are written by hand: the email package would parse the slot
