@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -120,12 +121,24 @@ class Item(Base):
     source: Mapped[Source] = relationship(back_populates="items")
 
 
+def new_link_secret() -> str:
+    """A reader's link secret: 16 random bytes, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
 class Subscriber(Base):
-    """A reader: address, what they want, and the proof of their consent."""
+    """A reader: address, what they want, and the latest proof of their consent (the full
+    history is in ``consent_events``).
+
+    Ids are never handed out twice (AUTOINCREMENT on SQLite; PostgreSQL sequences never go
+    back). ``link_secret`` is what the reader's signed links name: erasure (the row goes)
+    and resubscription (a new secret) make every older link stop working."""
 
     __tablename__ = "subscribers"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link_secret: Mapped[str] = mapped_column(String(32), unique=True, default=new_link_secret)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     language: Mapped[str] = mapped_column(String(8), default="en")
@@ -142,6 +155,36 @@ class Subscriber(Base):
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
     hard_bounces: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConsentEvent(Base):
+    """One entry of a reader's consent history, never changed once written.
+
+    ``event``: ``signup`` (a form request, not yet a consent), ``confirmed`` (the reader
+    confirmed a request: its form, text, IP and browser are copied here), ``preferences``
+    (subscribed again from their own link), ``admin``, ``import``, ``withdrawn``
+    (unsubscribed), ``migrated`` (the record kept before this history existed). The
+    choices are those asked for (signup) or in force after the event."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    form: Mapped[str] = mapped_column(String(64), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(500), default="")
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    wants_digest: Mapped[bool] = mapped_column(Boolean, default=True)
+    wants_alerts: Mapped[bool] = mapped_column(Boolean, default=True)
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # For ``confirmed``: the ``signup`` entry it confirms (kept even if that one is purged).
+    request_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Erasure(Base):
