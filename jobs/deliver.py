@@ -53,6 +53,7 @@ LINK_SLOTS = {
     "unsubscribe_url": ("unsubscribe", Purpose.UNSUBSCRIBE),
     "preferences_url": ("preferences", Purpose.MANAGE),
     "confirm_url": ("confirm", Purpose.CONFIRM),
+    "data_url": ("data", Purpose.DATA),
 }
 # Claims come grouped by content, so a batch needs few templates; the cache only has to
 # bridge a content that spans batches, and retries.
@@ -213,7 +214,7 @@ class DeliveryWorker:
         values = {"address": claimed.email, "message_id": message_id, "date": self._now_date()}
         for slot_name in set(template.slots) - values.keys():
             path, purpose = LINK_SLOTS[slot_name]
-            token = make_token(self.settings, purpose, claimed.subscriber_id, claimed.email)
+            token = make_token(self.settings, purpose, claimed.link_secret)
             values[slot_name] = link(self.settings, path, token)
         message = template.fill(values)
         if self._signer is not None:

@@ -50,6 +50,7 @@ class Claimed:
     attempts: int
     deadline_at: datetime
     priority: int
+    link_secret: str = ""  # what the reader's signed links name (mailer.tokens)
 
 
 @dataclass(frozen=True)
@@ -313,14 +314,19 @@ def claim(
             Delivery.attempts,
             Delivery.deadline_at,
             Delivery.priority,
+            Subscriber.link_secret,
             Subscriber.status,
+            Campaign.kind,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
         .where(Delivery.id.in_(claimed_ids))
         .order_by(Delivery.priority.desc(), Delivery.campaign_id, Delivery.content_key, Delivery.id)
     ).all()
-    # A reader who left (or bounced) since the row was queued gets nothing more.
-    gone = [row[0] for row in rows if row[8] in SUPPRESSED]
+    # A reader who left (or bounced) since the row was queued gets nothing more, except
+    # the one-reader mails they asked for (a confirmation to come back, their data).
+    left = [row[9] in SUPPRESSED and row[10] != "transactional" for row in rows]
+    gone = [row[0] for row, out in zip(rows, left, strict=True) if out]
     if gone:
         session.execute(
             update(Delivery)
@@ -328,7 +334,7 @@ def claim(
             .values(status="cancelled", lease_until=None, last_reply="reader left or bounced")
             .execution_options(synchronize_session=False)
         )
-    claimed = [Claimed(*row[:8]) for row in rows if row[8] not in SUPPRESSED]
+    claimed = [Claimed(*row[:9]) for row, out in zip(rows, left, strict=True) if not out]
     if not claimed:  # the whole batch was for readers who left: look further
         return claim(worker=worker, limit=limit, lease=lease, now=now, session=session)
     return claimed

@@ -1,12 +1,20 @@
-"""Signed, expiring link tokens: one salt per purpose, bound to the subscriber's address.
+"""Signed, expiring link tokens: one salt per purpose, naming the reader's link secret.
 
-A token names the subscriber id and a short hash of their address, so it stops working
-when the reader is deleted or the id is reused; it cannot be replayed for another purpose.
+A token carries only the reader's random ``link_secret`` (``mailer.models``), signed with
+the site key and a timestamp; no id and nothing derived from the address. Erasure and
+resubscription replace the secret, so every older link stops working; a token cannot be
+replayed for another purpose.
+
+Mail sent before link secrets named ``[id, sha256(address)[:12]]``. Those tokens are read
+as ``LegacyLink`` and accepted for unsubscribing only (RFC 8058 wants unsubscribe links to
+keep working), and only while the address tag matches the row's current address.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -16,11 +24,17 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from mailer.config import Settings
 from mailer.errors import MailerError
 
+# The data download link, sent on request from the preferences page, is short-lived.
+DATA_LINK_MAX_AGE = timedelta(hours=1)
+MIN_SECRET = 16
+MAX_SECRET = 64
+
 
 class Purpose(StrEnum):
     CONFIRM = "confirm"
     MANAGE = "manage"
     UNSUBSCRIBE = "unsubscribe"
+    DATA = "data"
 
 
 class TokenError(MailerError):
@@ -31,13 +45,21 @@ class TokenExpiredError(TokenError):
     """The link was genuine but is too old."""
 
 
+@dataclass(frozen=True)
+class LegacyLink:
+    """A token of the form used before link secrets: subscriber id and address tag."""
+
+    subscriber_id: int
+    address_tag: str
+
+    def matches(self, email: str) -> bool:
+        expected = hashlib.sha256(email.encode()).hexdigest()[:12]
+        return hmac.compare_digest(self.address_tag, expected)
+
+
 @lru_cache(maxsize=16)
 def _serializer(key: str, purpose: Purpose) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(key, salt=f"r2p-mailer/{purpose.value}")
-
-
-def _address_tag(email: str) -> str:
-    return hashlib.sha256(email.encode()).hexdigest()[:12]
 
 
 def max_age(settings: Settings, purpose: Purpose) -> timedelta:
@@ -45,17 +67,21 @@ def max_age(settings: Settings, purpose: Purpose) -> timedelta:
         return settings.confirm_link_max_age
     if purpose is Purpose.UNSUBSCRIBE:
         return settings.unsubscribe_link_max_age
+    if purpose is Purpose.DATA:
+        return DATA_LINK_MAX_AGE
     return settings.link_max_age
 
 
-def make_token(settings: Settings, purpose: Purpose, subscriber_id: int, email: str) -> str:
-    return str(
-        _serializer(settings.signing_key, purpose).dumps([subscriber_id, _address_tag(email)])
-    )
+def make_token(settings: Settings, purpose: Purpose, link_secret: str) -> str:
+    """A link token for the reader whose ``link_secret`` this is."""
+    if not MIN_SECRET <= len(link_secret) <= MAX_SECRET:
+        raise ValueError("a link secret must be 16 to 64 characters")
+    return str(_serializer(settings.signing_key, purpose).dumps(link_secret))
 
 
-def read_token(settings: Settings, purpose: Purpose, token: str) -> tuple[int, str]:
-    """(subscriber id, address tag); raises TokenExpiredError or TokenError."""
+def read_token(settings: Settings, purpose: Purpose, token: str) -> str | LegacyLink:
+    """The link secret the token names (or a LegacyLink for an old token); raises
+    TokenExpiredError or TokenError."""
     serializer = _serializer(settings.signing_key, purpose)
     seconds = int(max_age(settings, purpose).total_seconds())
     try:
@@ -64,18 +90,17 @@ def read_token(settings: Settings, purpose: Purpose, token: str) -> tuple[int, s
         raise TokenExpiredError("this link has expired") from None
     except BadSignature:
         raise TokenError("this link is not valid") from None
+    if isinstance(payload, str) and MIN_SECRET <= len(payload) <= MAX_SECRET:
+        return payload
     if (
-        not isinstance(payload, list)
-        or len(payload) != 2
-        or not isinstance(payload[0], int)
-        or not isinstance(payload[1], str)
+        isinstance(payload, list)
+        and len(payload) == 2
+        and isinstance(payload[0], int)
+        and not isinstance(payload[0], bool)
+        and isinstance(payload[1], str)
     ):
-        raise TokenError("this link is not valid")
-    return payload[0], payload[1]
-
-
-def token_matches(tag: str, email: str) -> bool:
-    return tag == _address_tag(email)
+        return LegacyLink(payload[0], payload[1])
+    raise TokenError("this link is not valid")
 
 
 def link(settings: Settings, path: str, token: str) -> str:

@@ -1,7 +1,8 @@
 """Finding a subscriber: by normalised address, or from a signed link in an email.
 
-A link names a subscriber id plus a hash of the address it was sent to, so a link for a
-deleted reader never reaches someone who later got the same id.
+A link names the reader's random link secret (``mailer.tokens``): erased readers' links
+lead nowhere, and a resubscription (a new secret) retires every older link. Unsubscribe
+links in mail sent before link secrets still work for the address they were sent to.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.db import MAX_ROW_ID
 from mailer.errors import MailerError
 from mailer.models import Subscriber
-from mailer.tokens import Purpose, TokenError, TokenExpiredError, read_token, token_matches
+from mailer.tokens import LegacyLink, Purpose, TokenError, TokenExpiredError, read_token
 
 
 class LinkError(MailerError):
@@ -35,17 +37,28 @@ def find_by_email(address: str, *, session: Session) -> Subscriber | None:
 def subscriber_for_link(
     settings: Settings, purpose: Purpose, token: str, *, session: Session, lock: bool = False
 ) -> Subscriber:
-    """The subscriber a link was made for; raises LinkExpiredError or LinkError."""
+    """The subscriber a link was made for; raises LinkExpiredError, LinkGoneError or
+    LinkError. A link of the old form (id and address hash) counts as expired, except an
+    unsubscribe link still addressed to the row's current address."""
     try:
-        subscriber_id, tag = read_token(settings, purpose, token)
+        named = read_token(settings, purpose, token)
     except TokenExpiredError:
         raise LinkExpiredError("this link has expired") from None
     except TokenError:
         raise LinkError("this link is not valid") from None
-    query = select(Subscriber).where(Subscriber.id == subscriber_id)
+    if isinstance(named, LegacyLink):
+        if purpose is not Purpose.UNSUBSCRIBE:
+            raise LinkExpiredError("this link has expired")
+        if not 1 <= named.subscriber_id <= MAX_ROW_ID:
+            raise LinkGoneError("this link no longer leads to a subscription")
+        query = select(Subscriber).where(Subscriber.id == named.subscriber_id)
+    else:
+        query = select(Subscriber).where(Subscriber.link_secret == named)
     if lock:
         query = query.with_for_update()
     subscriber = session.scalar(query)
-    if subscriber is None or not token_matches(tag, subscriber.email):
+    if subscriber is None or (
+        isinstance(named, LegacyLink) and not named.matches(subscriber.email)
+    ):
         raise LinkGoneError("this link no longer leads to a subscription")
     return subscriber

@@ -28,7 +28,15 @@ TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 # contain one, so it can never be mistaken for a reader's address or signed link.
 _NONCE = secrets.token_hex(8)
 SLOT_PATTERN = re.compile(rf"R2PSLOT_{_NONCE}_([a-z_]+)_R2PEND")
-SLOTS = ("address", "message_id", "date", "unsubscribe_url", "preferences_url", "confirm_url")
+SLOTS = (
+    "address",
+    "message_id",
+    "date",
+    "unsubscribe_url",
+    "preferences_url",
+    "confirm_url",
+    "data_url",
+)
 TEXT_WIDTH = 76
 HTML_LINE = 800  # SMTP allows 998 octets a line; leave room for filled-in slots
 
@@ -45,6 +53,7 @@ def reader_links() -> dict[str, str]:
         "unsubscribe": slot("unsubscribe_url"),
         "preferences": slot("preferences_url"),
         "confirm": slot("confirm_url"),
+        "data": slot("data_url"),
     }
 
 
@@ -144,4 +153,5 @@ def preview_values(settings: Settings, address: str) -> dict[str, str]:
         "unsubscribe_url": f"{settings.base_url}/unsubscribe/preview",
         "preferences_url": f"{settings.base_url}/preferences/preview",
         "confirm_url": f"{settings.base_url}/confirm/preview",
+        "data_url": f"{settings.base_url}/data/preview",
     }
