@@ -135,7 +135,7 @@ class Subscriber(Base):
     and resubscription (a new secret) make every older link stop working."""
 
     __tablename__ = "subscribers"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     link_secret: Mapped[str] = mapped_column(String(32), unique=True, default=new_link_secret)
@@ -167,7 +167,7 @@ class ConsentEvent(Base):
     choices are those asked for (signup) or in force after the event."""
 
     __tablename__ = "consent_events"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(

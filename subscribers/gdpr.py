@@ -15,6 +15,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from mailer.models import Campaign, Delivery, Erasure, Subscriber
+from subscribers.consent import history
 
 
 def _when(value: datetime | None) -> str | None:
@@ -47,6 +48,21 @@ def export_data(subscriber: Subscriber, *, session: Session) -> dict[str, Any]:
             "ip": subscriber.consent_ip,
             "user_agent": subscriber.consent_user_agent,
         },
+        "consent_history": [
+            {
+                "event": event.event,
+                "at": _when(event.at),
+                "form": event.form,
+                "text": event.text,
+                "ip": event.ip,
+                "user_agent": event.user_agent,
+                "language": event.language,
+                "weekly_digest": event.wants_digest,
+                "urgent_alerts": event.wants_alerts,
+                "topics": list(event.topics) or "everything",
+            }
+            for event in history(subscriber.id, session=session)
+        ],
         "emails": [
             {"kind": kind, "subject": subject, "status": status, "sent_at": _when(sent_at)}
             for kind, subject, status, sent_at in rows

@@ -2,47 +2,32 @@
 
 They go through the delivery engine's outbox like every other mail
 (``queue_transactional``); the worker fills in the reader's address and signed links.
-Each function only builds the context, and refuses to mail one address more than
-``PER_ADDRESS`` times a signup window, so the form cannot be used to bomb a mailbox.
+Each function only builds the context, and refuses to mail once the mailbox or its domain
+has had its share this signup window (``subscribers.mailcap``), so the forms cannot be
+used to bomb an inbox.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.models import Campaign, Subscriber
+from mailer.models import Subscriber
 from mailer.outbox import queue_transactional
+from mailer.tokens import DATA_LINK_MAX_AGE
 from subscribers.choices import Choices, describe, vocabulary
+from subscribers.mailcap import take_mail_slot
 
-PER_ADDRESS = 3
 CONFIRM = "confirm"
 MANAGE = "manage"
+DATA = "data"
 SUBJECTS = {
     CONFIRM: "Please confirm your subscription to R2P news",
     MANAGE: "Your R2P news subscription",
+    DATA: "Your data at R2P news",
 }
-
-
-def _recently_mailed(
-    template: str, subscriber: Subscriber, *, settings: Settings, now: datetime, session: Session
-) -> int:
-    prefix = f"{template}:{subscriber.id}:"
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Campaign)
-            .where(
-                Campaign.kind == "transactional",
-                Campaign.key.startswith(prefix, autoescape=True),
-                Campaign.created_at >= now - settings.signup_rate_window,
-            )
-        )
-        or 0
-    )
 
 
 def _queue(
@@ -54,9 +39,7 @@ def _queue(
     now: datetime,
     session: Session,
 ) -> bool:
-    if _recently_mailed(template, subscriber, settings=settings, now=now, session=session) >= (
-        PER_ADDRESS
-    ):
+    if not take_mail_slot(subscriber.email, settings=settings, now=now, session=session):
         return False
     queue_transactional(
         template,
@@ -80,11 +63,18 @@ def choices_of(subscriber: Subscriber) -> Choices:
 
 
 def queue_confirmation(
-    subscriber: Subscriber, *, settings: Settings, now: datetime, session: Session
+    subscriber: Subscriber,
+    *,
+    settings: Settings,
+    now: datetime,
+    session: Session,
+    choices: Choices | None = None,
 ) -> bool:
-    """The double opt-in email; False when this address was mailed too often just now."""
+    """The double opt-in email, saying what the reader will get (``choices``, when they
+    are a request not yet applied); False when the mailbox had its share just now."""
     days = max(1, settings.confirm_link_max_age.days)
-    receives = describe(choices_of(subscriber), vocabulary(settings.relevance_file))
+    wanted = choices or choices_of(subscriber)
+    receives = describe(wanted, vocabulary(settings.relevance_file))
     return _queue(
         CONFIRM,
         subscriber,
@@ -105,3 +95,14 @@ def queue_manage_link(
     """The email for a signup of an address that is already active: a link to its
     preferences (the form itself says the same whatever the address: no enumeration)."""
     return _queue(MANAGE, subscriber, {}, settings=settings, now=now, session=session)
+
+
+def queue_data_link(
+    subscriber: Subscriber, *, settings: Settings, now: datetime, session: Session
+) -> bool:
+    """A short-lived link to download the reader's data, sent to the reader's own
+    mailbox: a preferences link (in every digest, perhaps forwarded) is not enough."""
+    minutes = int(DATA_LINK_MAX_AGE.total_seconds() // 60)
+    return _queue(
+        DATA, subscriber, {"valid_minutes": minutes}, settings=settings, now=now, session=session
+    )

@@ -2,6 +2,8 @@
 
 Unsubscribing also cancels whatever is still queued for the reader, so nothing more goes
 out after the click (a message already handed to the SMTP server cannot be recalled).
+Every change of consent is appended to the reader's consent history. Coming back after an
+opt-out gives the reader a new link secret: links from before stop working.
 """
 
 from __future__ import annotations
@@ -11,21 +13,72 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from mailer.models import Delivery, Subscriber
+from mailer.models import Delivery, Subscriber, new_link_secret
 from subscribers.choices import Choices
-from subscribers.consent import Consent
+from subscribers.consent import (
+    CONFIRMED,
+    PREFERENCES,
+    WITHDRAWN,
+    Consent,
+    choices_in,
+    open_request,
+    record_event,
+)
+from subscribers.mails import choices_of
 from subscribers.signup import apply_choices
 
 
-def confirm(subscriber: Subscriber, *, now: datetime, session: Session) -> bool:
-    """Pending -> active; True if this call confirmed it. Other statuses stay as they are
-    (an old confirmation link must not undo an unsubscribe)."""
-    if subscriber.status != "pending":
+def awaits_confirmation(subscriber: Subscriber, *, session: Session) -> bool:
+    """Whether the confirmation button would change something: a pending signup, or a
+    request to come back from a reader who opted out."""
+    if subscriber.status == "pending":
+        return True
+    if subscriber.status == "active":
         return False
+    return open_request(subscriber.id, session=session) is not None
+
+
+def _activate(subscriber: Subscriber, *, now: datetime) -> None:
     subscriber.status = "active"
     subscriber.confirmed_at = now
     subscriber.hard_bounces = 0
+
+
+def confirm(subscriber: Subscriber, *, now: datetime, session: Session) -> bool:
+    """The reader pressed the confirmation button; True if this confirmed something.
+
+    Pending -> active. A reader who opted out comes back only if a signup request is
+    waiting (its choices and consent take effect now, and their link secret is replaced);
+    otherwise nothing changes (an old confirmation link must not undo an unsubscribe)."""
+    if subscriber.status == "active":
+        return False
+    request = open_request(subscriber.id, session=session)
+    if subscriber.status != "pending":
+        if request is None:
+            return False
+        apply_choices(subscriber, choices_in(request))
+        subscriber.link_secret = new_link_secret()
+    if request is not None:
+        consent = Consent.of(request)
+        consent.record_on(subscriber)
+    else:  # signed up before consent history: the record on the row is what they confirm
+        consent = Consent(
+            at=subscriber.consent_at or now,
+            form=subscriber.consent_form,
+            text=subscriber.consent_text,
+            ip=subscriber.consent_ip,
+            user_agent=subscriber.consent_user_agent,
+        )
+    _activate(subscriber, now=now)
     session.flush()
+    record_event(
+        subscriber.id,
+        CONFIRMED,
+        Consent(now, consent.form, consent.text, consent.ip, consent.user_agent),
+        choices_of(subscriber),
+        session=session,
+        request_id=request.id if request is not None else None,
+    )
     return True
 
 
@@ -34,14 +87,14 @@ def save_choices(
 ) -> bool:
     """Store new choices. A reader who is not active (unsubscribed, bounced) subscribes
     again by saving, from a link that proves the mailbox is theirs: their consent is
-    recorded anew. True if that happened."""
+    recorded anew and their link secret replaced. True if that happened."""
     apply_choices(subscriber, choices)
     resumed = subscriber.status != "active"
     if resumed:
-        subscriber.status = "active"
-        subscriber.confirmed_at = now
-        subscriber.hard_bounces = 0
+        _activate(subscriber, now=now)
+        subscriber.link_secret = new_link_secret()
         consent.record_on(subscriber)
+        record_event(subscriber.id, PREFERENCES, consent, choices, session=session)
     session.flush()
     return resumed
 
@@ -56,12 +109,18 @@ def cancel_queued(subscriber_id: int, reason: str, *, session: Session) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def unsubscribe(subscriber: Subscriber, *, now: datetime, session: Session) -> bool:
-    """Stop all mail to the reader now; False if they were already unsubscribed."""
+def unsubscribe(
+    subscriber: Subscriber, *, now: datetime, session: Session, how: str = "unsubscribe"
+) -> bool:
+    """Stop all mail to the reader now; False if they were already unsubscribed. The
+    withdrawal is kept in the consent history (``how``: the button or one-click)."""
     cancel_queued(subscriber.id, "the reader unsubscribed", session=session)
     if subscriber.status == "unsubscribed":
         return False
     subscriber.status = "unsubscribed"
     subscriber.unsubscribed_at = now
     session.flush()
+    record_event(
+        subscriber.id, WITHDRAWN, Consent(now, how, ""), choices_of(subscriber), session=session
+    )
     return True

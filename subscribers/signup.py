@@ -3,6 +3,11 @@
 The outcome is never shown to the person at the form (no enumeration): a new, pending or
 lapsed address gets a confirmation email, an already active one a "manage your
 subscription" email, and the page says the same in every case.
+
+A form proves nothing about the mailbox, so a signup never changes a reader who opted out
+(unsubscribed, bounced, complained): their status, choices and consent stay as they are,
+and the request (its choices and consent) waits in their consent history until the
+confirmation link is used (``subscribers.preferences.confirm``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from mailer.config import Settings
 from mailer.errors import MailerError
 from mailer.models import Subscriber
 from subscribers.choices import Choices
-from subscribers.consent import Consent
+from subscribers.consent import ADMIN, SIGNUP, Consent, record_event
 from subscribers.lookup import find_by_email
 from subscribers.mails import queue_confirmation, queue_manage_link
 
@@ -94,6 +99,7 @@ def request_signup(
     if subscriber is None:
         subscriber = _insert_pending(address, choices, consent, now=now, session=session)
         if subscriber is not None:
+            record_event(subscriber.id, SIGNUP, consent, choices, session=session)
             mailed = queue_confirmation(subscriber, settings=settings, now=now, session=session)
             return SignupResult("new", mailed)
         subscriber = find_by_email(address, session=session)
@@ -102,13 +108,18 @@ def request_signup(
         # Nothing changes without proof of the mailbox: the reader gets their own link.
         mailed = queue_manage_link(subscriber, settings=settings, now=now, session=session)
         return SignupResult("active", mailed)
-    outcome: Outcome = "pending" if subscriber.status == "pending" else "returning"
-    subscriber.status = "pending"
-    apply_choices(subscriber, choices)
-    consent.record_on(subscriber)
-    session.flush()
-    mailed = queue_confirmation(subscriber, settings=settings, now=now, session=session)
-    return SignupResult(outcome, mailed)
+    record_event(subscriber.id, SIGNUP, consent, choices, session=session)
+    if subscriber.status == "pending":
+        # Never confirmed, nothing to protect: the latest request is what they confirm.
+        apply_choices(subscriber, choices)
+        consent.record_on(subscriber)
+        session.flush()
+        mailed = queue_confirmation(subscriber, settings=settings, now=now, session=session)
+        return SignupResult("pending", mailed)
+    mailed = queue_confirmation(
+        subscriber, settings=settings, now=now, session=session, choices=choices
+    )
+    return SignupResult("returning", mailed)
 
 
 def resend_link(address: str, *, settings: Settings, now: datetime, session: Session) -> bool:
@@ -151,6 +162,7 @@ def add_by_admin(
     consent.record_on(subscriber)
     session.add(subscriber)
     session.flush()
+    record_event(subscriber.id, ADMIN, consent, choices, session=session)
     if not confirmed:
         queue_confirmation(subscriber, settings=settings, now=now, session=session)
     return subscriber

@@ -346,9 +346,8 @@ def test_the_preferences_link_alone_does_not_download_the_consent_record(site: S
 
 
 def test_the_data_link_expires_after_an_hour(site: Site) -> None:
-    from tests.test_subscribe_links import aged
-
     from mailer.tokens import Purpose
+    from tests.test_subscribe_links import aged
 
     add_reader(site)
     reader = site.reader()

@@ -1,9 +1,11 @@
 """Pages reached from links in emails: confirm, preferences, unsubscribe, data and deletion.
 
 Each link carries a signed token for one purpose (``mailer.tokens``). A GET never changes
-anything except confirming a signup (the double opt-in link); mail scanners follow links,
-so unsubscribing needs the button's POST, or the RFC 8058 one-click POST a mailbox
-provider sends, which is authenticated by the token in the URL alone.
+anything: mail scanners follow links, so confirming needs the confirmation page's button
+and unsubscribing the unsubscribe page's (POSTs with a CSRF token), or the RFC 8058
+one-click POST a mailbox provider sends, which is authenticated by the token in the URL
+alone. The data download is not on the preferences page (its link is in every digest and
+may be forwarded): the page emails the reader a one-hour ``/data/`` link instead.
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy.orm import Session
 
 from mailer.db import session_scope
 from mailer.models import Subscriber
 from mailer.tokens import Purpose, make_token
 from subscribers.choices import ChoiceError, describe, vocabulary
-from subscribers.consent import FORM_SENTENCE, Consent
+from subscribers.consent import FORM_SENTENCE, Consent, choices_in, open_request
 from subscribers.gdpr import erase, export_data
 from subscribers.lookup import LinkError, LinkExpiredError, LinkGoneError, subscriber_for_link
-from subscribers.mails import choices_of
-from subscribers.preferences import confirm, save_choices, unsubscribe
+from subscribers.mails import choices_of, queue_data_link
+from subscribers.preferences import awaits_confirmation, confirm, save_choices, unsubscribe
 from subscribers.web.forms import CHECKED, ChoiceFields
 from subscribers.web.pages import (
     SECURITY_HEADERS,
@@ -31,6 +34,7 @@ from subscribers.web.pages import (
     factory_of,
     render,
     settings_of,
+    wake_worker,
 )
 from subscribers.web.signup import EXPIRED_FORM
 
@@ -65,10 +69,8 @@ def _preferences_page(
         "status": subscriber.status,
         "fields": fields or ChoiceFields.of(subscriber),
         "receives": describe(choices_of(subscriber), vocabulary(settings.relevance_file)),
-        "manage_token": make_token(settings, Purpose.MANAGE, subscriber.id, subscriber.email),
-        "unsubscribe_token": make_token(
-            settings, Purpose.UNSUBSCRIBE, subscriber.id, subscriber.email
-        ),
+        "manage_token": make_token(settings, Purpose.MANAGE, subscriber.link_secret),
+        "unsubscribe_token": make_token(settings, Purpose.UNSUBSCRIBE, subscriber.link_secret),
         "consent_text": FORM_SENTENCE,
         "notice": notice,
         "errors": errors or {},
@@ -76,8 +78,44 @@ def _preferences_page(
     return render(request, "preferences.html", context, status=status)
 
 
+def _confirm_page(
+    request: Request,
+    subscriber: Subscriber,
+    token: str,
+    *,
+    session: Session,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    waiting = open_request(subscriber.id, session=session)
+    choices = choices_in(waiting) if waiting is not None else choices_of(subscriber)
+    context = {
+        "email": subscriber.email,
+        "receives": describe(choices, vocabulary(settings_of(request).relevance_file)),
+        "token": token,
+        "errors": errors or {},
+    }
+    return render(request, "confirm.html", context, status=status)
+
+
 @router.get("/confirm/{token}")
 def confirm_link(request: Request, token: str) -> Response:
+    """The page with the confirmation button; opening it changes nothing."""
+    with session_scope(factory_of(request)) as session:
+        try:
+            subscriber = subscriber_for_link(
+                settings_of(request), Purpose.CONFIRM, token, session=session
+            )
+        except LinkError as exc:
+            return _link_problem(request, exc)
+        if awaits_confirmation(subscriber, session=session):
+            return _confirm_page(request, subscriber, token, session=session)
+    notice = "Your subscription was already confirmed." if subscriber.status == "active" else ""
+    return _preferences_page(request, subscriber, notice=notice)
+
+
+@router.post("/confirm/{token}")
+def confirm_post(request: Request, token: str, csrf_token: Annotated[str, Form()] = "") -> Response:
     with session_scope(factory_of(request)) as session:
         try:
             subscriber = subscriber_for_link(
@@ -85,6 +123,11 @@ def confirm_link(request: Request, token: str) -> Response:
             )
         except LinkError as exc:
             return _link_problem(request, exc)
+        if not csrf_ok(request, csrf_token):
+            errors = {"form": EXPIRED_FORM}
+            return _confirm_page(
+                request, subscriber, token, session=session, errors=errors, status=400
+            )
         confirmed = confirm(subscriber, now=datetime.now(UTC), session=session)
     if confirmed:
         log.info("subscriber %d confirmed", subscriber.id)
@@ -152,18 +195,53 @@ def save_preferences(
 
 
 @router.post("/preferences/{token}/export")
+def email_my_data(
+    request: Request, token: str, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    """Send the reader a short-lived link to download their data (never the data here)."""
+    settings = settings_of(request)
+    with session_scope(factory_of(request)) as session:
+        try:
+            subscriber = subscriber_for_link(settings, Purpose.MANAGE, token, session=session)
+        except LinkError as exc:
+            return _link_problem(request, exc)
+        if not csrf_ok(request, csrf_token):
+            return _preferences_page(request, subscriber, errors={"data": EXPIRED_FORM}, status=400)
+        mailed = queue_data_link(
+            subscriber, settings=settings, now=datetime.now(UTC), session=session
+        )
+    if mailed:
+        wake_worker(request)
+    notice = "We sent you an email with a link to download your data. It works for one hour."
+    return _preferences_page(request, subscriber, notice=notice)
+
+
+@router.get("/data/{token}")
+def data_page(request: Request, token: str) -> Response:
+    with session_scope(factory_of(request)) as session:
+        try:
+            subscriber = subscriber_for_link(
+                settings_of(request), Purpose.DATA, token, session=session
+            )
+        except LinkError as exc:
+            return _link_problem(request, exc)
+    return render(request, "data.html", {"email": subscriber.email, "token": token})
+
+
+@router.post("/data/{token}")
 def download_data(
     request: Request, token: str, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     with session_scope(factory_of(request)) as session:
         try:
             subscriber = subscriber_for_link(
-                settings_of(request), Purpose.MANAGE, token, session=session
+                settings_of(request), Purpose.DATA, token, session=session
             )
         except LinkError as exc:
             return _link_problem(request, exc)
         if not csrf_ok(request, csrf_token):
-            return _preferences_page(request, subscriber, errors={"data": EXPIRED_FORM}, status=400)
+            context = {"email": subscriber.email, "token": token, "errors": {"form": EXPIRED_FORM}}
+            return render(request, "data.html", context, status=400)
         data = export_data(subscriber, session=session)
     headers = {
         **SECURITY_HEADERS,
@@ -249,9 +327,14 @@ def unsubscribe_post(
                 },
                 status=400,
             )
-        unsubscribe(subscriber, now=datetime.now(UTC), session=session)
+        unsubscribe(
+            subscriber,
+            now=datetime.now(UTC),
+            session=session,
+            how="one-click" if one_click else "unsubscribe",
+        )
     log.info("subscriber %d unsubscribed%s", subscriber.id, " (one-click)" if one_click else "")
     if one_click:
         return PlainTextResponse("You are unsubscribed.", 200, headers=SECURITY_HEADERS)
-    manage = make_token(settings, Purpose.MANAGE, subscriber.id, subscriber.email)
+    manage = make_token(settings, Purpose.MANAGE, subscriber.link_secret)
     return render(request, "unsubscribed.html", {"manage_token": manage})
