@@ -53,13 +53,33 @@ DROPPED_CONTENT = {
     "button",
 }
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# Terminal escape sequences: CSI (ESC [ or C1 0x9b) with its parameters, OSC / DCS / PM /
+# APC / SOS strings up to their terminator (BEL or ST), and any other two-byte ESC sequence.
+_ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[\x20-\x7e]?"
+)
+# Every C0/C1 control and DEL, line/paragraph separators, and the bidi embeddings,
+# overrides and isolates that reorder how a terminal shows the text around them.
+_NOT_PLAIN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u061c]")
 _BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|blockquote|tr)>|<br\s*/?>", re.IGNORECASE)
 
 
 def strip_control(text: str) -> str:
     """Remove control characters (keeps tab and newline)."""
     return _CONTROL.sub("", text)
+
+
+def plain_text(text: str, limit: int = 300) -> str:
+    """Text from outside (a server's reason phrase, a redirect Location, a parser message)
+    made safe to store and show: terminal escape sequences, control characters and bidi
+    controls removed, whitespace collapsed to single spaces, at most ``limit`` characters.
+    Markup-looking text (``[bold]``, ``<b>``) is kept as it is: it is text."""
+    text = _NOT_PLAIN.sub(" ", _ESCAPE_SEQUENCE.sub("", text[: limit * 4]))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def clean_html(fragment: str, *, max_chars: int = 50_000) -> str:
