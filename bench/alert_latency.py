@@ -28,7 +28,7 @@ from mailer.alerts import Draft, approve, create_alert
 from mailer.config import Settings
 from mailer.db import make_engine, make_sessionmaker, session_scope
 from mailer.migrate import upgrade_to_head
-from mailer.models import Subscriber
+from mailer.models import Admin, Subscriber
 from mailer.outbox import PRIORITY_DIGEST, enqueue, get_or_create_campaign, start
 from mailer.sending.smtp import SMTPPool, parse_smtp_url
 from tests.support.smtpserver import SMTPServer
@@ -120,6 +120,7 @@ def main() -> None:
         upgrade_to_head(engine)
         factory = make_sessionmaker(engine)
         with session_scope(factory) as session:
+            session.add(Admin(email="bench", password_hash="-"))  # the approver
             session.execute(
                 insert(Subscriber),
                 [{"email": f"r{i}@example.org", "status": "active"} for i in range(args.readers)],

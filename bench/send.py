@@ -483,6 +483,7 @@ def run_on_postgresql(
 
     from mailer.alerts import Draft, approve, create_alert
     from mailer.db import make_engine, session_scope
+    from mailer.models import Admin
 
     admin = make_engine(url, isolation_level="AUTOCOMMIT")
     name = f"r2p_bench_{uuid.uuid4().hex[:10]}"
@@ -494,6 +495,8 @@ def run_on_postgresql(
         settings = bench_settings(tmp, database, args)
         factory = prepare(settings, reader_rows(args.subscribers, topics=True, alert_share=0.01))
         create_issue(settings, factory)
+        with session_scope(factory) as session:  # the approver must be an existing admin
+            session.add(Admin(email="bench@example.org", password_hash="-"))
         workers = [
             subprocess.Popen(
                 [sys.executable, "-m", "mailer", "worker"],

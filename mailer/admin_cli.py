@@ -11,13 +11,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
-from mailer.admins import AdminError, add_admin, audit, create_token, get_admin, revoke_tokens
+from mailer.admins import (
+    AdminError,
+    add_admin,
+    admin_for_token,
+    audit_cli,
+    cli_actor,
+    create_token,
+    get_admin,
+    revoke_tokens,
+    verify_password,
+)
 from mailer.alerts import (
     AlertError,
     Draft,
     alert_status,
     approve,
+    approver,
     create_alert,
     draft_from_item,
     get_alert,
@@ -27,17 +39,15 @@ from mailer.cli_context import cli_context, console, fail
 from mailer.db import session_scope
 from mailer.durations import parse_duration
 from mailer.errors import MailerError
+from mailer.models import Admin
 from mailer.outbox import cancel
-from mailer.sending import make_sender
+from mailer.sending import SendResult, make_sender
+from mailer.terminal import safe
 
 admins_app = typer.Typer(help="Admin accounts and API tokens.", no_args_is_help=True)
 alert_app = typer.Typer(
     help="Compose, test, approve and cancel urgent alerts.", no_args_is_help=True
 )
-
-
-def _cli_actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _read_password(confirm: bool) -> str:
@@ -58,8 +68,8 @@ def admins_add(email: Annotated[str, typer.Argument(help="The admin's email addr
             admin = add_admin(email, password, session=session)
         except AdminError as exc:
             raise fail(str(exc)) from None
-        audit(_cli_actor(), "admin.add", target=admin.email, now=datetime.now(UTC), session=session)
-    console.print(f"Admin {admin.email} added.")
+        audit_cli("admin.add", target=admin.email, now=datetime.now(UTC), session=session)
+    console.print(f"Admin {safe(admin.email)} added.")
 
 
 @admins_app.command("token")
@@ -74,8 +84,7 @@ def admins_token(
         except AdminError as exc:
             raise fail(str(exc)) from None
         token = create_token(admin, name=name, session=session)
-        audit(
-            _cli_actor(),
+        audit_cli(
             "token.create",
             target=admin.email,
             now=datetime.now(UTC),
@@ -94,15 +103,14 @@ def admins_revoke(email: Annotated[str, typer.Argument(help="Whose tokens to rev
         except AdminError as exc:
             raise fail(str(exc)) from None
         count = revoke_tokens(admin, now=datetime.now(UTC), session=session)
-        audit(
-            _cli_actor(),
+        audit_cli(
             "token.revoke",
             target=admin.email,
             now=datetime.now(UTC),
             session=session,
             count=count,
         )
-    console.print(f"Revoked {count} token(s) of {admin.email}.")
+    console.print(f"Revoked {count} token(s) of {safe(admin.email)}.")
 
 
 @alert_app.command("create")
@@ -119,7 +127,11 @@ def alert_create(
         str, typer.Option(help="Only readers of these topics (comma-separated tags).")
     ] = "",
     expires: Annotated[
-        str | None, typer.Option(help="e.g. 6h (default R2P_ALERT_EXPIRES).")
+        str | None,
+        typer.Option(
+            help="How long it may be sent, with a unit: 90s, 15m, 12h, 2d "
+            "(default R2P_ALERT_EXPIRES)."
+        ),
     ] = None,
 ) -> None:
     """Create a draft alert and print its id. Nothing is sent until it is approved."""
@@ -138,14 +150,23 @@ def alert_create(
                 topics=chosen,
                 item_id=item,
             )
-            lifetime = parse_duration(expires) if expires else settings.alert_expires
+            try:
+                lifetime = parse_duration(expires) if expires else settings.alert_expires
+            except ValueError as exc:
+                raise fail(f"--expires: {exc}", code=2) from None
             now = datetime.now(UTC)
             campaign = create_alert(
-                draft, by=_cli_actor(), expires_in=lifetime, now=now, session=session
+                draft, by=cli_actor(), expires_in=lifetime, now=now, session=session
             )
         except (MailerError, OSError, ValueError) as exc:
             raise fail(str(exc)) from None
-        audit(_cli_actor(), "alert.create", target=campaign.key, now=now, session=session)
+        audit_cli(
+            "alert.create",
+            target=campaign.key,
+            now=now,
+            session=session,
+            expires_at=str(campaign.expires_at),
+        )
     console.print(campaign.id)
 
 
@@ -155,50 +176,134 @@ def alert_test(
     to: Annotated[str, typer.Option(help="Where to send the test.")],
 ) -> None:
     """Send the alert to yourself exactly as readers will see it (marked [TEST])."""
-    with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
-        try:
-            message = test_message(
-                get_alert(alert_id, session=session), to, settings=settings, session=session
+    with cli_context() as (settings, _engine, factory):
+        with session_scope(factory) as session:
+            try:
+                campaign = get_alert(alert_id, session=session)
+                message = test_message(campaign, to, settings=settings, session=session)
+            except MailerError as exc:
+                raise fail(str(exc)) from None
+            key = campaign.key
+
+        async def send() -> SendResult:
+            sender = make_sender(settings)
+            try:
+                envelope = settings.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
+                return await sender.send(envelope, to, message)
+            finally:
+                await sender.aclose()
+
+        result = asyncio.run(send())
+        with session_scope(factory) as session:
+            audit_cli(
+                "alert.test",
+                target=key,
+                now=datetime.now(UTC),
+                session=session,
+                to=to,
+                verdict=result.verdict,
             )
-        except MailerError as exc:
-            raise fail(str(exc)) from None
+    if result.verdict != "sent":
+        raise fail(f"the test was not accepted: {result.code} {result.reply}")
+    console.print(f"Test sent to {safe(to)}: {safe(result.reply)}")
 
-    async def send() -> str:
-        sender = make_sender(settings)
-        try:
-            envelope = settings.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
-            result = await sender.send(envelope, to, message)
-        finally:
-            await sender.aclose()
-        if result.verdict != "sent":
-            raise fail(f"the test was not accepted: {result.code} {result.reply}")
-        return result.reply
 
-    console.print(f"Test sent to {to}: {asyncio.run(send())}")
+def _read_secret(what: str, *, from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise fail(
+            "stdin is not a terminal: give the approving admin's password with "
+            "--password-stdin, or one of their API tokens with --token-stdin",
+            code=2,
+        )
+    return getpass.getpass(f"{what}: ")
+
+
+def _proven_admin(
+    email: str, *, token: str | None, password: str | None, session: Session
+) -> Admin:
+    """The admin ``email`` names, if the password or API token proves it is them."""
+    admin = approver(email, session=session)
+    if token is not None:
+        owner = admin_for_token(token, now=datetime.now(UTC), session=session)
+        if owner is None or owner.id != admin.id:
+            raise AlertError(f"not a valid API token of {admin.email}")
+    elif password is None or not verify_password(password, admin.password_hash):
+        raise AlertError(f"wrong password for {admin.email}")
+    return admin
 
 
 @alert_app.command("approve")
 def alert_approve(
     alert_id: Annotated[int, typer.Argument(help="The alert's id.")],
-    by: Annotated[str | None, typer.Option(help="Approving admin (default: cli:USER).")] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(help="The approving admin's email: an existing, active admin (required)."),
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read that admin's password from the first line of stdin (for scripts).",
+        ),
+    ] = False,
+    token_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--token-stdin",
+            help="Prove who you are with one of that admin's API tokens, read from stdin.",
+        ),
+    ] = False,
 ) -> None:
-    """Approve an alert; with enough approvals (R2P_ALERT_APPROVERS) it is queued at once."""
-    actor = by or _cli_actor()
-    with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
+    """Approve an alert as an admin, who proves who they are: their password (asked for
+    with hidden input, or --password-stdin) or one of their API tokens (--token-stdin).
+    With enough approvals from different admins (R2P_ALERT_APPROVERS) it is queued at once.
+    The operating-system user is recorded in the audit log too."""
+    if not by:
+        raise fail("--by: name the approving admin (an existing, active admin)", code=2)
+    if password_stdin and token_stdin:
+        raise fail("give --password-stdin or --token-stdin, not both", code=2)
+    proof = "token" if token_stdin else "password"
+    secret = _read_secret(
+        "API token" if token_stdin else f"Password for {by}",
+        from_stdin=password_stdin or token_stdin,
+    )
+    with cli_context() as (settings, _engine, factory):
         now = datetime.now(UTC)
         try:
-            campaign = get_alert(alert_id, session=session)
-            result = approve(campaign, by=actor, settings=settings, now=now, session=session)
+            with session_scope(factory) as session:
+                admin = _proven_admin(
+                    by,
+                    token=secret if token_stdin else None,
+                    password=None if token_stdin else secret,
+                    session=session,
+                )
+                campaign = get_alert(alert_id, session=session)
+                result = approve(
+                    campaign, by=admin.email, settings=settings, now=now, session=session
+                )
+                audit_cli(
+                    "alert.approve",
+                    admin=admin.email,
+                    target=campaign.key,
+                    now=now,
+                    session=session,
+                    queued=result.queued,
+                    proof=proof,
+                )
         except MailerError as exc:
+            with session_scope(factory) as session:
+                audit_cli(
+                    "alert.approve.refused",
+                    target=f"alert:{alert_id}",
+                    now=now,
+                    session=session,
+                    named=by[:320],
+                    proof=proof,
+                    reason=str(exc),
+                )
             raise fail(str(exc)) from None
-        audit(
-            actor,
-            "alert.approve",
-            target=campaign.key,
-            now=now,
-            session=session,
-            queued=result.queued,
-        )
     if result.approved:
         console.print(f"Alert {alert_id} approved: {result.queued} delivery(ies) queued.")
     else:
@@ -217,8 +322,7 @@ def alert_cancel(alert_id: Annotated[int, typer.Argument(help="The alert's id.")
             cancelled = cancel(campaign, now=now, session=session)
         except MailerError as exc:
             raise fail(str(exc)) from None
-        audit(
-            _cli_actor(),
+        audit_cli(
             "alert.cancel",
             target=campaign.key,
             now=now,
@@ -241,9 +345,8 @@ def alert_status_command(
     counts = status["counts"]
     approvers = ", ".join(status["approved_by"]) or "nobody"
     console.print(
-        f"{status['key']}: {status['status']}; approved by {approvers}"
+        f"{safe(status['key'])}: {safe(status['status'])}; approved by {safe(approvers)}"
         f"\n{counts['queued']} queued, {counts['sending']} sending, {counts['sent']} sent, "
         f"{counts['failed']} failed, {counts['cancelled']} cancelled",
-        markup=False,
         highlight=False,
     )

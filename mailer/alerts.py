@@ -23,7 +23,7 @@ from mailer.email.compose import build_template
 from mailer.email.render import RenderedEmail, preview_values
 from mailer.errors import MailerError
 from mailer.feeds.sanitise import strip_control
-from mailer.models import Approval, Campaign, Item, Source
+from mailer.models import Admin, Approval, Campaign, Item, Source
 from mailer.outbox import (
     PRIORITY_ALERT,
     CampaignStateError,
@@ -157,10 +157,24 @@ def _alert_readers(campaign: Campaign, *, session: Session) -> Iterator[tuple[in
         yield subscriber_id, language
 
 
+def approver(email: str, *, session: Session) -> Admin:
+    """The existing, active admin ``email`` names; raises AlertError otherwise."""
+    admin = session.scalar(select(Admin).where(Admin.email == email.strip().lower()))
+    if admin is None or not admin.active:
+        raise AlertError(f"no active admin {email}: only an existing, active admin may approve")
+    return admin
+
+
 def approve(
     campaign: Campaign, *, by: str, settings: Settings, now: datetime, session: Session
 ) -> ApprovalResult:
-    """Record ``by``'s approval; with enough approvals, queue it at once (same transaction)."""
+    """Record the approval of the admin ``by`` names; with enough approvals, queue it at
+    once (same transaction).
+
+    ``by`` must be an existing, active admin whom the caller has authenticated (console
+    login, API token, or the password or token ``alert approve`` asks for), so the
+    two-person rule (R2P_ALERT_APPROVERS) counts distinct admins who proved who they are.
+    """
     # Two admins approving (or one approving, one cancelling) at the same moment must see
     # each other's work: hold the campaign row before reading its state and approvals.
     lock_campaign(campaign, session=session)
@@ -170,6 +184,7 @@ def approve(
         raise CampaignStateError(
             f"alert {campaign.id} expired at {campaign.expires_at:%Y-%m-%d %H:%M} UTC"
         )
+    by = approver(by, session=session).email
     already = session.scalar(
         select(Approval.id).where(Approval.campaign_id == campaign.id, Approval.admin_email == by)
     )

@@ -22,7 +22,7 @@ from mailer.admins import (
 )
 from mailer.alerts import AlertError, Draft, alert_status, approve, create_alert, suggestions
 from mailer.feeds.registry import SourceSpec, add_source
-from mailer.models import AuditEntry, Campaign, Item
+from mailer.models import Admin, AuditEntry, Campaign, Item
 from mailer.outbox import CampaignStateError, cancel, claim
 from tests.conftest import Db
 from tests.support.feedserver import FeedServer
@@ -46,7 +46,11 @@ def new_alert(db: Db, draft: Draft = DRAFT, expires: timedelta = timedelta(hours
 
 
 def approve_as(db: Db, alert_id: int, admin: str, now: datetime = NOW, **settings: object):  # type: ignore[no-untyped-def]
+    """``admin`` approves (an existing, active admin: created here on first use)."""
     with db.session() as session:
+        if session.scalar(select(Admin.id).where(Admin.email == admin.lower())) is None:
+            session.add(Admin(email=admin.lower(), password_hash="-", active=True))
+            session.commit()
         result = approve(
             session.get_one(Campaign, alert_id),
             by=admin,
@@ -278,9 +282,10 @@ def test_the_cli_composes_tests_approves_and_reports_an_alert(
     test_mail = smtp_server.handler.to("me@r2p.org")[0].message
     assert test_mail["Subject"] == "[TEST] Urgent: El Fasher"
     assert deliveries(db, alert_id) == []  # a test queues nothing
-    approved = cli("alert", "approve", str(alert_id), "--by", "staff@r2p.org")
+    approve = ("alert", "approve", str(alert_id), "--by", "staff@r2p.org", "--password-stdin")
+    approved = cli(*approve, stdin="correct horse battery\n")
     assert approved.exit_code == 0 and "2 delivery(ies) queued" in approved.output
-    again = cli("alert", "approve", str(alert_id))
+    again = cli(*approve, stdin="correct horse battery\n")
     assert again.exit_code == 1 and "not awaiting approval" in again.output
     drain(db, smtp_sender(smtp_server.url))
     status = cli("alert", "status", str(alert_id))
@@ -290,4 +295,11 @@ def test_the_cli_composes_tests_approves_and_reports_an_alert(
     assert bad.exit_code == 1 and "keep it under 200" in bad.output
     with db.session() as session:
         actions = [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
-    assert actions == ["admin.add", "token.create", "alert.create", "alert.approve"]
+    assert actions == [
+        "admin.add",
+        "token.create",
+        "alert.create",
+        "alert.test",
+        "alert.approve",
+        "alert.approve.refused",
+    ]
