@@ -37,7 +37,7 @@ from mailer.alerts import (
 )
 from mailer.cli_context import cli_context, console, fail
 from mailer.db import session_scope
-from mailer.durations import parse_duration
+from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
 from mailer.models import Admin
 from mailer.outbox import cancel
@@ -129,8 +129,7 @@ def alert_create(
     expires: Annotated[
         str | None,
         typer.Option(
-            help="How long it may be sent, with a unit: 90s, 15m, 12h, 2d "
-            "(default R2P_ALERT_EXPIRES)."
+            help=f"How long it may be sent, with a unit: {FORMS} (default R2P_ALERT_EXPIRES)."
         ),
     ] = None,
 ) -> None:

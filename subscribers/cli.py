@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailer.cli_context import cli_context, console, errors, fail
 from mailer.db import session_scope
-from mailer.durations import parse_duration
+from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
 from mailer.models import Subscriber
 from subscribers.addresses import normalise_address
@@ -274,7 +274,8 @@ def purge(
     older_than: Annotated[
         str | None,
         typer.Option(
-            help="Age of unconfirmed signups to delete (e.g. 14d); default R2P_PENDING_PURGE_AFTER."
+            help=f"Age of unconfirmed signups to delete, with a unit: {FORMS} "
+            "(default R2P_PENDING_PURGE_AFTER)."
         ),
     ] = None,
 ) -> None:
@@ -285,7 +286,7 @@ def purge(
                 parse_duration(older_than) if older_than else settings.pending_purge_after
             )
         except ValueError as exc:
-            raise fail(f"--older-than: {exc}") from None
+            raise fail(f"--older-than: {exc}", code=2) from None
         with session_scope(factory) as session:
             count = purge_unconfirmed(now=datetime.now(UTC), older_than=age, session=session)
     console.print(f"Deleted {count} unconfirmed signup(s) older than {age}.")

@@ -78,7 +78,6 @@ def test_durations_accept_units_and_refuse_nonsense() -> None:
     assert parse_duration("90s") == timedelta(seconds=90)
     assert parse_duration("6h") == timedelta(hours=6)
     assert parse_duration("2d") == timedelta(days=2)
-    assert parse_duration("30") == timedelta(seconds=30)
-    for bad in ("", "-5m", "5 parsecs", "0"):
+    for bad in ("", "-5m", "5 parsecs", "0", "30"):
         with pytest.raises(ValueError):
             parse_duration(bad)
