@@ -1,18 +1,28 @@
 """The ASGI app factory (a composition root): the web routes, and for `r2p-mailer run` the
 scheduler and a delivery worker tied to the app's lifespan, in one process.
+
+What guards every request lives here too: ``SecurityHeaders`` gives every answer the
+security headers (HSTS on https sites) unless it set its own; ``BodyLimit`` refuses a body
+over ``BODY_LIMIT`` with 413, whether it has a Content-Length or comes chunked. /metrics
+needs ``Authorization: Bearer <R2P_METRICS_TOKEN>`` and is off (404) without the setting;
+/healthz tells the public only ok or degraded, and the details to a logged-in admin or the
+metrics scraper.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobs.deliver import DeliveryWorker
 from jobs.runtime import Runtime
@@ -23,9 +33,95 @@ from mailer.db import make_engine, make_sessionmaker
 from mailer.observe import health, metrics_text
 from mailer.sending import make_sender
 from subscribers.web import include as include_subscriber_pages
+from subscribers.web.admin.api.auth import bearer_token
+from subscribers.web.admin.auth import session_admin
+from subscribers.web.json_errors import AsciiJSONResponse
+from subscribers.web.pages import response_headers
 
 log = logging.getLogger(__name__)
 SHUTDOWN_SECONDS = 30.0
+# Every form and API body is far smaller; nothing is uploaded through the web.
+BODY_LIMIT = 64 * 1024
+TOO_LARGE = f"The request body is larger than {BODY_LIMIT // 1024} KiB."
+
+
+class SecurityHeaders:
+    """Adds ``response_headers`` to every answer that did not set them itself (an email
+    preview keeps its own CSP and may be framed by our own pages: SAMEORIGIN)."""
+
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self.app = app
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        defaults = response_headers(https=self.https, cache=scope["path"].startswith("/static/"))
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                csp = headers.get("content-security-policy", "")
+                for name, value in defaults.items():
+                    if name == "X-Frame-Options" and "frame-ancestors 'self'" in csp:
+                        value = "SAMEORIGIN"
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
+
+
+class BodyLimit:
+    """413 for a body over ``limit`` bytes: at once for a larger Content-Length, and as soon
+    as a chunked body passes it (raised from ``receive``, answered by the app)."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            response = AsciiJSONResponse({"detail": TOO_LARGE}, status_code=413)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(status_code=413, detail=TOO_LARGE)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def metrics_token_ok(request: Request, settings: Settings) -> bool:
+    """The request carries ``Authorization: Bearer <R2P_METRICS_TOKEN>`` (compared in
+    constant time); never true when the setting is unset."""
+    expected = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    token = bearer_token(request.headers.get("authorization"))
+    if not expected or not token:
+        return False
+    return hmac.compare_digest(token.encode(), expected.encode())
+
+
+def may_see_details(request: Request, settings: Settings) -> bool:
+    """The metrics scraper or a logged-in admin."""
+    if metrics_token_ok(request, settings):
+        return True
+    try:
+        return session_admin(request)[0] is not None
+    except Exception:  # the database is down: no admin can be told apart
+        return False
 
 
 def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
@@ -85,29 +181,33 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
     app.state.services = []
 
     @app.get("/healthz")
-    def healthz() -> JSONResponse:
-        """Database reachable, scheduler alive, queue depth and feed health."""
+    def healthz(request: Request) -> JSONResponse:
+        """ok (200) or degraded (503); the details (database, scheduler, queue depth,
+        feeds) only for a logged-in admin or the metrics token."""
         try:
             with factory() as session:
                 body = health(now=datetime.now(UTC), session=session)
         except Exception as exc:
-            return JSONResponse(
-                {
-                    "version": __version__,
-                    "status": "error",
-                    "database": f"unreachable: {exc.__class__.__name__}",
-                },
-                status_code=503,
-            )
+            body = {"status": "degraded", "database": f"unreachable: {exc.__class__.__name__}"}
         stopped = [t.get_name() for t in app.state.services if t.done()]
         if stopped:
-            body.update(status="error", stopped=stopped)
-            return JSONResponse({"version": __version__, **body}, status_code=503)
-        return JSONResponse({"version": __version__, **body})
+            body.update(status="degraded", stopped=stopped)
+        code = 200 if body["status"] == "ok" else 503
+        if may_see_details(request, settings):
+            return JSONResponse({"version": __version__, **body}, status_code=code)
+        return JSONResponse({"status": body["status"]}, status_code=code)
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> PlainTextResponse:
+    def metrics(request: Request) -> PlainTextResponse:
         """Prometheus metrics: items ingested, deliveries by status, send rate, feeds."""
+        if settings.metrics_token is None or not settings.metrics_token.get_secret_value():
+            raise HTTPException(status_code=404, detail="Not Found")
+        if not metrics_token_ok(request, settings):
+            raise HTTPException(
+                status_code=401,
+                detail="Send Authorization: Bearer <R2P_METRICS_TOKEN>.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         with factory() as session:
             return PlainTextResponse(
                 metrics_text(now=datetime.now(UTC), session=session),
@@ -115,4 +215,8 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
             )
 
     include_subscriber_pages(app)
+    # Added last, so they wrap everything else: the cap applies before the API's token
+    # check reads nothing, and every answer, 413 and 401 included, gets the headers.
+    app.add_middleware(BodyLimit, limit=BODY_LIMIT)
+    app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))
     return app

@@ -1,13 +1,22 @@
 """Rate limits shared by every web process: at most N attempts per window for one key
-(a network for the signup form; a network and an account for the admin login).
+(a network for the signup form; a network, and an account on a network, for the admin
+login).
 
 Each counted attempt is a row in ``rate_hits`` (mailer/models.py), so `r2p-mailer run`,
 one `web` or several behind a load balancer keep one count. The key is stored as a keyed
 hash, so the table never holds an IP or email address. An attempt over the limit is
 refused and not counted: a flood costs an indexed count and stores nothing. Two processes
 counting the same key at the same instant may each let one more through; these limits
-slow abuse down, they are not quotas. IPv6 clients are counted per /64, the block one
-household or machine usually gets.
+slow abuse down, they are not quotas.
+
+Limits that count only failures (the admin login) take an attempt before the work
+(``take``), so that concurrent attempts are counted too, and give it back when it
+succeeded (``give_back``).
+
+Clients are counted per IPv4 address and per IPv6 /64 (the block one household or
+machine usually gets); an IPv4 client seen through IPv6 (``::ffff:a.b.c.d`` behind a
+dual-stack proxy, NAT64 ``64:ff9b::a.b.c.d``, 6to4 ``2002:aabb:ccdd::/48``, Teredo) is
+counted as that IPv4 address, so it cannot draw a new bucket per form of its address.
 """
 
 from __future__ import annotations
@@ -17,21 +26,41 @@ import hmac
 import ipaddress
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.db import session_scope
 from mailer.models import RateHit
 
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 client behind an IPv6 address that carries one, else None."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
+
 
 def client_key(host: str | None) -> str:
+    """The bucket of a client address: an IPv4 address (also when seen through IPv6), an
+    IPv6 /64, or the host as given when it is not an address."""
     if not host:
         return "unknown"
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return host
-    if address.version == 6:
+    if isinstance(address, ipaddress.IPv6Address):
+        ipv4 = embedded_ipv4(address)
+        if ipv4 is not None:
+            return str(ipv4)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
 
@@ -58,20 +87,47 @@ class RateLimiter:
         material = f"{self.bucket}\0{key}".encode()
         return hmac.new(self._secret, material, hashlib.sha256).hexdigest()
 
+    def _mine(self, key: str) -> ColumnElement[bool]:
+        return (RateHit.bucket == self.bucket) & (RateHit.key_hash == self._hash(key))
+
     def allow(self, key: str, now: datetime) -> bool:
         """Count one attempt for ``key``; False when it is over the limit (not counted)."""
-        key_hash = self._hash(key)
+        return self.take(key, now) is not None
+
+    def take(self, key: str, now: datetime) -> int | None:
+        """Count one attempt for ``key`` and return its id (for ``give_back``); None when
+        it is over the limit (not counted)."""
+        mine = self._mine(key)
         cutoff = now - self.window
-        mine = (RateHit.bucket == self.bucket) & (RateHit.key_hash == key_hash)
         with session_scope(self._factory) as session:
             # Forget this key's old attempts first (on SQLite this also takes the write
             # lock, so the count and the insert below happen as one step).
             session.execute(delete(RateHit).where(mine, RateHit.at <= cutoff))
             recent = session.scalar(select(func.count()).where(mine, RateHit.at > cutoff)) or 0
             if recent >= self.limit:
-                return False
-            session.add(RateHit(bucket=self.bucket, key_hash=key_hash, at=now))
-            return True
+                return None
+            hit = RateHit(bucket=self.bucket, key_hash=self._hash(key), at=now)
+            session.add(hit)
+            session.flush()
+            return hit.id
+
+    def give_back(self, hit: int | None) -> None:
+        """Uncount an attempt ``take`` counted: it was not the kind this limit counts
+        (a login that succeeded)."""
+        if hit is None:
+            return
+        with session_scope(self._factory) as session:
+            session.execute(delete(RateHit).where(RateHit.id == hit, RateHit.bucket == self.bucket))
+
+    def count(self, key: str, now: datetime) -> int:
+        """Attempts counted for ``key`` in the window ending ``now`` (counts nothing)."""
+        with self._factory() as session:
+            return (
+                session.scalar(
+                    select(func.count()).where(self._mine(key), RateHit.at > now - self.window)
+                )
+                or 0
+            )
 
 
 def forget_old_hits(*, now: datetime, older_than: timedelta, session: Session) -> int:

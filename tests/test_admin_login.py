@@ -95,7 +95,7 @@ def test_a_right_password_opens_a_strict_httponly_session_for_the_admin_pages(si
     response = login(reader, " Amina@R2P.example ", PASSWORD)
     assert response.status_code == 303 and response.headers["location"] == "/admin"
     cookie = session_cookie(response.headers["set-cookie"])
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/admin" in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/;" in cookie
     assert f"Max-Age={int(site.settings.admin_session_max_age.total_seconds())}" in cookie
     assert "Secure" not in cookie  # base_url is http:// here
     dashboard = reader.get("/admin")
@@ -222,7 +222,7 @@ def test_logging_out_ends_the_session_and_is_audited(site: Site) -> None:
 def test_logging_out_ends_every_session_of_that_admin_even_a_copied_cookie(site: Site) -> None:
     reader = log_in(site)
     other_browser = log_in(site)
-    copied = reader.http.cookies.get("r2p_admin", path="/admin")
+    copied = reader.http.cookies.get("r2p_admin", path="/")
     assert copied
     reader.post("/admin/logout", {}, token_from="/admin")
     assert other_browser.get("/admin").status_code == 303

@@ -1,5 +1,10 @@
 """What every reader page shares: the Jinja environment, security headers, the CSRF
-cookie, and access to the app's settings, database and worker."""
+cookie, and access to the app's settings, database and worker.
+
+``response_headers`` is what every answer of the app carries unless it sets its own
+(mailer/app.py adds them in one middleware); ``SECURITY_HEADERS`` stays for the routes
+that name them.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,23 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def is_https(settings: Settings) -> bool:
+    return settings.base_url.startswith("https://")
+
+
+def response_headers(*, https: bool, cache: bool = False) -> dict[str, str]:
+    """The security headers of every answer; HSTS on https sites; ``cache``: leave caching
+    to the answer (static files)."""
+    headers = {**SECURITY_HEADERS, "X-Frame-Options": "DENY"}
+    if cache:
+        del headers["Cache-Control"]
+    if https:
+        headers["Strict-Transport-Security"] = HSTS
+    return headers
+
 
 templates = Jinja2Templates(
     env=Environment(
@@ -70,8 +92,13 @@ def wake_worker(request: Request) -> None:
     anyio.from_thread.run_sync(request.app.state.wake_worker)
 
 
-def csrf_ok(request: Request, token: str) -> bool:
-    return csrf.check(settings_of(request).signing_key, request.cookies.get(csrf.COOKIE), token)
+def csrf_cookie(request: Request) -> str | None:
+    return request.cookies.get(csrf.cookie_name(is_https(settings_of(request))))
+
+
+def csrf_ok(request: Request, token: str, *, session: str = "") -> bool:
+    """The form's token fits the CSRF cookie (and ``session``: ``csrf.session_binding``)."""
+    return csrf.check(settings_of(request).signing_key, csrf_cookie(request), token, session)
 
 
 def render(
@@ -80,15 +107,17 @@ def render(
     context: Mapping[str, Any] | None = None,
     *,
     status: int = 200,
+    csrf_session: str = "",
 ) -> HTMLResponse:
-    """A page with a CSRF token for its forms (and the cookie it is bound to)."""
+    """A page with a CSRF token for its forms (and the cookie it is bound to; admin pages
+    bind it to the session too: ``csrf_session``)."""
     settings = settings_of(request)
-    cookie = request.cookies.get(csrf.COOKIE)
+    cookie = csrf_cookie(request)
     fresh = not cookie or len(cookie) > 100
     value = csrf.new_cookie_value() if fresh or cookie is None else cookie
     full = {
         "csrf_field": csrf.FIELD,
-        "csrf_token": csrf.form_token(settings.signing_key, value),
+        "csrf_token": csrf.form_token(settings.signing_key, value, csrf_session),
         "languages": LANGUAGES,
         "vocabulary": vocabulary(settings.relevance_file),
         "errors": {},
@@ -99,11 +128,8 @@ def render(
         request, name, full, status_code=status, headers=SECURITY_HEADERS
     )
     if fresh:
+        https = is_https(settings)
         response.set_cookie(
-            csrf.COOKIE,
-            value,
-            httponly=True,
-            samesite="lax",
-            secure=settings.base_url.startswith("https://"),
+            csrf.cookie_name(https), value, path="/", httponly=True, samesite="lax", secure=https
         )
     return response

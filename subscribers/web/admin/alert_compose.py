@@ -14,10 +14,10 @@ from mailer.db import session_scope
 from subscribers.choices import vocabulary
 from subscribers.web.admin import actions
 from subscribers.web.admin.alert_form import AlertForm, expiry_choices
-from subscribers.web.admin.auth import require_admin
+from subscribers.web.admin.auth import admin_csrf_ok, require_admin
 from subscribers.web.admin.session import AdminIdentity
 from subscribers.web.admin.views import EXPIRED_FORM, client_ip, page, problem, see_other
-from subscribers.web.pages import csrf_ok, factory_of, settings_of
+from subscribers.web.pages import factory_of, settings_of
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[AdminIdentity, Depends(require_admin)]
@@ -66,7 +66,7 @@ def create(
 ) -> Response:
     settings = settings_of(request)
     form = AlertForm(subject, body, link, audience, frozenset(topics), expires, item_id)
-    if not csrf_ok(request, csrf_token):
+    if not admin_csrf_ok(request, csrf_token):
         return _form_page(request, admin, form, error=EXPIRED_FORM, status=400)
     now = datetime.now(UTC)
     actor = actions.Actor(admin.email, client_ip(request), "web")

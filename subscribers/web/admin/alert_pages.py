@@ -23,7 +23,7 @@ from mailer.outbox import CampaignStateError
 from subscribers.choices import vocabulary
 from subscribers.web.admin import actions
 from subscribers.web.admin.alert_view import alert_view
-from subscribers.web.admin.auth import require_admin
+from subscribers.web.admin.auth import admin_csrf_ok, require_admin
 from subscribers.web.admin.session import AdminIdentity
 from subscribers.web.admin.views import (
     EXPIRED_FORM,
@@ -33,7 +33,7 @@ from subscribers.web.admin.views import (
     problem,
     see_other,
 )
-from subscribers.web.pages import csrf_ok, factory_of, settings_of, wake_worker
+from subscribers.web.pages import factory_of, settings_of, wake_worker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -116,7 +116,7 @@ def send_test(
     request: Request, admin: Admin, alert_id: int, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     """Send the alert, marked [TEST], to the admin who asks (and nobody else)."""
-    if not csrf_ok(request, csrf_token):
+    if not admin_csrf_ok(request, csrf_token):
         return _alert_page(request, admin, alert_id, error=EXPIRED_FORM, status=400)
     settings = settings_of(request)
     with session_scope(factory_of(request)) as session:
@@ -150,7 +150,7 @@ def _act(
 ) -> T | Response:
     """Run one button's action on the alert in its own transaction; the alert page with
     the reason when the form is stale, the alert is missing or its state forbids it."""
-    if not csrf_ok(request, csrf_token):
+    if not admin_csrf_ok(request, csrf_token):
         return _alert_page(request, admin, alert_id, error=EXPIRED_FORM, status=400)
     actor = actions.Actor(admin.email, client_ip(request), "web")
     with session_scope(factory_of(request)) as session:

@@ -1,5 +1,6 @@
 """Who may see the admin pages: the ``require_admin`` dependency and where it sends
-everyone else (the login page, then back to the page they asked for)."""
+everyone else (the login page, then back to the page they asked for); and the admin
+forms' CSRF check, bound to the session (``admin_csrf_ok``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailer.db import session_scope
 from mailer.models import Admin
+from subscribers import csrf
 from subscribers.web.admin import session as admin_session
 from subscribers.web.admin.session import AdminIdentity
-from subscribers.web.pages import SECURITY_HEADERS, factory_of, settings_of
+from subscribers.web.pages import SECURITY_HEADERS, csrf_ok, factory_of, settings_of
 
 LOGIN = "/admin/login"
 HOME = "/admin"
@@ -35,10 +37,24 @@ def safe_next(path: str) -> str:
     return path if _SAFE_NEXT.fullmatch(path) and path != LOGIN else HOME
 
 
+def session_cookie(request: Request) -> str | None:
+    return request.cookies.get(admin_session.cookie_name(settings_of(request)))
+
+
+def csrf_session(request: Request) -> str:
+    """What admin forms bind their CSRF token to: this session (or none, before login)."""
+    return csrf.session_binding(settings_of(request).signing_key, session_cookie(request))
+
+
+def admin_csrf_ok(request: Request, token: str) -> bool:
+    """The token was made for this browser's CSRF cookie and this very admin session."""
+    return csrf_ok(request, token, session=csrf_session(request))
+
+
 def session_admin(request: Request) -> tuple[AdminIdentity | None, bool]:
     """(the logged-in admin or None, whether a genuine session has run out)."""
     settings = settings_of(request)
-    claims = admin_session.read(settings.signing_key, request.cookies.get(admin_session.COOKIE))
+    claims = admin_session.read(settings.signing_key, session_cookie(request))
     if claims is None:
         return None, False
     if claims.expired(settings.admin_session_max_age, datetime.now(UTC)):

@@ -6,6 +6,10 @@ their password changes or they log out, because it carries a keyed fingerprint o
 password hash and the admin's session generation (``Admin.session_generation``), which
 logging out advances. Logging out therefore ends the admin's sessions in every browser,
 including any copy of the cookie taken earlier.
+
+On https sites the cookie is ``__Host-r2p_admin`` (Secure, Path=/, no Domain), so no other
+host, subdomains included, can set or shadow it; it is Path=/ on http too, so /healthz
+can tell an admin. HttpOnly and SameSite=Strict either way.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from mailer.config import Settings
 from mailer.models import Admin
 
 COOKIE = "r2p_admin"
-PATH = "/admin"
+HOST_COOKIE = "__Host-r2p_admin"
+PATH = "/"
 SALT = "r2p-mailer/admin-session"
 CLOCK_SKEW = timedelta(minutes=1)
 
@@ -92,23 +97,32 @@ def still_valid(key: str, claims: Claims, admin: Admin | None) -> bool:
     )
 
 
+def _https(settings: Settings) -> bool:
+    return settings.base_url.startswith("https://")
+
+
+def cookie_name(settings: Settings) -> str:
+    """``__Host-r2p_admin`` on an https site, ``r2p_admin`` otherwise."""
+    return HOST_COOKIE if _https(settings) else COOKIE
+
+
 def set_cookie(response: Response, value: str, settings: Settings) -> None:
     response.set_cookie(
-        COOKIE,
+        cookie_name(settings),
         value,
         max_age=int(settings.admin_session_max_age.total_seconds()),
         path=PATH,
         httponly=True,
         samesite="strict",
-        secure=settings.base_url.startswith("https://"),
+        secure=_https(settings),
     )
 
 
 def clear_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(
-        COOKIE,
+        cookie_name(settings),
         path=PATH,
         httponly=True,
         samesite="strict",
-        secure=settings.base_url.startswith("https://"),
+        secure=_https(settings),
     )

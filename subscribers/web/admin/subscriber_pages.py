@@ -20,12 +20,12 @@ from subscribers.choices import describe, vocabulary
 from subscribers.lookup import find_by_email
 from subscribers.mails import choices_of
 from subscribers.web.admin import actions
-from subscribers.web.admin.auth import require_admin
+from subscribers.web.admin.auth import admin_csrf_ok, require_admin
 from subscribers.web.admin.overview import active_reach, reader_counts
 from subscribers.web.admin.session import AdminIdentity
 from subscribers.web.admin.views import EXPIRED_FORM, client_ip, page
 from subscribers.web.forms import CHECKED
-from subscribers.web.pages import csrf_ok, factory_of, settings_of
+from subscribers.web.pages import factory_of, settings_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -76,7 +76,7 @@ def search(
     email: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    if not csrf_ok(request, csrf_token):
+    if not admin_csrf_ok(request, csrf_token):
         return _page(request, admin, email=email, errors={"form": EXPIRED_FORM}, status=400)
     try:
         address = normalise_address(email)
@@ -98,7 +98,7 @@ def remove(
     errors: dict[str, str] = {}
     with session_scope(factory_of(request)) as session:
         subscriber = get_by_id(Subscriber, subscriber_id, session=session)
-        if not csrf_ok(request, csrf_token):
+        if not admin_csrf_ok(request, csrf_token):
             errors["form"] = EXPIRED_FORM
         elif confirm_remove != CHECKED:
             errors["remove"] = "Tick the box to confirm the removal."

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from subscribers.web.admin.auth import csrf_session
 from subscribers.web.admin.session import AdminIdentity
 from subscribers.web.admin.timefmt import Clock
 from subscribers.web.pages import SECURITY_HEADERS, render
@@ -37,7 +38,13 @@ def page(
 ) -> HTMLResponse:
     """``templates/web/admin/<name>`` inside the admin layout."""
     full = {"admin": admin, "section": section, "fmt": Clock(datetime.now(UTC)), "refresh": 0}
-    response = render(request, f"admin/{name}", {**full, **(context or {})}, status=status)
+    response = render(
+        request,
+        f"admin/{name}",
+        {**full, **(context or {})},
+        status=status,
+        csrf_session=csrf_session(request),
+    )
     response.headers["Content-Security-Policy"] = ADMIN_CSP
     return response
 
