@@ -46,7 +46,7 @@ CONSENT = Consent(at=datetime.now(UTC), form="screenshots", text=FORM_SENTENCE)
 
 def seed(settings: Settings) -> dict[str, str]:
     """For each width, a reader with chosen topics and a pending one; their links."""
-    engine = make_engine(settings.database)
+    engine = make_engine(settings.database, create=True)
     upgrade_to_head(engine)
     now = datetime.now(UTC)
     links = {}
@@ -75,7 +75,7 @@ def seed(settings: Settings) -> dict[str, str]:
                 ("unsubscribe", Purpose.UNSUBSCRIBE, active),
                 ("confirm", Purpose.CONFIRM, pending),
             ):
-                token = make_token(settings, purpose, reader.id, reader.email)
+                token = make_token(settings, purpose, reader.link_secret)
                 links[f"{name}-{device}"] = f"/{name}/{token}"
     engine.dispose()
     return links

@@ -359,3 +359,9 @@ def test_the_data_link_expires_after_an_hour(site: Site) -> None:
     fresh = link_in(data_mail, "data").rsplit("/", 1)[1]
     old = aged(site, Purpose.DATA, fresh, timedelta(hours=1, minutes=5))
     assert reader.get(f"/data/{old}").status_code == 410
+
+
+def test_data_link_tokens_are_kept_out_of_access_logs() -> None:
+    from subscribers.web.redact import redact
+
+    assert redact("/data/secret.token.here") == "/data/[token]"

@@ -107,7 +107,9 @@ def check_upgrade(url: str) -> None:
 
 
 def test_0006_keeps_every_reader_and_delivery_on_sqlite(tmp_path: Path) -> None:
-    check_upgrade(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    path = tmp_path / "old.sqlite3"
+    path.touch(mode=0o600)  # an empty file is an empty database
+    check_upgrade(f"sqlite:///{path}")
 
 
 @pytest.mark.postgres
