@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from mailer.admins import audit_cli, cli_actor
 from mailer.cli_context import cli_context, console, fail
 from mailer.db import session_scope
 from mailer.digest import create_digest, plan_digest, preview_digest
 from mailer.models import Subscriber
+from mailer.terminal import safe
 
 digest_app = typer.Typer(help="Preview or send the weekly digest.", no_args_is_help=True)
 PERIOD = re.compile(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")
@@ -53,9 +55,10 @@ def digest_preview(
         return
     if out is not None:
         out.write_text(rendered.html, encoding="utf-8")
-        console.print(f"HTML written to {out} ({len(rendered.html.encode()) // 1024} KB).")
-    console.print(f"Subject: {rendered.subject}\n", markup=False, highlight=False)
-    console.print(rendered.text, markup=False, highlight=False)
+        size = len(rendered.html.encode()) // 1024
+        console.print(f"HTML written to {safe(out)} ({size} KB).")
+    console.print(f"Subject: {safe(rendered.subject)}\n", highlight=False)
+    console.print(safe(rendered.text, lines=True), highlight=False)
 
 
 @digest_app.command("send")
@@ -74,7 +77,15 @@ def digest_send(
             period=period,
             timezone=settings.digest_timezone,
         )
-        _campaign, _queued, message = create_digest(
-            plan, settings=settings, session=session, by="cli"
+        campaign, queued, message = create_digest(
+            plan, settings=settings, session=session, by=cli_actor()
         )
-    console.print(message)
+        audit_cli(
+            "digest.send",
+            now=datetime.now(UTC),
+            session=session,
+            target=campaign.key if campaign is not None else plan.period,
+            created=campaign is not None,
+            queued=queued,
+        )
+    console.print(safe(message))

@@ -21,16 +21,20 @@ _SEQUENCE = re.compile(
     r"|[\x90\x98\x9d\x9e\x9f].*?(?:\x07|\x9c|$)",  # 8-bit DCS, SOS, OSC, PM, APC
     re.DOTALL,
 )
+_LINES = re.compile(r"\r\n|[\n\r\x0b\x0c\x85\u2028\u2029]")
 _SPACE = re.compile(r"[\t\n\r\x0b\x0c\x85\u2028\u2029]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def plain(text: object) -> str:
-    """``text`` on one line without escape sequences or control characters."""
+def plain(text: object, *, lines: bool = False) -> str:
+    """``text`` without escape sequences or control characters: on one line, or with
+    its line breaks kept (as ``\\n``) when ``lines``."""
     value = _SEQUENCE.sub("", str(text))
+    if lines:
+        return "\n".join(plain(line) for line in _LINES.split(value))
     return _CONTROL.sub("", _SPACE.sub(" ", value))
 
 
-def safe(text: object) -> str:
+def safe(text: object, *, lines: bool = False) -> str:
     """``text`` made plain and escaped, to place inside a rich markup string or cell."""
-    return escape(plain(text))
+    return escape(plain(text, lines=lines))

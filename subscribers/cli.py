@@ -5,7 +5,6 @@ Confirmation emails queued here go out when a delivery worker runs (``r2p-mailer
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 from datetime import UTC, datetime, timedelta
@@ -18,11 +17,14 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.admins import audit_cli
 from mailer.cli_context import cli_context, console, errors, fail
 from mailer.db import session_scope
 from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
 from mailer.models import Subscriber
+from mailer.spreadsheet import write_csv
+from mailer.terminal import safe
 from subscribers.addresses import normalise_address
 from subscribers.choices import Choices, clean_language, clean_topics, vocabulary
 from subscribers.consent import ADMIN_CONFIRMED, ADMIN_PENDING, Consent
@@ -84,12 +86,12 @@ def list_subscribers(
         for sub in session.scalars(query.execution_options(yield_per=500)):
             count += 1
             table.add_row(
-                sub.email,
-                sub.status,
-                sub.language,
+                safe(sub.email),
+                safe(sub.status),
+                safe(sub.language),
                 "yes" if sub.wants_digest else "no",
                 "yes" if sub.wants_alerts else "no",
-                " ".join(sub.topics) or "everything",
+                safe(" ".join(sub.topics)) or "everything",
                 _day(sub.confirmed_at or sub.created_at),
             )
     console.print(table)
@@ -128,7 +130,7 @@ def add(
                 at=now, form="admin-cli", text=ADMIN_CONFIRMED if confirmed else ADMIN_PENDING
             )
             with session_scope(factory) as session:
-                add_by_admin(
+                added = add_by_admin(
                     address,
                     choices,
                     consent,
@@ -137,14 +139,22 @@ def add(
                     now=now,
                     session=session,
                 )
+                session.flush()
+                audit_cli(
+                    "subscriber.add",
+                    now=now,
+                    session=session,
+                    target=f"subscriber:{added.id}",
+                    confirmed=confirmed,
+                )
         except MailerError as exc:
             raise fail(f"{email}: {exc}") from None
     if confirmed:
-        console.print(f"Added {address} (active).")
+        console.print(f"Added {safe(address)} (active).")
     else:
         console.print(
-            f"Added {address} (pending): a confirmation email is queued and goes out when "
-            "the worker runs."
+            f"Added {safe(address)} (pending): a confirmation email is queued and goes out "
+            "when the worker runs."
         )
 
 
@@ -175,18 +185,29 @@ def import_file(
                 def advance(_row: Row) -> None:
                     progress.advance(task)
 
+                now = datetime.now(UTC)
                 report = import_subscribers(
                     data,
                     confirmed=confirmed,
                     source=file.name,
                     settings=settings,
-                    now=datetime.now(UTC),
+                    now=now,
                     session=session,
                     on_row=advance,
                 )
             if dry_run:
                 session.rollback()
             else:
+                audit_cli(
+                    "subscribers.import",
+                    now=now,
+                    session=session,
+                    target=file.name,
+                    confirmed=confirmed,
+                    accepted=report.accepted,
+                    active=report.confirmed,
+                    rejected=len(report.rejected),
+                )
                 session.commit()
         except MailerError as exc:
             session.rollback()
@@ -201,7 +222,7 @@ def import_file(
         for column in ("line", "email", "reason"):
             table.add_column(column, overflow="fold")
         for rejected in report.rejected:
-            table.add_row(str(rejected.line), rejected.email, rejected.reason)
+            table.add_row(str(rejected.line), safe(rejected.email), safe(rejected.reason))
         console.print(table)
     verb = "would be imported" if dry_run else "imported"
     pending = report.accepted - report.confirmed
@@ -212,21 +233,17 @@ def import_file(
 
 
 def _write_export(out: TextIO, session: Session, status: str | None) -> int:
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
     query = select(Subscriber).order_by(Subscriber.id)
     if status is not None:
         query = query.where(Subscriber.status == status)
-    count = 0
-    for sub in session.scalars(query.execution_options(yield_per=1000)):
-        values = {column: getattr(sub, column) for column in EXPORT_COLUMNS}
-        values["topics"] = " ".join(sub.topics)
-        row = [
-            value.isoformat() if isinstance(value, datetime) else value for value in values.values()
+    rows = (
+        [
+            " ".join(sub.topics) if column == "topics" else getattr(sub, column)
+            for column in EXPORT_COLUMNS
         ]
-        writer.writerow(row)
-        count += 1
-    return count
+        for sub in session.scalars(query.execution_options(yield_per=1000))
+    )
+    return write_csv(out, EXPORT_COLUMNS, rows)
 
 
 @subscribers_app.command("export")
@@ -238,19 +255,30 @@ def export(
         str | None, typer.Option(help=f"Only this status: {', '.join(STATUSES)}.")
     ] = None,
 ) -> None:
-    """Export subscribers with their consent records as CSV (readable by `import`)."""
+    """Export subscribers with their consent records as CSV (readable by `import`).
+    Cells a spreadsheet would run as formulas (starting with = + - @, tab or CR) get a
+    leading ' (which `import` removes again). Every export is recorded in the audit log."""
     _check_status(status)
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
         if out is None:
-            _write_export(sys.stdout, session, status)
-            return
-        try:
-            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        except OSError as exc:
-            raise fail(f"cannot write {out}: {exc.strerror}") from None
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            count = _write_export(handle, session, status)
-    errors.print(f"Exported {count} subscriber(s) to {out}.", highlight=False)
+            count = _write_export(sys.stdout, session, status)
+        else:
+            try:
+                fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            except OSError as exc:
+                raise fail(f"cannot write {out}: {exc.strerror}") from None
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                count = _write_export(handle, session, status)
+        audit_cli(
+            "subscribers.export",
+            now=datetime.now(UTC),
+            session=session,
+            target=str(out) if out is not None else "stdout",
+            status=status or "all",
+            count=count,
+        )
+    if out is not None:
+        errors.print(f"Exported {count} subscriber(s) to {safe(out)}.", highlight=False)
 
 
 @subscribers_app.command("remove")
@@ -265,8 +293,13 @@ def remove(email: Annotated[str, typer.Argument(help="The reader's address.")]) 
             subscriber = find_by_email(address, session=session)
             if subscriber is None:
                 raise fail(f"no subscriber with the address {address}")
-            erase(subscriber, now=datetime.now(UTC), session=session)
-    console.print(f"Removed {address} and erased their data.")
+            # The audit names the row id, not the address: the log must not keep what
+            # the erasure deleted.
+            target, was = f"subscriber:{subscriber.id}", subscriber.status
+            now = datetime.now(UTC)
+            erase(subscriber, now=now, session=session)
+            audit_cli("subscriber.remove", now=now, session=session, target=target, was_status=was)
+    console.print(f"Removed {safe(address)} and erased their data.")
 
 
 @subscribers_app.command("purge")
@@ -288,5 +321,13 @@ def purge(
         except ValueError as exc:
             raise fail(f"--older-than: {exc}", code=2) from None
         with session_scope(factory) as session:
-            count = purge_unconfirmed(now=datetime.now(UTC), older_than=age, session=session)
+            now = datetime.now(UTC)
+            count = purge_unconfirmed(now=now, older_than=age, session=session)
+            audit_cli(
+                "subscribers.purge",
+                now=now,
+                session=session,
+                older_than=str(age),
+                deleted=count,
+            )
     console.print(f"Deleted {count} unconfirmed signup(s) older than {age}.")

@@ -6,7 +6,9 @@ the accepted rows are added in the caller's single transaction, so a crash leave
 nothing half-imported. Addresses already on the list are never touched: an import must
 not undo an unsubscribe. A ``status`` column (as ``subscribers export`` writes) is
 honoured: only ``active`` rows keep their confirmation, ``pending`` rows must confirm,
-and any other status is rejected.
+and any other status is rejected. A cell that `export` quoted against spreadsheet formula
+injection (a leading ' before = + - @, tab or CR) is read back without that quote, so an
+export imports back to the same addresses (mailer/spreadsheet.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.errors import MailerError
+from mailer.spreadsheet import restore
 from subscribers.addresses import InvalidAddressError, normalise_address
 from subscribers.choices import (
     ChoiceError,
@@ -105,7 +108,7 @@ def read_rows(data: bytes) -> Iterator[Row]:
             )
         for raw in reader:
             extra = _EXTRA in raw
-            values = {k: (v or "").strip() for k, v in raw.items() if k != _EXTRA}
+            values = {k: restore(v or "").strip() for k, v in raw.items() if k != _EXTRA}
             if not any(values.values()) and not extra:
                 continue
             yield Row(line=reader.line_num, values=values, extra=extra)

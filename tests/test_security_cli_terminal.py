@@ -109,3 +109,7 @@ def test_feeds_list_strips_escape_sequences_stored_in_the_database(cli_env: Db) 
     assert "[bold]Loud[/bold]" in output and "HTTP 502 [/]red" in output
     assert "no: gone [/]" in output
     assert not any(escape in output for escape in ESCAPES)
+
+
+def test_plain_can_keep_line_breaks() -> None:
+    assert plain("one\r\ntwo\x1b[2J\nthree\tfour\x07", lines=True) == "one\ntwo\nthree four"
