@@ -1,6 +1,9 @@
 """The poll job: fetch every enabled source concurrently, ingest what changed, record health.
 
-One feed's failure never stops the others; each ends as one ``PollOutcome`` line.
+One feed's failure never stops the others; each ends as one ``PollOutcome`` line. A
+changed feed is parsed and normalised in a child process with bounded CPU time and memory
+(mailer/feeds/isolate.py), outside the database writer's turn; what the server or the
+document says is stored as plain text (``plain_text``).
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,9 +24,9 @@ from mailer.config import Settings
 from mailer.db import session_scope
 from mailer.errors import FeedParseError, FetchError, SourceError
 from mailer.feeds.fetch import FetchResult, fetch_feed, make_client
-from mailer.feeds.normalise import normalise_entry
-from mailer.feeds.parse import parse_feed
+from mailer.feeds.isolate import ParseLimits, PreparedFeed, prepare_isolated
 from mailer.feeds.registry import get_source
+from mailer.feeds.sanitise import plain_text
 from mailer.feeds.store import record_failure, record_success, store_entries
 from mailer.feeds.tagging import load_tagger
 from mailer.models import Source
@@ -46,6 +50,25 @@ class _Target:
     url: str
     etag: str | None
     last_modified: str | None
+    body_hash: str | None
+
+
+# What parsing a changed body gave: the feed, or why it was refused.
+Prepared = PreparedFeed | FeedParseError
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _prepare(result: FetchResult, fetched_at: datetime, limits: ParseLimits) -> Prepared:
+    """Parse a fetched body in the bounded child process (blocking)."""
+    try:
+        return prepare_isolated(
+            result.body, content_type=result.content_type, fetched_at=fetched_at, limits=limits
+        )
+    except FeedParseError as exc:
+        return exc
 
 
 def _targets(factory: sessionmaker[Session], key: str | None) -> list[_Target]:
@@ -58,14 +81,21 @@ def _targets(factory: sessionmaker[Session], key: str | None) -> list[_Target]:
             sources = list(
                 session.scalars(select(Source).where(Source.enabled).order_by(Source.key))
             )
-        return [_Target(s.id, s.key, s.url, s.etag, s.last_modified) for s in sources]
+        return [_Target(s.id, s.key, s.url, s.etag, s.last_modified, s.body_hash) for s in sources]
 
 
 def _ingest(
-    factory: sessionmaker[Session], target: _Target, result: FetchResult, settings: Settings
+    factory: sessionmaker[Session],
+    target: _Target,
+    result: FetchResult,
+    prepared: Prepared | None,
+    *,
+    now: datetime,
+    settings: Settings,
+    limits: ParseLimits,
 ) -> PollOutcome:
-    """Store one fetched answer (runs in a worker thread)."""
-    now = datetime.now(UTC)
+    """Store one fetched answer (runs in a worker thread). ``prepared`` is the parse of a
+    body that differed from the stored hash when the poll started, else None."""
     with session_scope(factory) as session:
         source = session.get_one(Source, target.id)
         if result.moved_to:
@@ -76,18 +106,19 @@ def _ingest(
             source.disabled_reason = "the server answered 410 Gone"
             record_failure(source, at=now, reason="HTTP 410 Gone: source disabled")
             return PollOutcome(target.key, "gone", message="HTTP 410 Gone: source disabled")
-        digest = hashlib.sha256(result.body).hexdigest() if result.status == 200 else None
+        digest = _digest(result.body) if result.status == 200 else None
         source.etag, source.last_modified = result.etag, result.last_modified
         if result.status == 304 or digest == source.body_hash:
             record_success(source, at=now, entries_seen=None)
             return PollOutcome(target.key, "unchanged")
-        try:
-            parsed = parse_feed(result.body, content_type=result.content_type)
-        except FeedParseError as exc:
+        if prepared is None:  # another poller stored a different body meanwhile
+            prepared = _prepare(result, now, limits)
+        if isinstance(prepared, FeedParseError):
+            reason = plain_text(str(prepared), 1000)
             source.etag = source.last_modified = None
-            record_failure(source, at=now, reason=str(exc))
-            return PollOutcome(target.key, "failed", message=str(exc))
-        entries = [normalise_entry(raw, fetched_at=now) for raw in parsed.entries]
+            record_failure(source, at=now, reason=reason)
+            return PollOutcome(target.key, "failed", message=reason)
+        parsed, entries = prepared, prepared.entries
         new = store_entries(
             source,
             entries,
@@ -97,11 +128,13 @@ def _ingest(
         )
         source.body_hash = digest
         if not source.title and parsed.title:
-            source.title = parsed.title[:200]
+            source.title = plain_text(parsed.title, 200)
         record_success(source, at=now, entries_seen=len(entries))
-        if parsed.warning:
-            source.last_error, source.last_error_at = parsed.warning[:1000], now
-        message = parsed.warning or ("answered 200 with 0 items" if not entries else "")
+        warning = plain_text(parsed.warning, 1000) if parsed.warning else None
+        if warning:
+            log.warning("feed %s: %s; kept %d entries", target.key, warning, len(entries))
+            source.last_error, source.last_error_at = warning, now
+        message = warning or ("answered 200 with 0 items" if not entries else "")
         return PollOutcome(target.key, "new", new=new, seen=len(entries), message=message)
 
 
@@ -116,10 +149,15 @@ async def poll_sources(
     *,
     key: str | None = None,
     on_done: Callable[[PollOutcome], None] | None = None,
+    parse_limits: ParseLimits | None = None,
 ) -> list[PollOutcome]:
-    """Poll one source (``key``) or every enabled one; returns one outcome per source."""
+    """Poll one source (``key``) or every enabled one; returns one outcome per source.
+    ``parse_limits`` bounds each feed's parse (default ``ParseLimits()``)."""
+    limits = parse_limits or ParseLimits()
     targets = await asyncio.to_thread(_targets, factory, key)
     gate = asyncio.Semaphore(settings.poll_concurrency)
+    # Parsing is CPU work: no more parser processes at once than there are cores.
+    parse_gate = asyncio.Semaphore(max(1, min(settings.poll_concurrency, os.cpu_count() or 1)))
     # One writer at a time keeps SQLite happy and costs nothing on PostgreSQL at this scale.
     writer = asyncio.Lock()
 
@@ -133,16 +171,31 @@ async def poll_sources(
                     etag=target.etag,
                     last_modified=target.last_modified,
                 )
+            now = datetime.now(UTC)
+            prepared = None
+            if result.status == 200 and _digest(result.body) != target.body_hash:
+                async with parse_gate:
+                    prepared = await asyncio.to_thread(_prepare, result, now, limits)
             async with writer:
-                outcome = await asyncio.to_thread(_ingest, factory, target, result, settings)
+                outcome = await asyncio.to_thread(
+                    _ingest,
+                    factory,
+                    target,
+                    result,
+                    prepared,
+                    now=now,
+                    settings=settings,
+                    limits=limits,
+                )
         except FetchError as exc:
+            reason = plain_text(str(exc), 1000)
             async with writer:
-                await asyncio.to_thread(_record_fetch_failure, factory, target, str(exc))
-            outcome = PollOutcome(target.key, "failed", message=str(exc))
+                await asyncio.to_thread(_record_fetch_failure, factory, target, reason)
+            outcome = PollOutcome(target.key, "failed", message=reason)
         except Exception as exc:
             # A bug on one feed must not stop the others; the trace goes to the log.
             log.exception("feed %s: unexpected error", target.key)
-            reason = f"internal error: {exc.__class__.__name__}: {exc}"
+            reason = plain_text(f"internal error: {exc.__class__.__name__}: {exc}", 1000)
             async with writer:
                 await asyncio.to_thread(_record_fetch_failure, factory, target, reason)
             outcome = PollOutcome(target.key, "failed", message=reason)

@@ -6,7 +6,6 @@ and memory (mailer/feeds/isolate.py).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +14,6 @@ import feedparser
 from mailer.errors import FeedParseError
 from mailer.feeds.sanitise import plain_text
 from mailer.feeds.xmlguard import refuse_declarations
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,8 +40,6 @@ def parse_feed(body: bytes, *, content_type: str | None = None) -> ParsedFeed:
             + (f" ({warning})" if warning else "")
             + "; check the source URL"
         )
-    if warning:
-        log.warning("%s; kept %d entries", warning, len(entries))
     return ParsedFeed(
         title=plain_text(str(channel.get("title", "")), 200), entries=entries, warning=warning
     )

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailer.feeds.normalise import Entry
+from mailer.feeds.sanitise import plain_text
 from mailer.feeds.tagging import Tagger
 from mailer.models import Item, Source
 
@@ -86,7 +87,8 @@ def record_success(source: Source, *, at: datetime, entries_seen: int | None) ->
 
 
 def record_failure(source: Source, *, at: datetime, reason: str) -> None:
+    """A failed poll; ``reason`` (often quoting the server) is stored as plain text."""
     source.last_polled_at = at
-    source.last_error = reason[:1000]
+    source.last_error = plain_text(reason, 1000)
     source.last_error_at = at
     source.consecutive_failures += 1
