@@ -37,7 +37,7 @@ from mailer.feeds.registry import (
 from mailer.migrate import current_revision, upgrade_to_head
 from mailer.outbox import queue_depth
 from mailer.sending import make_sender
-from mailer.terminal import safe
+from mailer.terminal import plain, safe
 from subscribers.cli import subscribers_app
 
 app = typer.Typer(
@@ -53,10 +53,17 @@ app.add_typer(admins_app, name="admins")
 app.add_typer(alert_app, name="alert")
 
 
+class _PlainFormatter(logging.Formatter):
+    """Log lines carry outside text (feed errors, addresses): no escape sequences."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return plain(super().format(record), lines=True)
+
+
 def _configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def _ago(when: datetime | None) -> str:
@@ -77,11 +84,12 @@ class Initialised:
     database: str
 
 
-def initialise() -> Initialised:
-    """Migrate to head and add missing default sources; safe to run any number of times."""
+def initialise(*, create: bool = True) -> Initialised:
+    """Migrate to head and add missing default sources; safe to run any number of times.
+    Only with ``create`` (``init``) may it make a new SQLite database."""
     try:
         settings = load_settings()
-        engine = make_engine(settings.database)
+        engine = make_engine(settings.database, create=create)
         try:
             before = current_revision(engine)
             revision = upgrade_to_head(engine)
@@ -331,7 +339,7 @@ def _serve(settings: Settings, *, host: str, port: int, with_services: bool) -> 
 
 
 def _migrated_settings() -> Settings:
-    done = initialise()
+    done = initialise(create=False)
     logging.getLogger("mailer").info(
         "database %s at revision %s%s",
         done.database,

@@ -3,12 +3,14 @@ database) reaches the terminal as plain text, never as rich markup or escape seq
 
 from __future__ import annotations
 
+import logging
 from http.server import BaseHTTPRequestHandler
 
 import pytest
 from rich.console import Console
 from sqlalchemy import select
 
+from mailer.cli import _configure_logging
 from mailer.db import session_scope
 from mailer.models import Source
 from mailer.terminal import plain, safe
@@ -113,3 +115,19 @@ def test_feeds_list_strips_escape_sequences_stored_in_the_database(cli_env: Db) 
 
 def test_plain_can_keep_line_breaks() -> None:
     assert plain("one\r\ntwo\x1b[2J\nthree\tfour\x07", lines=True) == "one\ntwo\nthree four"
+
+
+def test_log_lines_of_cli_services_carry_no_escape_sequences(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        _configure_logging()
+        logging.getLogger("jobs.poll").warning("feed failed: %s", HOSTILE_TITLE)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    logged = capsys.readouterr().err
+    assert "feed failed: [bold]Loud[/bold]" in logged and "gone" in logged
+    assert not any(escape in logged for escape in ESCAPES)
