@@ -33,16 +33,67 @@ MAX_KEEPALIVE = 20
 KEEPALIVE_EXPIRY = 5.0
 
 
+# Refused whatever Python's ``is_global`` says (it differs between Python versions).
+_REFUSED_NETWORKS = [
+    ipaddress.ip_network(network)
+    for network in (
+        # IPv4: this network, private, shared (CGNAT), loopback, link-local, IETF protocol,
+        # documentation, the deprecated 6to4 relay anycast, benchmarking, multicast,
+        # reserved, broadcast.
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        # IPv6: IPv4-compatible (deprecated; includes :: and ::1), local-use NAT64 (its
+        # embedding depends on the operator's prefix), discard-only, IETF protocol
+        # assignments (Teredo 2001::/32 included), documentation, SRv6 SIDs, unique local,
+        # link-local, site-local (deprecated), multicast.
+        "::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "3fff::/20",
+        "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+    )
+]  # fmt: skip
+# IPv6 ranges that carry an IPv4 address in their last 32 bits: IPv4-mapped, IPv4-translated
+# (SIIT) and the well-known NAT64 prefix (what DNS64 answers for an IPv4-only host). They
+# reach that IPv4 address, so it is the one checked.
+_IPV4_IN_LAST_32_BITS = [
+    ipaddress.IPv6Network(network)
+    for network in ("::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+]
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 transition address leads to (mapped, translated, NAT64
+    well-known prefix, 6to4), or None."""
+    if any(ip in network for network in _IPV4_IN_LAST_32_BITS):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return (
+        ip.is_global
+        and not ip.is_multicast
+        and not any(ip in network for network in _REFUSED_NETWORKS)
+    )
+
+
 def refuse_non_public(host: str, address: str) -> None:
-    """Raise UnsafeURLError unless ``address`` is a public (globally routable) one."""
+    """Raise UnsafeURLError unless ``address`` is a public (globally routable, unicast)
+    one; an IPv6 address that embeds an IPv4 address is judged by that IPv4 address."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if not ip.is_global:
-        raise UnsafeURLError(
-            f"{host} is a private, loopback or reserved address ({ip}); feeds must be public. "
-            "Set R2P_ALLOW_PRIVATE_FEEDS=true to allow it (tests and local demos)."
-        )
+    inner = embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    if inner is not None:
+        if _is_public(inner):
+            return
+        shown = f"{ip}, which leads to {inner}"
+    elif _is_public(ip):
+        return
+    else:
+        shown = str(ip)
+    kind = "multicast" if (inner or ip).is_multicast else "private, loopback or reserved"
+    raise UnsafeURLError(
+        f"{host} is a {kind} address ({shown}); feeds must be public. "
+        "Set R2P_ALLOW_PRIVATE_FEEDS=true to allow it (tests and local demos)."
+    )
 
 
 def addresses_of(host: str, port: int | None = None) -> list[str]:
