@@ -128,8 +128,7 @@ def _context() -> BaseContext:
     is unsafe); spawn where there is no fork server."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        # "__main__" too: each child would otherwise import the main script again.
-        context.set_forkserver_preload(["__main__", __name__])
+        context.set_forkserver_preload(["mailer.feeds.forkserver_preload"])
         return context
     return multiprocessing.get_context("spawn")
 
