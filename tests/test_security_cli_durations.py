@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailer.config import ConfigError, load_settings
+from mailer.config import load_settings
 from mailer.durations import parse_duration
+from mailer.errors import ConfigError
 from mailer.models import Campaign, Subscriber
 from tests.conftest import Db
 from tests.support.running import invoke
