@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# init creates the database on a fresh clone (no other command does) and upgrades it later.
 run: install
+	$(BIN)/r2p-mailer init
 	R2P_ALLOW_PRIVATE_FEEDS=$${R2P_ALLOW_PRIVATE_FEEDS:-false} $(BIN)/r2p-mailer run
 
 lint: install

@@ -116,7 +116,7 @@ def main() -> None:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None, var_dir=Path(tmp), secret_key="bench", delivery_batch=BATCH
         )
-        engine = make_engine(settings.database)
+        engine = make_engine(settings.database, create=True)
         upgrade_to_head(engine)
         factory = make_sessionmaker(engine)
         with session_scope(factory) as session:

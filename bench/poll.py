@@ -82,7 +82,7 @@ def main() -> None:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None, var_dir=Path(tmp), allow_private_feeds=True, secret_key="bench"
         )
-        engine = make_engine(settings.database)
+        engine = make_engine(settings.database, create=True)
         upgrade_to_head(engine)
         factory = make_sessionmaker(engine)
         body = feed_body(args.items, 1_000_000)

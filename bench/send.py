@@ -139,7 +139,7 @@ def prepare(settings: Any, readers: Iterator[dict[str, Any]]) -> Any:
     from mailer.models import Subscriber
     from tests.support.feedserver import FeedServer
 
-    db = make_engine(settings.database)
+    db = make_engine(settings.database, create=True)
     upgrade_to_head(db)
     factory = make_sessionmaker(db)
     feeds = FeedServer().start()

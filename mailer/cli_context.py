@@ -23,7 +23,7 @@ errors = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error for the operator; ``raise fail(...)``."""
-    errors.print(f"[bold red]error:[/] {safe(message)}", highlight=False)
+    errors.print(f"[bold red]error:[/] {safe(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -6,7 +6,6 @@ variable's name, so an operator never has to guess which setting is wrong.
 
 from __future__ import annotations
 
-import os
 import secrets
 from datetime import timedelta
 from functools import cached_property
@@ -23,6 +22,8 @@ from mailer import __version__
 from mailer.durations import parse_duration
 from mailer.email.headers import HeaderValueError, mailbox
 from mailer.errors import ConfigError
+from mailer.smtp_url import smtp_url_problem
+from mailer.varfiles import write_once
 
 ENV_PREFIX = "R2P_"
 
@@ -94,13 +95,18 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
+        # Messages never quote the URL: it may hold a password.
         if not value:
             return value
         try:
             url = make_url(value)
-        except ArgumentError as exc:
-            raise ValueError(f"not a database URL: {exc}") from None
-        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            backend = url.get_backend_name()
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "not a database URL: use sqlite:////path/to/file or "
+                "postgresql://user:password@host/database"
+            ) from None
+        if backend not in {"sqlite", "postgresql"}:
             raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
@@ -133,24 +139,28 @@ class Settings(BaseSettings):
 
     @cached_property
     def signing_key(self) -> str:
-        """R2P_SECRET_KEY, or a random key kept in ``var/secret.key`` for a one-machine install."""
+        """R2P_SECRET_KEY, or a random key kept in ``var/secret.key`` for a one-machine
+        install: made once, atomically, so processes started together share one key."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         path = self.var_dir / "secret.key"
-        if not path.exists():
-            self.var_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-        return path.read_text().strip()
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            key = write_once(path, secrets.token_urlsafe(48) + "\n").strip()
+        if not key:
+            raise ConfigError(
+                f"{path} is empty: delete it (a new key is made) or set R2P_SECRET_KEY"
+            )
+        return key
 
     @field_validator("smtp_url")
     @classmethod
     def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(("smtp://", "smtps://")):
-            raise ValueError(
-                "must look like smtp://user:pass@host:587?starttls=true or smtps://..."
-            )
+        if value is not None:
+            problem = smtp_url_problem(value.get_secret_value())
+            if problem:
+                raise ValueError(problem)
         return value
 
     @field_validator("digest_timezone")
@@ -181,14 +191,20 @@ class Settings(BaseSettings):
         return f"r2p-mailer/{__version__} (+{self.base_url})"
 
 
+# Settings whose value may hold a password or key: an error names them, never quotes them.
+SECRET_FIELDS = {"secret_key", "smtp_url", "database_url", "metrics_token"}
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build Settings from the environment; a bad value raises ConfigError naming R2P_<NAME>."""
+    """Build Settings from the environment; a bad value raises ConfigError naming R2P_<NAME>
+    (and quoting the value, unless it is one that may hold a secret)."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
-            shown = "" if field in {"secret_key", "smtp_url"} else f" (got {error.get('input')!r})"
-            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}{shown}")
+            shown = "" if field in SECRET_FIELDS else f" (got {error.get('input')!r})"
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {message}{shown}")
         raise ConfigError("bad setting: " + "; ".join(problems)) from None

@@ -15,14 +15,29 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.errors import NoDatabaseError
+from mailer.varfiles import create_private_file
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the settings each backend needs; creates the SQLite file's folder."""
+
+def make_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
+    """An engine with the settings each backend needs.
+
+    A SQLite file that does not exist is an error (NoDatabaseError), so a command run from
+    the wrong folder cannot start a second, empty database; only ``create=True`` (``init``)
+    makes one, 0600 in a 0700 folder. Its -wal and -shm files take the same mode.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
+        path = Path(parsed.database)
+        if create:
+            create_private_file(path)
+        elif not path.exists():
+            raise NoDatabaseError(
+                f"no database at sqlite:///{path.resolve()} "
+                "(run r2p-mailer init, or set R2P_DATABASE_URL)"
+            )
     engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @event.listens_for(engine, "connect")

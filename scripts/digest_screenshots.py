@@ -48,7 +48,7 @@ def render_fixture_digest() -> RenderedEmail:
             base_url="https://r2p.example.org",
             digest_section_limit=4,
         )
-        engine = make_engine(settings.database)
+        engine = make_engine(settings.database, create=True)
         upgrade_to_head(engine)
         factory = make_sessionmaker(engine)
         server = FeedServer().start()

@@ -13,7 +13,7 @@ from tests.conftest import PostgresDatabases
 
 
 def check_fresh_database(url: str) -> None:
-    engine = make_engine(url)
+    engine = make_engine(url, create=True)
     try:
         assert current_revision(engine) is None
         assert upgrade_to_head(engine) == head_revision()
@@ -39,7 +39,7 @@ def test_a_model_change_without_a_migration_is_detected(tmp_path: Path) -> None:
 
     from mailer.models import Base
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'drift.sqlite3'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'drift.sqlite3'}", create=True)
     upgrade_to_head(engine)
     extra = Table("extra_table", Base.metadata, Column("name", String(10), primary_key=True))
     try:

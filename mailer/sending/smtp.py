@@ -1,6 +1,7 @@
 """SMTP sender: a pool of reused aiosmtplib connections under a shared rate limit.
 
-A connection that drops is replaced on next use; a reply is classified by its code (2xx
+Where to connect and how (R2P_SMTP_URL, TLS rules) is ``mailer.smtp_url``. A connection
+that drops is replaced on next use; a reply is classified by its code (2xx
 sent, 4xx retry, 5xx failed) and a lost connection counts as a retry, never as sent.
 """
 
@@ -9,54 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 from aiosmtplib.protocol import SMTPProtocol
 from aiosmtplib.typing import SMTPStatus
 
 from mailer.config import Settings
-from mailer.errors import ConfigError
 from mailer.sending.base import SendResult
+from mailer.smtp_url import SMTPTarget, parse_smtp_url
+
+__all__ = ["RateLimiter", "SMTPPool", "SMTPTarget", "data_payload", "parse_smtp_url"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SMTPTarget:
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-    use_tls: bool
-    start_tls: bool | None
-    timeout: float
-
-    def __str__(self) -> str:  # never shows the password
-        return f"{'smtps' if self.use_tls else 'smtp'}://{self.host}:{self.port}"
-
-
-def parse_smtp_url(url: str, timeout: float = 30.0) -> SMTPTarget:
-    """``smtp://user:pass@host:587?starttls=true`` or ``smtps://user:pass@host:465``."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
-        raise ConfigError("R2P_SMTP_URL: must look like smtp://user:pass@host:587?starttls=true")
-    query = parse_qs(parts.query)
-    starttls = query.get("starttls", [""])[0].lower()
-    try:
-        port = parts.port or (465 if parts.scheme == "smtps" else 25)
-    except ValueError:
-        raise ConfigError("R2P_SMTP_URL: the port is not a number") from None
-    return SMTPTarget(
-        host=parts.hostname,
-        port=port,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        use_tls=parts.scheme == "smtps",
-        start_tls={"true": True, "1": True, "false": False, "0": False}.get(starttls),
-        timeout=timeout,
-    )
 
 
 class RateLimiter:
