@@ -42,6 +42,8 @@ def test_run_starts_without_internet_and_reports_unreachable_feeds(tmp_path: Pat
         "R2P_SOURCES_FILE": str(sources),
         "R2P_ALLOW_PRIVATE_FEEDS": "false",
     }
+    # Only init creates the database (`make run` runs it first).
+    subprocess.run([sys.executable, "-m", "mailer", "init"], cwd=tmp_path, env=env, check=True)
     log = tmp_path / "run.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -100,6 +102,8 @@ def test_run_signs_up_polls_sends_a_digest_and_stops_cleanly(
         "R2P_DIGEST_EVERY": "2s",
         "R2P_SECRET_KEY": "run-test-secret",
     }
+    # Only init creates the database (`make run` runs it first).
+    subprocess.run([sys.executable, "-m", "mailer", "init"], cwd=tmp_path, env=env, check=True)
     log = tmp_path / "run.log"
     with log.open("w") as out:
         process = subprocess.Popen(
