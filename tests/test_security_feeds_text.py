@@ -8,15 +8,18 @@ from __future__ import annotations
 import asyncio
 import re
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jobs.poll import PollOutcome, poll_sources
+from mailer.errors import FetchError
+from mailer.feeds.fetch import fetch_feed, make_client
 from mailer.feeds.registry import SourceSpec, add_source, get_source
 from mailer.feeds.sanitise import plain_text
 from mailer.models import Source
-from tests.conftest import Db
+from tests.conftest import Db, make_settings
 from tests.support.feedserver import FeedServer
 
 NOT_PLAIN = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -137,3 +140,23 @@ def test_plain_text(raw: str, plain: str) -> None:
 
 def test_plain_text_is_bounded() -> None:
     assert len(plain_text("x" * 10_000, 300)) == 300
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["/loop\u009b2J\u202egpj.xml", "file:///etc/\u009d0;owned\u009cpasswd\u202e"],
+)
+def test_errors_raised_by_the_fetcher_are_plain(
+    feed_server: FeedServer, tmp_path: Path, location: str
+) -> None:
+    url = feed_server.serve("/loop.xml", answering(302, "Found", Location=on_the_wire(location)))
+
+    async def go() -> None:
+        settings = make_settings(tmp_path, feed_max_redirects=0)
+        async with make_client(settings) as client:
+            await fetch_feed(client, url, settings=settings)
+
+    with pytest.raises(FetchError) as caught:
+        asyncio.run(go())
+    assert not NOT_PLAIN.search(str(caught.value)), repr(str(caught.value))
+    assert "owned" not in str(caught.value)

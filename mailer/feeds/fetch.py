@@ -4,7 +4,9 @@ Conditional GET (ETag / Last-Modified), an identifying User-Agent, a deadline fo
 exchange, a byte cap applied after decompression (so a gzip bomb stops at the cap), a
 bounded number of redirects checked one by one, http/https only, and no private or
 loopback addresses unless R2P_ALLOW_PRIVATE_FEEDS is set, checked at connect time
-(mailer/feeds/guard.py), so fetch only with a client from ``make_client``.
+(mailer/feeds/guard.py), so fetch only with a client from ``make_client``. What the server
+says (reason phrase, Location, Content-Encoding) goes into error messages as plain text
+(``plain_text``: no control characters or escape sequences, bounded).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import httpx
 from mailer.config import Settings
 from mailer.errors import FeedTooLargeError, FetchError, UnsafeURLError
 from mailer.feeds.guard import addresses_of, checked_transport, refuse_non_public
+from mailer.feeds.sanitise import plain_text
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
@@ -65,9 +68,9 @@ def check_url_form(url: str) -> str:
     """The URL's host, if it is an absolute http(s) URL; raises UnsafeURLError otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"}:
-        raise UnsafeURLError(f"{url!r}: only http:// and https:// feeds are fetched")
+        raise UnsafeURLError(f"'{plain_text(url)}': only http:// and https:// feeds are fetched")
     if not parts.hostname:
-        raise UnsafeURLError(f"{url!r}: the URL has no host")
+        raise UnsafeURLError(f"'{plain_text(url)}': the URL has no host")
     return parts.hostname
 
 
@@ -90,7 +93,9 @@ def _decoder(encoding: str) -> zlib._Decompress | None:
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
     if encoding == "deflate":
         return zlib.decompressobj()
-    raise FetchError(f"the server sent an unsupported Content-Encoding {encoding!r}")
+    raise FetchError(
+        f"the server sent an unsupported Content-Encoding '{plain_text(encoding, 100)}'"
+    )
 
 
 async def read_capped(response: httpx.Response, cap: int) -> bytes:
@@ -164,7 +169,8 @@ async def _fetch(
             if response.status_code == 410:
                 return FetchResult(status=410, moved_to=moved_to)
             if response.status_code != 200:
-                raise FetchError(f"HTTP {response.status_code} {response.reason_phrase}".strip())
+                reason = plain_text(response.reason_phrase, 200)
+                raise FetchError(f"HTTP {response.status_code} {reason}".strip())
             body = await read_capped(response, settings.feed_max_bytes)
             return FetchResult(
                 status=200,
@@ -175,7 +181,8 @@ async def _fetch(
                 moved_to=moved_to,
             )
     raise FetchError(
-        f"more than {settings.feed_max_redirects} redirects (a redirect loop?); last was {current}"
+        f"more than {settings.feed_max_redirects} redirects (a redirect loop?); "
+        f"last was {plain_text(current)}"
     )
 
 
@@ -199,6 +206,8 @@ async def fetch_feed(
     except httpx.TimeoutException:
         raise FetchError(f"the server stopped answering for {seconds:g} s") from None
     except httpx.ConnectError as exc:
-        raise FetchError(f"cannot connect: {exc or 'connection refused'}") from None
+        raise FetchError(
+            f"cannot connect: {plain_text(str(exc)) or 'connection refused'}"
+        ) from None
     except httpx.HTTPError as exc:
-        raise FetchError(f"HTTP error: {exc.__class__.__name__}: {exc}") from None
+        raise FetchError(f"HTTP error: {exc.__class__.__name__}: {plain_text(str(exc))}") from None
