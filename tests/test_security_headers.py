@@ -21,7 +21,12 @@ import pytest
 from sqlalchemy import select
 
 from jobs.poll import poll_sources
+from mailer.admins import add_admin
 from mailer.alerts import approve, create_alert, draft_from_item
+from mailer.config import load_settings
+from mailer.email.compose import build_template
+from mailer.email.render import SLOTS, RenderedEmail
+from mailer.errors import ConfigError, MessageError
 from mailer.feeds.registry import SourceSpec, add_source
 from mailer.models import Campaign, Item
 from tests.conftest import Db
@@ -197,6 +202,9 @@ def test_an_alert_from_a_hostile_feed_title_reaches_smtp_with_no_added_header(
     asyncio.run(poll_sources(db.settings(), db.factory))
     titles = [f"Imminent risk of genocide {BCC}", f"Atrocity alert {REPLY_TO}"]
     add_readers(db, ["reader@example.org"])
+    with db.session() as session:
+        add_admin("staff@r2p.org", "correct horse battery", session=session)
+        session.commit()
     now = datetime.now(UTC)
     for title in titles:
         with db.session() as session:
@@ -230,3 +238,38 @@ def test_an_alert_from_a_hostile_feed_title_reaches_smtp_with_no_added_header(
     assert subjects == sorted(
         [f"Urgent: {t}" for t in titles] + [f"[TEST] Urgent: {t}" for t in titles]
     )
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["me@r2p.org\r\nBcc: all@evil.example", "me@r2p.org\nX: y", "me@r2p.org\x00", "mé@r2p.org"],
+)
+def test_a_per_reader_value_that_could_break_a_header_line_is_refused(address: str) -> None:
+    rendered = RenderedEmail("Subject", "text", "<p>html</p>")
+    template = build_template(
+        rendered, mail_from="R2P <r2p@example.org>", list_id="R2P <news.example.org>", bulk=True
+    )
+    values = {name: "x" for name in SLOTS} | {"address": address}
+    with pytest.raises(MessageError, match="address"):
+        template.fill(values)
+
+
+def test_an_extra_header_name_must_be_a_plain_token() -> None:
+    rendered = RenderedEmail("Subject", "text", "<p>html</p>")
+    with pytest.raises(MessageError, match="header name"):
+        build_template(
+            rendered,
+            mail_from="R2P <r2p@example.org>",
+            list_id="R2P",
+            bulk=False,
+            extra_headers={"X-A: b\r\nBcc": "c"},
+        )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["R2P <r2p@example.org>\r\nBcc: all@evil.example", "R2P <not an address>", "r2p"],
+)
+def test_r2p_mail_from_must_be_one_plain_address(value: str) -> None:
+    with pytest.raises(ConfigError, match="R2P_MAIL_FROM"):
+        load_settings(_env_file=None, mail_from=value)

@@ -58,7 +58,13 @@ def mailbox(value: str) -> Address:
     """``Name <user@example.org>`` (or a bare address) as an Address: the display name
     neutralised, the address checked to be one plain ``local@domain``."""
     name, addr = parseaddr(value)
-    if not _ADDR_SPEC.fullmatch(addr):
+    whole = value.strip()
+    if (
+        not _ADDR_SPEC.fullmatch(addr)
+        or _NOT_PRINTABLE_ASCII.search(addr)
+        or any(unicodedata.category(c) in _AS_SPACE for c in value)
+        or not (whole == addr or whole.endswith(f"<{addr}>"))
+    ):
         raise HeaderValueError(f"not a plain email address: {header_text(value)!r}")
     local, domain = addr.rsplit("@", 1)
     return Address(display_name=header_text(name), username=local, domain=domain)
