@@ -1,10 +1,13 @@
 """Per-feed cost of polling: an unchanged feed (304, and same body without validators)
 against a 50-item feed that is all new, measured side by side in one run on loopback.
+The new feed is measured twice, in turn: parsed in the bounded child process as polls do
+(mailer/feeds/isolate.py), and parsed in the poller's own process as before the bound.
 
     .venv/bin/python bench/poll.py [--rounds 30] [--items 50]
 
-Prints the median milliseconds per feed poll for each case and the ratio of the full
-ingest to each unchanged case (the baseline): an unchanged feed must cost no parse.
+Prints the median milliseconds per feed poll for each case, the ratio of the full ingest
+to each unchanged case (the baseline: an unchanged feed must cost no parse), and the cost
+of the child process (isolated against in-process).
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import jobs.poll
 from jobs.poll import poll_sources
 from mailer.config import Settings
 from mailer.db import make_engine, make_sessionmaker, session_scope
+from mailer.feeds.isolate import ParseLimits, PreparedFeed, prepare
 from mailer.feeds.registry import SourceSpec, add_source
 from mailer.migrate import upgrade_to_head
 from tests.support.feedserver import FeedServer
@@ -61,6 +68,27 @@ def fresh_feed_handler(items: int) -> Callable[[BaseHTTPRequestHandler], None]:
     return handler
 
 
+def _in_process(
+    body: bytes,
+    *,
+    content_type: str | None,
+    fetched_at: datetime,
+    limits: ParseLimits | None = None,
+) -> PreparedFeed:
+    return prepare(body, content_type=content_type, fetched_at=fetched_at)
+
+
+@contextmanager
+def parsing_in_process() -> Iterator[None]:
+    """The parse as it was before the bound: in the poller's own process."""
+    isolated = jobs.poll.prepare_isolated
+    jobs.poll.prepare_isolated = _in_process
+    try:
+        yield
+    finally:
+        jobs.poll.prepare_isolated = isolated
+
+
 def measure(settings: Settings, factory: object, key: str, rounds: int) -> list[float]:
     timings = []
     for _ in range(rounds):
@@ -90,6 +118,7 @@ def main() -> None:
             "unchanged-304": server.serve_bytes("/etag.xml", body, validators=True),
             "unchanged-hash": server.serve_bytes("/plain.xml", body, validators=False),
             "new-items": server.serve("/fresh.xml", fresh_feed_handler(args.items)),
+            "new-in-process": server.serve("/fresh2.xml", fresh_feed_handler(args.items)),
         }
         with session_scope(factory) as session:
             for key, url in cases.items():
@@ -100,7 +129,11 @@ def main() -> None:
         results: dict[str, list[float]] = {key: [] for key in cases}
         for _ in range(args.rounds):
             for key in cases:
-                results[key] += measure(settings, factory, key, 1)
+                if key == "new-in-process":
+                    with parsing_in_process():
+                        results[key] += measure(settings, factory, key, 1)
+                else:
+                    results[key] += measure(settings, factory, key, 1)
         engine.dispose()
     server.stop()
 
@@ -111,6 +144,9 @@ def main() -> None:
     for baseline in ("unchanged-304", "unchanged-hash"):
         ratio = medians["new-items"] / medians[baseline]
         print(f"  new-items / {baseline}: {ratio:.1f}x")
+    extra = medians["new-items"] - medians["new-in-process"]
+    ratio = medians["new-items"] / medians["new-in-process"]
+    print(f"  parse in a bounded child / in-process: {ratio:.2f}x ({extra:+.1f} ms a changed feed)")
 
 
 if __name__ == "__main__":
