@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from sqlalchemy import text
-
 from starlette.testclient import TestClient
 
 from mailer.app import create_app

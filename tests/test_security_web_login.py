@@ -106,15 +106,19 @@ def test_the_backoff_grows_with_failures_up_to_its_cap() -> None:
     assert backoff.delay(10**6, free=5) == timedelta(seconds=8)
 
 
-def test_the_ipv6_mapped_form_of_an_ipv4_client_shares_its_bucket(site: Site) -> None:
-    limit = site.settings.login_rate_limit
+def test_an_ipv4_client_behind_a_dual_stack_proxy_has_a_bucket_of_its_own(site: Site) -> None:
+    per_network = 4 * site.settings.login_rate_limit
     plain = from_network(site, "203.0.113.9")
     mapped = from_network(site, "::ffff:203.0.113.9")
-    for n in range(limit):
+    # Failures on many accounts: only the per-network limit applies.
+    for n in range(per_network):
         reader = plain if n % 2 else mapped
-        assert login(reader, AMINA, WRONG).status_code == 401
-    assert login(plain, AMINA, WRONG).status_code == 429
-    assert login(mapped, AMINA, WRONG).status_code == 429
+        assert login(reader, f"guess{n}@r2p.example", WRONG).status_code == 401
+    # Both forms of the address are one client, now refused ...
+    assert login(plain, AMINA, PASSWORD).status_code == 429
+    assert login(mapped, AMINA, PASSWORD).status_code == 429
+    # ... and another IPv4 client behind the same proxy is not.
+    assert login(from_network(site, "::ffff:198.51.100.20"), AMINA, PASSWORD).status_code == 303
 
 
 @pytest.mark.parametrize(
