@@ -22,6 +22,13 @@ from tests.support.feedserver import FeedServer
 from tests.support.running import wait_until
 from tests.support.smtpserver import SMTPServer
 
+METRICS_TOKEN = "run-test-metrics-token"
+
+
+def scrape(url: str) -> urllib.request.Request:
+    """/metrics and the details of /healthz need the metrics token."""
+    return urllib.request.Request(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -41,6 +48,7 @@ def test_run_starts_without_internet_and_reports_unreachable_feeds(tmp_path: Pat
         "R2P_VAR_DIR": str(tmp_path / "var"),
         "R2P_SOURCES_FILE": str(sources),
         "R2P_ALLOW_PRIVATE_FEEDS": "false",
+        "R2P_METRICS_TOKEN": METRICS_TOKEN,
     }
     # Only init creates the database (`make run` runs it first).
     subprocess.run([sys.executable, "-m", "mailer", "init"], cwd=tmp_path, env=env, check=True)
@@ -59,7 +67,7 @@ def test_run_starts_without_internet_and_reports_unreachable_feeds(tmp_path: Pat
         while time.monotonic() < deadline:
             text = log.read_text()
             if "poll finished" in text:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as response:
+                with urllib.request.urlopen(scrape(f"http://127.0.0.1:{port}/healthz")) as response:
                     health = json.load(response)
                 break
             assert process.poll() is None, text
@@ -101,6 +109,7 @@ def test_run_signs_up_polls_sends_a_digest_and_stops_cleanly(
         "R2P_BASE_URL": base,
         "R2P_DIGEST_EVERY": "2s",
         "R2P_SECRET_KEY": "run-test-secret",
+        "R2P_METRICS_TOKEN": METRICS_TOKEN,
     }
     # Only init creates the database (`make run` runs it first).
     subprocess.run([sys.executable, "-m", "mailer", "init"], cwd=tmp_path, env=env, check=True)
@@ -138,7 +147,13 @@ def test_run_signs_up_polls_sends_a_digest_and_stops_cleanly(
             body = confirmation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
             link = re.search(rf"{re.escape(base)}/confirm/\S+", body)
             assert link is not None, body
-            assert browser.get(link.group(0)).status_code == 200
+            page = browser.get(link.group(0))
+            assert page.status_code == 200
+            # Opening the link changes nothing: the page's button confirms.
+            button = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert button is not None, page.text
+            confirmed = browser.post(link.group(0), data={"csrf_token": button.group(1)})
+            assert confirmed.status_code == 200, confirmed.text
 
         def digest_arrived() -> bool:
             return any(
@@ -147,10 +162,10 @@ def test_run_signs_up_polls_sends_a_digest_and_stops_cleanly(
             )
 
         wait_until(digest_arrived, limit=30)
-        with urllib.request.urlopen(f"{base}/metrics") as response:
+        with urllib.request.urlopen(scrape(f"{base}/metrics")) as response:
             metrics = response.read().decode()
         assert 'r2p_deliveries{status="sent"} 2' in metrics
-        with urllib.request.urlopen(f"{base}/healthz") as response:
+        with urllib.request.urlopen(scrape(f"{base}/healthz")) as response:
             health = json.load(response)
         assert health["scheduler"]["alive"] is True and health["queue_depth"] == 0
     finally:
