@@ -11,6 +11,8 @@ import re
 
 import nh3
 
+from mailer.terminal import plain
+
 ALLOWED_TAGS = {
     "a",
     "abbr",
@@ -54,16 +56,6 @@ DROPPED_CONTENT = {
 }
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
-# Terminal escape sequences: CSI (ESC [ or C1 0x9b) with its parameters, OSC / DCS / PM /
-# APC / SOS strings up to their terminator (BEL or ST), and any other two-byte ESC sequence.
-_ESCAPE_SEQUENCE = re.compile(
-    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
-    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-    r"|\x1b[\x20-\x7e]?"
-)
-# Every C0/C1 control and DEL, line/paragraph separators, and the bidi embeddings,
-# overrides and isolates that reorder how a terminal shows the text around them.
-_NOT_PLAIN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u061c]")
 _BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|blockquote|tr)>|<br\s*/?>", re.IGNORECASE)
 
 
@@ -73,12 +65,11 @@ def strip_control(text: str) -> str:
 
 
 def plain_text(text: str, limit: int = 300) -> str:
-    """Text from outside (a server's reason phrase, a redirect Location, a parser message)
-    made safe to store and show: terminal escape sequences, control characters and bidi
-    controls removed, whitespace collapsed to single spaces, at most ``limit`` characters.
-    Markup-looking text (``[bold]``, ``<b>``) is kept as it is: it is text."""
-    text = _NOT_PLAIN.sub(" ", _ESCAPE_SEQUENCE.sub("", text[: limit * 4]))
-    text = " ".join(text.split())
+    """Text from outside (a server's reason phrase, a redirect Location, a parser message,
+    a feed's title) made safe to store: without escape sequences, control characters or
+    bidi controls (``mailer.terminal.plain``), on one line with single spaces, at most
+    ``limit`` characters. Markup-looking text (``[bold]``, ``<b>``) is kept as it is."""
+    text = " ".join(plain(text[: limit * 4]).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
