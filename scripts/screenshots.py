@@ -74,6 +74,7 @@ def seed(settings: Settings) -> dict[str, str]:
                 ("preferences", Purpose.MANAGE, active),
                 ("unsubscribe", Purpose.UNSUBSCRIBE, active),
                 ("confirm", Purpose.CONFIRM, pending),
+                ("data", Purpose.DATA, active),
             ):
                 token = make_token(settings, purpose, reader.link_secret)
                 links[f"{name}-{device}"] = f"/{name}/{token}"
@@ -105,9 +106,15 @@ def photograph(page: Page, device: str, links: dict[str, str], out: Path) -> lis
     page.goto("/subscribe/check-your-inbox")
     shot("04-check-your-inbox")
     page.goto(links[f"confirm-{device}"])
-    shot("05-confirmed-preferences")
+    shot("05-confirm-button")
+    page.get_by_role("button", name="Confirm my subscription").click()
+    shot("05b-confirmed-preferences")
     page.goto(links[f"preferences-{device}"])
     shot("06-preferences")
+    page.get_by_role("button", name="Email me my data").click()
+    shot("06b-data-link-sent")
+    page.goto(links[f"data-{device}"])
+    shot("06c-data-download")
     page.goto(links[f"unsubscribe-{device}"])
     shot("07-unsubscribe")
     page.get_by_role("button", name="Unsubscribe").click()
