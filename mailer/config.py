@@ -10,7 +10,7 @@ import secrets
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     smtp_connections: int = Field(default=4, ge=1, le=100)
     smtp_rate: float = Field(default=0.0, ge=0)
     smtp_timeout: Duration = timedelta(seconds=30)
-    lease_seconds: int = Field(default=300, ge=5)
+    # A claimed batch is leased this long and renewed every third of it while the worker
+    # lives, so a killed worker's rows return within one lease.
+    lease_seconds: int = Field(default=30, ge=5)
     retry_for: Duration = timedelta(days=2)
     hard_bounce_limit: int = Field(default=2, ge=1)
     delivery_batch: int = Field(default=500, ge=1, le=10_000)
@@ -85,6 +87,14 @@ class Settings(BaseSettings):
     # Unsubscribe links in old mail must keep working (RFC 8058): much longer than others.
     unsubscribe_link_max_age: Duration = timedelta(days=3 * 365)
     forwarded_allow_ips: str = "127.0.0.1"
+    # Circuit breaker per relay: this many connection failures, 421s or 4xx replies in a row
+    # (across recipients) open it; while open, one probe message every breaker_probe_every.
+    breaker_failures: int = Field(default=10, ge=1)
+    breaker_probe_every: Duration = timedelta(seconds=3)
+    # /healthz says degraded when the oldest due message is older than this (and when the
+    # breaker is open or a worker stopped beating); with 503 when health_degraded_status=503.
+    health_queue_age: Duration = timedelta(minutes=15)
+    health_degraded_status: Literal[200, 503] = 200
     # /metrics: off unless a bearer token is set (scrapers send "Authorization: Bearer ...").
     metrics_token: SecretStr | None = None
     # Confirmation and preferences mails: per real mailbox (plus-tags folded) and per

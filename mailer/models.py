@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -351,3 +352,26 @@ class RateHit(Base):
     bucket: Mapped[str] = mapped_column(String(32))
     key_hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
+
+
+class WorkerStatus(Base):
+    """One delivery worker's heartbeat: its relay, circuit breaker and counters since it
+    started. Written by the worker every heartbeat (jobs/deliver.py); read by /healthz and
+    /metrics (mailer/observe.py), so every web process sees every worker. A row whose
+    heartbeat is older than three heartbeats, and not marked stopped, is a worker that died."""
+
+    __tablename__ = "worker_status"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None]
+    relay: Mapped[str] = mapped_column(String(200), default="")
+    # "closed" (sending), "open" (relay failing: no claims, probes only), "half-open" (probing)
+    breaker: Mapped[str] = mapped_column(String(16), default="closed")
+    breaker_since: Mapped[datetime | None]
+    breaker_reason: Mapped[str] = mapped_column(String(500), default="")
+    # {"attempts": n, "sent": n, "retried": n, "failed": n, "errors": {"connection": n, ...}}
+    counters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # messages a second over the last minute
+    rate: Mapped[float] = mapped_column(Float, default=0.0)
