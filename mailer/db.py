@@ -1,22 +1,42 @@
 """Database access: engines and sessions for SQLite (default) and PostgreSQL.
 
 Data functions take ``session`` as a keyword-only argument and never commit; the command,
-request or job that owns the unit of work commits (``session_scope``).
+request or job that owns the unit of work commits (``session_scope`` for reads and
+request-sized writes, ``write_session`` / ``run_with_retry`` for jobs that write).
+
+On SQLite a plain (deferred) transaction starts as a reader and cannot become a writer
+once another connection has committed in between ("database is locked" at once, whatever
+the busy timeout). ``write_session`` therefore opens its transaction with
+``BEGIN IMMEDIATE``: it takes the write lock first, waiting up to the busy timeout (30 s,
+or ``?timeout=`` in the URL), and can then read and write without that failure. Read-only
+work keeps the deferred ``BEGIN`` so WAL readers never wait for a writer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import NoDatabaseError
 from mailer.varfiles import create_private_file
+
+log = logging.getLogger(__name__)
+SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for the lock
+RETRY_ATTEMPTS = 8  # tries in all for a job's unit of work (run_with_retry)
+RETRY_DEADLINE = 120.0  # seconds from the first try after which a job gives up
+_WRITE_OPTION = "r2p_write"
 
 
 def make_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
@@ -38,16 +58,27 @@ def make_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
                 f"no database at sqlite:///{path.resolve()} "
                 "(run r2p-mailer init, or set R2P_DATABASE_URL)"
             )
-    engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+    # The busy timeout: how long a writer waits for another's lock. ``?timeout=`` in the
+    # URL (seconds) overrides the default.
+    connect_args = {} if "timeout" in parsed.query else {"timeout": SQLITE_BUSY_TIMEOUT}
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's own implicit BEGIN is off: SQLAlchemy's "begin" event below says
+        # when and how a transaction starts.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # WAL lets the web process read while the poller or a worker writes.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(_WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -68,6 +99,121 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def _writer_bind(factory: sessionmaker[Session]) -> Engine | None:
+    engine: Engine | None = factory.kw.get("bind")
+    return None if engine is None else engine.execution_options(**{_WRITE_OPTION: True})
+
+
+@contextmanager
+def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work that writes: like ``session_scope``, but on SQLite the transaction
+    takes the write lock at its start (``BEGIN IMMEDIATE``, waiting out the busy timeout),
+    so reading first and writing later cannot fail with "database is locked" because
+    another connection committed in between. On PostgreSQL it is ``session_scope``."""
+    session = factory(bind=_writer_bind(factory))
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying the same unit of work again may succeed: SQLite locked or busy, a
+    lost or refused PostgreSQL connection, a serialization failure or deadlock, or any
+    error SQLAlchemy marked as having invalidated the connection."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return exc.orig is not None and is_transient(exc.orig)
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return "locked" in text or "busy" in text
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(exc, psycopg.OperationalError)
+
+
+def retry_delays(
+    *, first: float = 0.05, most: float = 5.0, rng: random.Random | None = None
+) -> Iterator[float]:
+    """Endless backoff delays: doubling from ``first`` up to ``most`` seconds, each drawn
+    uniformly from its upper half so that processes retrying together spread out."""
+    draw = (rng or random).uniform
+    ceiling = first
+    while True:
+        yield draw(ceiling / 2, ceiling)
+        ceiling = min(ceiling * 2, most)
+
+
+Result = TypeVar("Result")
+
+
+def run_with_retry(
+    factory: sessionmaker[Session],
+    work: Callable[[Session], Result],
+    *,
+    attempts: int = RETRY_ATTEMPTS,
+    deadline: float = RETRY_DEADLINE,
+    write: bool = True,
+    on_retry: Callable[[BaseException, int, float], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Result:
+    """Run ``work(session)`` in its own unit of work (``write_session``, or
+    ``session_scope`` with ``write=False``) and commit; when it fails with a transient
+    error (``is_transient``) roll back, wait a jittered, growing delay and run it again
+    from the start, at most ``attempts`` times in all and not past ``deadline`` seconds
+    from the first try (or once ``stop`` is set). The last error is raised as it was.
+
+    ``work`` must be safe to run again: everything it wrote was rolled back, but what it
+    did outside the database (a mail sent, a variable changed) was not. ``on_retry`` gets
+    (the error, the attempt that failed, the delay before the next) and by default logs a
+    warning.
+    """
+    scope = write_session if write else session_scope
+    give_up_at = time.monotonic() + deadline
+    delays = retry_delays()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with scope(factory) as session:
+                return work(session)
+        except Exception as exc:
+            if not is_transient(exc) or attempt >= attempts:
+                raise
+            delay = next(delays)
+            if time.monotonic() + delay > give_up_at or (stop is not None and stop.is_set()):
+                raise
+            (on_retry or _log_retry)(exc, attempt, delay)
+            if stop is not None:
+                if stop.wait(delay):
+                    raise
+            else:
+                time.sleep(delay)
+
+
+def _log_retry(exc: BaseException, attempt: int, delay: float) -> None:
+    log.warning(
+        "database unavailable (%s); attempt %d failed, trying again in %.2f s",
+        describe_db_error(exc),
+        attempt,
+        delay,
+    )
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """The first line of a driver's error, without SQL, parameters or a password."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return first[:300]
 
 
 # Row ids are 32-bit (PostgreSQL's integer); SQLite raises OverflowError past 64 bits.
