@@ -41,3 +41,4 @@ clean:
 screenshots: install
 	$(BIN)/python scripts/screenshots.py --out screenshots
 	$(BIN)/python scripts/digest_screenshots.py --out screenshots
+	$(BIN)/python scripts/mail_screenshots.py --out screenshots

@@ -1,0 +1,115 @@
+"""Screenshots of the subscription emails (confirmation, "manage your subscription", data
+link) as Chromium renders them, at phone and desktop widths, light and dark.
+
+    .venv/bin/python scripts/mail_screenshots.py [--out screenshots]
+
+The mails go the real way: queued by subscribers/mails.py, sent by the delivery worker
+into a Maildir in a temporary folder; the HTML part of each is photographed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import sys
+import tempfile
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from jobs.deliver import DeliveryWorker  # noqa: E402
+from mailer.config import Settings  # noqa: E402
+from mailer.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
+from mailer.migrate import upgrade_to_head  # noqa: E402
+from mailer.sending.maildir import MaildirSender  # noqa: E402
+from subscribers.choices import Choices  # noqa: E402
+from subscribers.consent import ADMIN_CONFIRMED, Consent  # noqa: E402
+from subscribers.mails import queue_data_link, queue_manage_link  # noqa: E402
+from subscribers.signup import add_by_admin  # noqa: E402
+from tests.support.browser import chromium, chromium_missing  # noqa: E402
+
+WIDTHS = {"phone": 375, "desktop": 800}
+
+
+def send_subscription_mails(var: Path) -> dict[str, EmailMessage]:
+    """Queue one of each subscription mail and deliver them into var/mail."""
+    settings = Settings(var_dir=var, base_url="https://news.example.org")
+    engine = make_engine(settings.database, create=True)
+    upgrade_to_head(engine)
+    factory = make_sessionmaker(engine)
+    now = datetime.now(UTC)
+    consent = Consent(at=now, form="screenshots", text=ADMIN_CONFIRMED)
+    with session_scope(factory) as session:
+        add_by_admin(
+            "j.moreno@example.org",
+            Choices(language="es", topics=("genocide", "venezuela")),
+            consent,
+            confirmed=False,
+            settings=settings,
+            now=now,
+            session=session,
+        )
+        active = add_by_admin(
+            "amina.diallo@example.org",
+            Choices(topics=("sudan",)),
+            consent,
+            confirmed=True,
+            settings=settings,
+            now=now,
+            session=session,
+        )
+        queue_manage_link(active, settings=settings, now=now, session=session)
+        queue_data_link(active, settings=settings, now=now, session=session)
+    worker = DeliveryWorker(settings, factory, MaildirSender(settings.mail_dir))
+    asyncio.run(worker.run(once=True))
+    engine.dispose()
+    mails = {}
+    for path in sorted((settings.mail_dir / "new").iterdir()):
+        message = email.message_from_bytes(path.read_bytes(), policy=default)
+        assert isinstance(message, EmailMessage)
+        subject = str(message["Subject"]).lower()
+        kind = "confirm" if "confirm" in subject else "data" if "data" in subject else "manage"
+        mails[kind] = message
+    return mails
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    args = parser.parse_args()
+    missing = chromium_missing()
+    if missing:
+        print(f"cannot take screenshots: {missing}", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        mails = send_subscription_mails(Path(tmp) / "var")
+    written = []
+    with chromium() as browser:
+        for kind, message in mails.items():
+            part = message.get_body(preferencelist=("html",))
+            assert part is not None
+            page_file = args.out / f"mail-{kind}.html"
+            page_file.write_text(part.get_content(), encoding="utf-8")
+            print(f"{kind}: {message['Subject']}")
+            for device, width in WIDTHS.items():
+                for scheme in ("light", "dark"):
+                    page = browser.new_page(
+                        viewport={"width": width, "height": 700}, color_scheme=scheme
+                    )
+                    page.goto(page_file.as_uri())
+                    target = args.out / f"mail-{kind}-{device}-{width}px-{scheme}.png"
+                    page.screenshot(path=str(target), full_page=True)
+                    page.close()
+                    written.append(target)
+    print("wrote " + ", ".join(p.name for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
