@@ -16,7 +16,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -182,17 +182,31 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
 
     @app.get("/healthz")
     def healthz(request: Request) -> JSONResponse:
-        """ok (200) or degraded (503); the details (database, scheduler, queue depth,
-        feeds) only for a logged-in admin or the metrics token."""
+        """ok (200) or degraded: 503 when the database is unreachable or a service of this
+        process stopped; for a failing relay, a lagging queue or a worker that stopped
+        beating, R2P_HEALTH_DEGRADED_STATUS (200 by default). The details (reasons,
+        database, scheduler, queue, workers, feeds) only for an admin or the metrics token."""
+        code = 200
         try:
             with factory() as session:
-                body = health(now=datetime.now(UTC), session=session)
+                body = health(
+                    now=datetime.now(UTC),
+                    session=session,
+                    lease=timedelta(seconds=settings.lease_seconds),
+                    queue_age=settings.health_queue_age,
+                )
         except Exception as exc:
-            body = {"status": "degraded", "database": f"unreachable: {exc.__class__.__name__}"}
+            unreachable = f"unreachable: {exc.__class__.__name__}"
+            body = {"status": "degraded", "reasons": [f"database {unreachable}"]}
+            body["database"] = unreachable
+            code = 503
         stopped = [t.get_name() for t in app.state.services if t.done()]
         if stopped:
             body.update(status="degraded", stopped=stopped)
-        code = 200 if body["status"] == "ok" else 503
+            body["reasons"] = [*body["reasons"], *(f"{name} stopped" for name in stopped)]
+            code = 503
+        if body["status"] != "ok" and code == 200:
+            code = settings.health_degraded_status
         if may_see_details(request, settings):
             return JSONResponse({"version": __version__, **body}, status_code=code)
         return JSONResponse({"status": body["status"]}, status_code=code)
@@ -209,8 +223,13 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         with factory() as session:
+            exposition = metrics_text(
+                now=datetime.now(UTC),
+                session=session,
+                lease=timedelta(seconds=settings.lease_seconds),
+            )
             return PlainTextResponse(
-                metrics_text(now=datetime.now(UTC), session=session),
+                exposition,
                 media_type="text/plain; version=0.0.4",
             )
 

@@ -1,4 +1,11 @@
-"""Health and metrics: what /healthz and /metrics (Prometheus text format) report."""
+"""Health and metrics: what /healthz and /metrics (Prometheus text format) report.
+
+Health is ``ok`` or ``degraded``, with the reasons: a live worker's circuit breaker is open
+or probing (its relay is failing), the oldest due message has waited longer than
+R2P_HEALTH_QUEUE_AGE, or a worker stopped beating without stopping (mailer/fleet.py). Every
+query is indexed or reads a small table, so a load balancer may ask every second: the
+oldest due message is found on the claim index (``ix_deliveries_claim_order``).
+"""
 
 from __future__ import annotations
 
@@ -8,37 +15,102 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from mailer.fleet import BREAKER_STATES, Worker, workers
 from mailer.locks import holder_of
-from mailer.models import Delivery, Item, Source, Subscriber
+from mailer.models import Campaign, Delivery, Item, Source, Subscriber
 from mailer.outbox import queue_depth
 
+# Defaults of R2P_LEASE_SECONDS and R2P_HEALTH_QUEUE_AGE, for callers without settings.
+LEASE = timedelta(seconds=30)
+QUEUE_AGE = timedelta(minutes=15)
 
-def health(*, now: datetime, session: Session) -> dict[str, Any]:
-    """Database reachable (else this raises), scheduler alive, queue depth, feeds."""
+
+def oldest_due_age(*, now: datetime, session: Session) -> float:
+    """Seconds the oldest due message (queued, its time come, campaign sending) has waited
+    past its time; 0 when nothing is due. Walks the ``status = 'queued'`` range of the claim
+    index, whose entries carry every column this needs (campaign and time)."""
+    running = select(Campaign.id).where(
+        Campaign.status == "sending",
+        (Campaign.expires_at.is_(None)) | (Campaign.expires_at > now),
+    )
+    oldest = session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(
+            Delivery.status == "queued",
+            Delivery.next_attempt_at <= now,
+            Delivery.campaign_id.in_(running.scalar_subquery()),
+        )
+    )
+    return max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+
+
+def _breaker_reason(worker: Worker, now: datetime) -> str:
+    since = ""
+    if worker.breaker_since is not None:
+        since = f" for {max(int((now - worker.breaker_since).total_seconds()), 0)} s"
+    why = f": {worker.breaker_reason}" if worker.breaker_reason else ""
+    relay = worker.relay or "?"
+    return f"relay {relay} failing: breaker {worker.breaker}{since} in worker {worker.name}{why}"
+
+
+def health(
+    *,
+    now: datetime,
+    session: Session,
+    lease: timedelta = LEASE,
+    queue_age: timedelta = QUEUE_AGE,
+) -> dict[str, Any]:
+    """Database reachable (else this raises), scheduler alive, queue depth and the oldest
+    due message's wait, workers and their breakers, feeds; ``reasons`` says why degraded."""
     session.execute(text("SELECT 1"))
     scheduler = holder_of("scheduler", now=now, session=session)
     failing = session.scalar(
         select(func.count()).where(Source.enabled, Source.consecutive_failures > 0)
     )
     enabled = session.scalar(select(func.count()).where(Source.enabled))
+    fleet = workers(now=now, lease=lease, session=session)
+    alive = [w for w in fleet if w.state == "alive"]
+    unhealthy = [w for w in fleet if w.state == "unhealthy"]
+    oldest = oldest_due_age(now=now, session=session)
+    reasons = [_breaker_reason(w, now) for w in alive if w.breaker != "closed"]
+    reasons += [
+        f"worker {w.name}: no heartbeat for {int((now - w.heartbeat_at).total_seconds())} s"
+        for w in unhealthy
+    ]
+    if oldest > queue_age.total_seconds():
+        reasons.append(
+            f"oldest due message waiting {int(oldest)} s "
+            f"(more than {int(queue_age.total_seconds())} s)"
+        )
     return {
-        "status": "ok",
+        "status": "degraded" if reasons else "ok",
+        "reasons": reasons,
         "database": "ok",
         "scheduler": {"alive": scheduler is not None, "holder": scheduler},
         "queue_depth": queue_depth(session=session),
+        "queue": {"oldest_due_seconds": round(oldest, 1)},
+        "workers": {
+            "alive": len(alive),
+            "unhealthy": [w.name for w in unhealthy],
+            "breakers": {w.name: w.breaker for w in alive},
+        },
         "feeds": {"enabled": enabled, "failing": failing},
     }
 
 
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
     if labels:
-        inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
         return f"{name}{{{inner}}} {value:g}"
     return f"{name} {value:g}"
 
 
-def metrics_text(*, now: datetime, session: Session) -> str:
-    """Prometheus exposition of the service's state, read from the database."""
+def metrics_text(*, now: datetime, session: Session, lease: timedelta = LEASE) -> str:
+    """Prometheus exposition of the service's state, read from the database: what is
+    stored and queued, and each delivery worker's counters, breaker and rate."""
     out: list[str] = []
 
     def metric(name: str, kind: str, help_text: str, rows: list[str]) -> None:
@@ -104,4 +176,77 @@ def metrics_text(*, now: datetime, session: Session) -> str:
             for s in ("pending", "active", "unsubscribed", "bounced")
         ],
     )
+    out.extend(worker_metrics(now=now, session=session, lease=lease))
     return "\n".join(out) + "\n"
+
+
+def _block(name: str, kind: str, help_text: str, rows: list[str]) -> list[str]:
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *rows]
+
+
+def worker_metrics(*, now: datetime, session: Session, lease: timedelta = LEASE) -> list[str]:
+    """Per worker (label ``worker``; summing is the scraper's job): attempts, sends,
+    retries, failures and errors by class since it started, its breaker state; and the
+    workers alive, their summed 1-minute send rate, and the oldest due message's wait."""
+    fleet = workers(now=now, lease=lease, session=session)
+    out: list[str] = []
+    for key, name, help_text in (
+        ("attempts", "r2p_delivery_attempts_total", "Messages handed to the relay."),
+        ("sent", "r2p_delivery_sent_total", "Messages the relay accepted."),
+        ("retried", "r2p_delivery_retried_total", "Messages deferred for a later try."),
+        ("failed", "r2p_delivery_failed_total", "Messages given up on."),
+    ):
+        rows = [_line(name, w.count(key), {"worker": w.name}) for w in fleet]
+        out += _block(name, "counter", f"{help_text} Per worker, since it started.", rows)
+    errors = [
+        _line("r2p_delivery_errors_total", n, {"worker": w.name, "class": kind})
+        for w in fleet
+        for kind, n in sorted(w.errors().items())
+    ]
+    out += _block(
+        "r2p_delivery_errors_total",
+        "counter",
+        "Failed attempts by class (connection, timeout, tls, 421, 4xx, 5xx, other). "
+        "Per worker, since it started.",
+        errors,
+    )
+    live = [w for w in fleet if w.state != "stopped"]
+    out += _block(
+        "r2p_breaker_state",
+        "gauge",
+        "Circuit breaker of each running worker's relay: 0 closed, 1 half-open (probing), 2 open.",
+        [
+            _line(
+                "r2p_breaker_state",
+                BREAKER_STATES.index(w.breaker),
+                {"worker": w.name, "relay": w.relay},
+            )
+            for w in live
+        ],
+    )
+    alive = [w for w in fleet if w.state == "alive"]
+    out += _block(
+        "r2p_workers_alive",
+        "gauge",
+        "Delivery workers whose heartbeat is current.",
+        [_line("r2p_workers_alive", len(alive))],
+    )
+    out += _block(
+        "r2p_workers_unhealthy",
+        "gauge",
+        "Delivery workers that stopped beating without stopping (and were not replaced).",
+        [_line("r2p_workers_unhealthy", sum(w.state == "unhealthy" for w in fleet))],
+    )
+    out += _block(
+        "r2p_send_rate_1m",
+        "gauge",
+        "Messages sent a second over the last minute, summed over live workers.",
+        [_line("r2p_send_rate_1m", round(sum(w.rate for w in alive), 3))],
+    )
+    out += _block(
+        "r2p_oldest_due_seconds",
+        "gauge",
+        "Seconds the oldest due message has waited past its time (0: nothing due).",
+        [_line("r2p_oldest_due_seconds", round(oldest_due_age(now=now, session=session), 1))],
+    )
+    return out
