@@ -9,11 +9,12 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailer.admins import audit_cli, cli_actor
 from mailer.cli_context import cli_context, console, fail
 from mailer.db import session_scope
-from mailer.digest import create_digest, plan_digest, preview_digest
+from mailer.digest import Issued, issue_digest, plan_digest, preview_digest
 from mailer.models import Subscriber
 from mailer.terminal import safe
 
@@ -70,22 +71,17 @@ def digest_send(
     """Create, approve and queue this week's issue; running it again does nothing."""
     if period is not None and not PERIOD.match(period):
         raise fail(f"{period!r} is not an ISO week like 2026-W48", code=2)
-    with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
-        plan = plan_digest(
-            now=datetime.now(UTC),
-            session=session,
-            period=period,
-            timezone=settings.digest_timezone,
-        )
-        campaign, queued, message = create_digest(
-            plan, settings=settings, session=session, by=cli_actor()
-        )
+
+    def audit(session: Session, issued: Issued) -> None:
         audit_cli(
             "digest.send",
             now=datetime.now(UTC),
             session=session,
-            target=campaign.key if campaign is not None else plan.period,
-            created=campaign is not None,
-            queued=queued,
+            target=issued.campaign.key if issued.campaign is not None else issued.plan.period,
+            created=issued.campaign is not None,
+            queued=issued.queued,
         )
-    console.print(safe(message))
+
+    with cli_context() as (settings, _engine, factory):
+        issued = issue_digest(factory, settings=settings, period=period, by=cli_actor(), also=audit)
+    console.print(safe(issued.message))

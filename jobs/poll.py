@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
-from mailer.db import session_scope
+from mailer.db import run_with_retry, session_scope
 from mailer.errors import FeedParseError, FetchError, SourceError
 from mailer.feeds.fetch import FetchResult, fetch_feed, make_client
 from mailer.feeds.isolate import ParseLimits, PreparedFeed, prepare_isolated
@@ -95,52 +95,75 @@ def _ingest(
     limits: ParseLimits,
 ) -> PollOutcome:
     """Store one fetched answer (runs in a worker thread). ``prepared`` is the parse of a
-    body that differed from the stored hash when the poll started, else None."""
-    with session_scope(factory) as session:
-        source = session.get_one(Source, target.id)
-        if result.moved_to:
-            log.info("feed %s moved permanently to %s", target.key, result.moved_to)
-            source.url = result.moved_to
-        if result.status == 410:
-            source.enabled = False
-            source.disabled_reason = "the server answered 410 Gone"
-            record_failure(source, at=now, reason="HTTP 410 Gone: source disabled")
-            return PollOutcome(target.key, "gone", message="HTTP 410 Gone: source disabled")
-        digest = _digest(result.body) if result.status == 200 else None
-        source.etag, source.last_modified = result.etag, result.last_modified
-        if result.status == 304 or digest == source.body_hash:
-            record_success(source, at=now, entries_seen=None)
-            return PollOutcome(target.key, "unchanged")
-        if prepared is None:  # another poller stored a different body meanwhile
-            prepared = _prepare(result, now, limits)
-        if isinstance(prepared, FeedParseError):
-            reason = plain_text(str(prepared), 1000)
-            source.etag = source.last_modified = None
-            record_failure(source, at=now, reason=reason)
-            return PollOutcome(target.key, "failed", message=reason)
-        parsed, entries = prepared, prepared.entries
-        new = store_entries(
-            source,
-            entries,
-            tagger=load_tagger(settings.relevance_file),
-            fetched_at=now,
-            session=session,
-        )
-        source.body_hash = digest
-        if not source.title and parsed.title:
-            source.title = plain_text(parsed.title, 200)
-        record_success(source, at=now, entries_seen=len(entries))
-        warning = plain_text(parsed.warning, 1000) if parsed.warning else None
-        if warning:
-            log.warning("feed %s: %s; kept %d entries", target.key, warning, len(entries))
-            source.last_error, source.last_error_at = warning, now
-        message = warning or ("answered 200 with 0 items" if not entries else "")
-        return PollOutcome(target.key, "new", new=new, seen=len(entries), message=message)
+    body that differed from the stored hash when the poll started, else None. A lock or a
+    lost connection rolls the store back and it runs again (``run_with_retry``)."""
+    return run_with_retry(
+        factory,
+        lambda session: _store(
+            session, target, result, prepared, now=now, settings=settings, limits=limits
+        ),
+    )
+
+
+def _store(
+    session: Session,
+    target: _Target,
+    result: FetchResult,
+    prepared: Prepared | None,
+    *,
+    now: datetime,
+    settings: Settings,
+    limits: ParseLimits,
+) -> PollOutcome:
+    """One fetched answer into the database, in the caller's transaction."""
+    source = session.get_one(Source, target.id)
+    if result.moved_to:
+        log.info("feed %s moved permanently to %s", target.key, result.moved_to)
+        source.url = result.moved_to
+    if result.status == 410:
+        source.enabled = False
+        source.disabled_reason = "the server answered 410 Gone"
+        record_failure(source, at=now, reason="HTTP 410 Gone: source disabled")
+        return PollOutcome(target.key, "gone", message="HTTP 410 Gone: source disabled")
+    digest = _digest(result.body) if result.status == 200 else None
+    source.etag, source.last_modified = result.etag, result.last_modified
+    if result.status == 304 or digest == source.body_hash:
+        record_success(source, at=now, entries_seen=None)
+        return PollOutcome(target.key, "unchanged")
+    if prepared is None:  # another poller stored a different body meanwhile
+        prepared = _prepare(result, now, limits)
+    if isinstance(prepared, FeedParseError):
+        reason = plain_text(str(prepared), 1000)
+        source.etag = source.last_modified = None
+        record_failure(source, at=now, reason=reason)
+        return PollOutcome(target.key, "failed", message=reason)
+    parsed, entries = prepared, prepared.entries
+    new = store_entries(
+        source,
+        entries,
+        tagger=load_tagger(settings.relevance_file),
+        fetched_at=now,
+        session=session,
+    )
+    source.body_hash = digest
+    if not source.title and parsed.title:
+        source.title = plain_text(parsed.title, 200)
+    record_success(source, at=now, entries_seen=len(entries))
+    warning = plain_text(parsed.warning, 1000) if parsed.warning else None
+    if warning:
+        log.warning("feed %s: %s; kept %d entries", target.key, warning, len(entries))
+        source.last_error, source.last_error_at = warning, now
+    message = warning or ("answered 200 with 0 items" if not entries else "")
+    return PollOutcome(target.key, "new", new=new, seen=len(entries), message=message)
 
 
 def _record_fetch_failure(factory: sessionmaker[Session], target: _Target, reason: str) -> None:
-    with session_scope(factory) as session:
-        record_failure(session.get_one(Source, target.id), at=datetime.now(UTC), reason=reason)
+    run_with_retry(
+        factory,
+        lambda session: record_failure(
+            session.get_one(Source, target.id), at=datetime.now(UTC), reason=reason
+        ),
+    )
 
 
 async def poll_sources(

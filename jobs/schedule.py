@@ -11,12 +11,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from jobs.poll import poll_sources
 from jobs.runtime import current
 from mailer.config import Settings
-from mailer.db import session_scope
-from mailer.digest import campaign_key, create_digest, iso_period, plan_digest
+from mailer.db import run_with_retry, session_scope
+from mailer.digest import campaign_key, iso_period, issue_digest
 from mailer.models import Campaign
 from mailer.outbox import expire_campaigns, requeue_expired_leases
 from subscribers.purge import purge_unconfirmed
@@ -52,16 +53,13 @@ def last_digest_slot(settings: Settings, now: datetime) -> datetime:
 
 
 def weekly_digest_job() -> None:
-    """Create and queue this week's issue (idempotent: one per ISO week)."""
+    """Create and queue this week's issue (idempotent: one per ISO week), trying again
+    while the database is locked or unreachable (``issue_digest``)."""
     runtime = current()
     now = datetime.now(UTC)
     period = iso_period(last_digest_slot(runtime.settings, now), runtime.settings.digest_timezone)
-    with session_scope(runtime.factory) as session:
-        plan = plan_digest(now=now, session=session, period=period)
-        _campaign, _queued, message = create_digest(
-            plan, settings=runtime.settings, session=session
-        )
-    log.info("weekly digest: %s", message)
+    issued = issue_digest(runtime.factory, settings=runtime.settings, period=period)
+    log.info("weekly digest: %s", issued.message)
     runtime.wake_worker()
 
 
@@ -87,9 +85,14 @@ def delivery_sweep_job() -> None:
     """Return rows of vanished workers to the queue; cancel what expired alerts left."""
     runtime = current()
     now = datetime.now(UTC)
-    with session_scope(runtime.factory) as session:
-        requeued = requeue_expired_leases(now=now, session=session)
-        expired = expire_campaigns(now=now, session=session)
+
+    def sweep(session: Session) -> tuple[int, dict[str, int]]:
+        return (
+            requeue_expired_leases(now=now, session=session),
+            expire_campaigns(now=now, session=session),
+        )
+
+    requeued, expired = run_with_retry(runtime.factory, sweep)
     if requeued:
         log.warning("requeued %d deliveries whose worker vanished", requeued)
     for key, cancelled in expired.items():
@@ -103,7 +106,8 @@ def purge_unconfirmed_job() -> None:
     runtime = current()
     settings = runtime.settings
     now = datetime.now(UTC)
-    with session_scope(runtime.factory) as session:
+
+    def purge(session: Session) -> int:
         purged = purge_unconfirmed(
             now=now, older_than=settings.pending_purge_after, session=session
         )
@@ -112,6 +116,9 @@ def purge_unconfirmed_job() -> None:
             older_than=max(settings.signup_rate_window, settings.login_rate_window),
             session=session,
         )
+        return purged
+
+    purged = run_with_retry(runtime.factory, purge)
     if purged:
         log.info("purged %d unconfirmed signups", purged)
 

@@ -18,7 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from jobs.deliver import worker_name
 from jobs.runtime import Runtime, install
 from jobs.schedule import schedule_jobs
-from mailer.db import session_scope
+from mailer.db import run_with_retry
 from mailer.locks import acquire, release
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,22 @@ class SchedulerHost:
         self.scheduler: AsyncIOScheduler | None = None
 
     def _hold(self) -> bool:
-        with session_scope(self.runtime.factory) as session:
-            return acquire(LOCK, self.name, ttl=self.ttl, now=datetime.now(UTC), session=session)
+        # Retried within a third of the lease, so a renewal that keeps failing still
+        # leaves time to stop the schedule before another process may take over.
+        return run_with_retry(
+            self.runtime.factory,
+            lambda session: acquire(
+                LOCK, self.name, ttl=self.ttl, now=datetime.now(UTC), session=session
+            ),
+            deadline=self.renew_every,
+        )
 
     def _let_go(self) -> None:
-        with session_scope(self.runtime.factory) as session:
-            release(LOCK, self.name, session=session)
+        run_with_retry(
+            self.runtime.factory,
+            lambda session: release(LOCK, self.name, session=session),
+            deadline=self.renew_every,
+        )
 
     def _start(self) -> None:
         install(self.runtime)

@@ -65,9 +65,6 @@ def make_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # The driver's own implicit BEGIN is off: SQLAlchemy's "begin" event below says
-        # when and how a transaction starts.
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # WAL lets the web process read while the poller or a worker writes.
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -77,8 +74,11 @@ def make_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(_WRITE_OPTION)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Other sessions keep the driver's own behaviour (reads outside a transaction, a
+        # deferred BEGIN before the first write); a write session starts its transaction
+        # with the write lock, and the driver then sees it is in one.
+        if conn.get_execution_options().get(_WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -2,22 +2,25 @@
 relevant items ingested since the previous issue's cutoff; each reader gets the items their
 topics select (``mailer.digest_content``). What
 runs it weekly is ``jobs/schedule.py``; this module is its content and its campaign.
+``issue_digest`` plans, creates and queues an issue in one write transaction, tried again
+when the database is locked or the connection is lost (``mailer.db.run_with_retry``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.audience import matching_readers
 from mailer.config import Settings
+from mailer.db import run_with_retry
 from mailer.digest_content import ContentPlanner, digest_context, load_entries, week_items
 from mailer.email.render import RenderedEmail, preview_values, render_email
 from mailer.models import Campaign, CampaignContent, Item, Source
@@ -160,6 +163,40 @@ def create_digest(
         f"{key}: {len(plan.item_ids)} items, {queued} deliveries queued, "
         f"{len(planner.contents)} distinct contents",
     )
+
+
+@dataclass(frozen=True)
+class Issued:
+    plan: DigestPlan
+    campaign: Campaign | None
+    queued: int
+    message: str
+
+
+def issue_digest(
+    factory: sessionmaker[Session],
+    *,
+    settings: Settings,
+    period: str | None = None,
+    by: str = "scheduler",
+    also: Callable[[Session, Issued], None] | None = None,
+) -> Issued:
+    """Plan, create and queue the issue for ``period`` (default: this week in the readers'
+    time zone) in one write transaction, with ``also`` (an audit entry, say) in the same
+    one. A lock or a lost connection rolls it all back and it runs again from the plan;
+    the week's key keeps it to one issue whatever happens."""
+
+    def work(session: Session) -> Issued:
+        plan = plan_digest(
+            now=datetime.now(UTC), session=session, period=period, timezone=settings.digest_timezone
+        )
+        campaign, queued, message = create_digest(plan, settings=settings, session=session, by=by)
+        issued = Issued(plan, campaign, queued, message)
+        if also is not None:
+            also(session, issued)
+        return issued
+
+    return run_with_retry(factory, work)
 
 
 def digest_rendering(
