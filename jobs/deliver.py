@@ -9,6 +9,19 @@ While a batch is sent, replies are recorded every 100 ms or 100 messages (a cras
 at most that much plus what is in flight), and each time the worker asks whether more
 urgent work is due: if so it stops taking messages from the batch, gives back the rest,
 and claims the urgent rows next. ``wake()`` makes it ask at once.
+
+A reply stays in memory until it is recorded: a failed write (a lock, a lost database
+connection) is tried again with backoff until it succeeds, or until the worker has been
+stopping for RECORD_STOP_GRACE seconds, so a 250 is never forgotten and the row resent.
+
+A heartbeat task, every third of the lease, renews the lease on every row the worker holds
+(whatever its SMTP conversations are doing) and writes the worker's worker_status row:
+relay, circuit breaker, counters and the one-minute send rate.
+
+The relay's circuit breaker (``mailer.sending.breaker``): when it opens the worker stops
+taking rows, gives back what it has not sent, and gives back the rows whose failures opened
+it as due, without counting the attempt; then one probe message every
+R2P_BREAKER_PROBE_EVERY, and sending resumes as soon as a probe gets a real answer.
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ import logging
 import os
 import secrets
 import socket
-import time
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,21 +43,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
 from mailer.content import render_contents
-from mailer.db import session_scope
+from mailer.db import describe_db_error, run_with_retry, session_scope, write_session
 from mailer.email.compose import MessageTemplate, build_template, date_header, message_id_for
 from mailer.email.dkim import DkimSigner
-from mailer.models import Campaign
+from mailer.models import Campaign, WorkerStatus
 from mailer.outbox import (
     Claimed,
     Settled,
     claim,
+    defer,
     finish_campaigns,
     higher_priority_due,
     release,
     renew_lease,
+    retrying_now,
     settle,
 )
 from mailer.sending.base import Sender, SendResult
+from mailer.sending.breaker import Breaker, Counters, RateWindow, is_relay_failure
 from mailer.tokens import Purpose, link, make_token
 
 log = logging.getLogger(__name__)
@@ -60,6 +76,7 @@ LINK_SLOTS = {
 TEMPLATE_CACHE = 64
 SETTLE_EVERY = 0.1  # seconds between recording replies while a batch is sent ...
 SETTLE_AFTER = 100  # ... or messages, whichever comes first
+RECORD_STOP_GRACE = 30.0  # seconds a stopping worker keeps trying to record replies
 
 
 @dataclass
@@ -68,6 +85,9 @@ class Progress:
     retry: int = 0
     failed: int = 0
     released: int = 0
+    retrying_now: int = 0  # rows waiting for a retry now (refreshed by the heartbeat)
+    rate: float = 0.0  # messages sent a second over the last minute
+    breaker: str = "closed"
 
     def add(self, counts: dict[str, int]) -> None:
         self.sent += counts.get("sent", 0)
@@ -97,14 +117,29 @@ class DeliveryWorker:
     _signer: DkimSigner | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     healthy: bool = True
+    counters: Counters = field(default_factory=Counters)
+    record_failures: int = 0  # writes of replies that failed and were tried again
+    _rate: RateWindow = field(default_factory=RateWindow)
+    _beat: asyncio.Event = field(default_factory=asyncio.Event)
+    _held: set[int] = field(default_factory=set)  # rows claimed and not yet recorded
+    _give_up: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self._signer = DkimSigner.from_settings(self.settings)
         self._envelope_from = self.settings.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
+        self.breaker = Breaker(
+            self.settings.breaker_failures, self.settings.breaker_probe_every.total_seconds()
+        )
+        self.started_at = datetime.now(UTC)
+        self.relay = str(getattr(self.sender, "relay", "")) or type(self.sender).__name__
 
     def stop(self) -> None:
-        """Stop claiming; the batch in flight is finished or released."""
+        """Stop claiming; the batch in flight is finished or released. Replies not yet
+        recorded are tried for RECORD_STOP_GRACE seconds more."""
         self._stopping.set()
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.call_later, RECORD_STOP_GRACE, self._give_up.set)
         self.wake()
 
     def wake(self) -> None:
@@ -130,11 +165,11 @@ class DeliveryWorker:
 
     # --- database steps, run in a thread -----------------------------------------------
 
-    def _claim(self) -> list[Claimed]:
-        with session_scope(self.factory) as session:
+    def _claim(self, limit: int) -> list[Claimed]:
+        with write_session(self.factory) as session:
             return claim(
                 worker=self.name,
-                limit=self.settings.delivery_batch,
+                limit=limit,
                 lease=timedelta(seconds=self.settings.lease_seconds),
                 now=datetime.now(UTC),
                 session=session,
@@ -173,13 +208,18 @@ class DeliveryWorker:
         self,
         results: list[Settled],
         unsent: list[int],
-        still_held: list[int],
+        deferred: list[int] | None = None,
         *,
         urgent_above: int | None = None,
     ) -> tuple[dict[str, int], bool]:
-        """Record replies, give back what was not sent, and extend the lease on the rest;
-        with ``urgent_above``, also say whether work of a higher priority is due."""
-        with session_scope(self.factory) as session:
+        """Record replies, give back what was not sent and what the breaker held back;
+        with ``urgent_above``, also say whether work of a higher priority is due. A
+        transient database failure is tried again, with backoff, until it succeeds or the
+        worker has been stopping for RECORD_STOP_GRACE seconds: the replies are in memory
+        only until this returns."""
+        held_back = deferred or []
+
+        def work(session: Session) -> tuple[dict[str, int], bool]:
             now = datetime.now(UTC)
             counts = settle(
                 results,
@@ -189,17 +229,41 @@ class DeliveryWorker:
                 session=session,
             )
             counts["released"] = release(unsent, worker=self.name, session=session)
-            renew_lease(
-                still_held,
+            counts["deferred"] = defer(
+                held_back,
+                reason=self.breaker.reason or "relay failing",
                 worker=self.name,
-                until=now + timedelta(seconds=self.settings.lease_seconds),
                 session=session,
             )
             finish_campaigns({s.claimed.campaign_id for s in results}, now=now, session=session)
             urgent = urgent_above is not None and higher_priority_due(
                 urgent_above, now=now, session=session
             )
-        return counts, urgent
+            return counts, urgent
+
+        done = run_with_retry(
+            self.factory,
+            work,
+            attempts=2**62,
+            deadline=float("inf"),
+            stop=self._give_up,
+            on_retry=self._record_retry,
+        )
+        self._held.difference_update(s.claimed.id for s in results)
+        self._held.difference_update(unsent)
+        self._held.difference_update(held_back)
+        return done
+
+    def _record_retry(self, exc: BaseException, attempt: int, delay: float) -> None:
+        self.record_failures += 1
+        log.warning(
+            "worker %s: cannot record replies yet (%s); attempt %d failed, trying again in "
+            "%.2f s (the replies are kept)",
+            self.name,
+            describe_db_error(exc),
+            attempt,
+            delay,
+        )
 
     # --- building and sending ------------------------------------------------------------
 
@@ -233,46 +297,58 @@ class DeliveryWorker:
         self, claimed: list[Claimed], templates: dict[tuple[int, str], MessageTemplate]
     ) -> tuple[dict[str, int], list[Settled]]:
         """Send a claimed batch over the sender's lanes. Every SETTLE_EVERY seconds or
-        SETTLE_AFTER replies: record the replies, renew the lease on rows still waiting,
-        and ask whether more urgent work is due; if it is, stop taking rows from this
-        batch and give the rest back (they are claimed again later, never lost)."""
+        SETTLE_AFTER replies: record the replies and ask whether more urgent work is due;
+        if it is, stop taking rows from this batch and give the rest back (they are
+        claimed again later, never lost). When the relay's breaker opens, stop likewise,
+        and give back the rows whose failures opened it as due, uncounted."""
         pending = iter(claimed)
         started: set[int] = set()
         replies: list[Settled] = []
+        suspects: list[Settled] = []  # relay failures in a row: the breaker may yet open
+        deferred: list[int] = []  # held back by the open breaker
         everything: list[Settled] = []
-        totals = {"sent": 0, "retry": 0, "failed": 0, "released": 0}
+        totals = {"sent": 0, "retry": 0, "failed": 0, "released": 0, "deferred": 0}
         least_urgent = min(c.priority for c in claimed)
         yielding = False
-        # Renewing rewrites every waiting row: do it when a third of the lease is gone,
-        # not at every 100 ms flush.
-        renew_every = self.settings.lease_seconds / 3
-        renewed = time.monotonic()
+
+        def hold_back_suspects() -> None:
+            deferred.extend(s.claimed.id for s in suspects)
+            suspects.clear()
 
         async def lane() -> None:
             for delivery in pending:
-                if self._stopping.is_set() or yielding:
+                if self._stopping.is_set() or yielding or self.breaker.state == "open":
                     return
                 started.add(delivery.id)
                 template = templates[(delivery.campaign_id, delivery.content_key)]
                 message_id, message = self.message_for(delivery, template)
                 result = await self.sender.send(self._envelope_from, delivery.email, message)
-                replies.append(Settled(delivery, result, message_id))
+                self._count(result)
+                changed = self.breaker.record(result)
+                settled = Settled(delivery, result, message_id)
+                if is_relay_failure(result):
+                    suspects.append(settled)
+                    if self.breaker.state != "closed":
+                        hold_back_suspects()
+                else:  # the relay answered: earlier failures were the messages' own
+                    replies.extend(suspects)
+                    suspects.clear()
+                    replies.append(settled)
+                if changed:
+                    self._breaker_changed()
                 if len(replies) >= SETTLE_AFTER:
                     self._nudge.set()
 
         async def flush(unsent: list[int], *, ask: bool) -> bool:
-            nonlocal renewed
             chunk = replies[:]
-            del replies[: len(chunk)]
-            everything.extend(chunk)
-            held: list[int] = []
-            if time.monotonic() - renewed >= renew_every:
-                renewed = time.monotonic()
-                settled = {s.claimed.id for s in everything}
-                held = [c.id for c in claimed if c.id not in settled and c.id not in unsent]
+            gone = deferred[:]
             counts, urgent = await asyncio.to_thread(
-                self._settle, chunk, unsent, held, urgent_above=least_urgent if ask else None
+                self._settle, chunk, unsent, gone, urgent_above=least_urgent if ask else None
             )
+            # Only now, recorded, do the replies leave memory.
+            del replies[: len(chunk)]
+            del deferred[: len(gone)]
+            everything.extend(chunk)
             for key in totals:
                 totals[key] += counts.get(key, 0)
             return urgent
@@ -293,23 +369,66 @@ class DeliveryWorker:
             await lanes
         finally:
             # Whatever happened, record what was sent and give back what never started;
-            # a message cut off mid-send keeps its lease and is retried when it runs out.
+            # a message cut off mid-send is left to its lease, retried when it runs out.
+            if self.breaker.state == "closed":
+                replies.extend(suspects)
+                suspects.clear()
+            else:
+                hold_back_suspects()
             never_started = [c.id for c in claimed if c.id not in started]
-            await asyncio.shield(flush(never_started, ask=False))
+            try:
+                await asyncio.shield(flush(never_started, ask=False))
+            finally:
+                self._held.difference_update(c.id for c in claimed)
         return totals, everything
 
+    def _count(self, result: SendResult) -> None:
+        self.counters.add(result)
+        if result.verdict == "sent":
+            self._rate.add()
+
+    def _breaker_changed(self) -> None:
+        if self.breaker.state == "closed":
+            log.warning("worker %s: relay %s answers again; sending resumes", self.name, self.relay)
+        else:
+            log.warning(
+                "worker %s: relay %s failing, circuit breaker open (%s); one probe every %g s",
+                self.name,
+                self.relay,
+                self.breaker.reason,
+                self.breaker.probe_every,
+            )
+        self._beat.set()  # worker_status shows the change now, not at the next heartbeat
+        self._nudge.set()
+        self._wake.set()
+
     async def handle_one(self) -> bool:
-        """Claim, send and settle one batch; True if a batch was found (more may wait)."""
+        """Claim, send and settle one batch; True if a batch was found (more may wait).
+        While the relay's breaker is open: one probe message when its time has come."""
         if self._stopping.is_set():
             return False
-        claimed = await asyncio.to_thread(self._claim)
+        probe = self.breaker.state != "closed"
+        if probe and not self.breaker.probe_due():
+            return False
+        try:
+            if probe:
+                self.breaker.probing()
+            found = await self._handle(1 if probe else self.settings.delivery_batch)
+        finally:
+            if self.breaker.state == "half-open":  # nothing to probe with, or no answer
+                self.breaker.no_probe()
+        return found and self.breaker.state == "closed"
+
+    async def _handle(self, limit: int) -> bool:
+        claimed = await asyncio.to_thread(self._claim, limit)
         if not claimed:
             return False
+        self._held.update(c.id for c in claimed)
         try:
             templates = await asyncio.to_thread(self._load_templates, claimed)
         except Exception:
             log.exception("cannot build messages; releasing %d deliveries", len(claimed))
-            await asyncio.to_thread(self._settle, [], [c.id for c in claimed], [])
+            await asyncio.to_thread(self._settle, [], [c.id for c in claimed])
             raise
         orphans = [c for c in claimed if (c.campaign_id, c.content_key) not in templates]
         if orphans:
@@ -321,7 +440,8 @@ class DeliveryWorker:
         self.progress.add(counts)
         self.progress.released += counts["released"]
         log.info(
-            "worker %s: campaigns %s, deliveries %d-%d: %d sent, %d retry, %d failed, %d released",
+            "worker %s: campaigns %s, deliveries %d-%d: %d sent, %d retry, %d failed, "
+            "%d released, %d deferred",
             self.name,
             ",".join(str(c) for c in sorted({c.campaign_id for c in claimed})),
             min(c.id for c in claimed),
@@ -330,6 +450,7 @@ class DeliveryWorker:
             counts["retry"],
             counts["failed"],
             counts["released"],
+            counts["deferred"],
         )
         for settled in results:
             if settled.result.verdict != "sent":
@@ -341,21 +462,34 @@ class DeliveryWorker:
                     settled.result.code,
                     settled.result.reply[:200],
                 )
-        if self.on_progress is not None:
-            self.on_progress(self.progress)
+        self._report()
         return True
+
+    def _report(self) -> None:
+        if self.on_progress is not None:
+            self.progress.rate = self._rate.rate()
+            self.progress.breaker = self.breaker.state
+            self.on_progress(self.progress)
 
     def _fail_orphans(self, orphans: list[Claimed]) -> None:
         """Rows whose content the campaign does not have can never be built: fail them
         (with the reason on the row) rather than claim them again and again."""
         log.error("%d deliveries name a content their campaign lacks; failing them", len(orphans))
         failed = SendResult("failed", 0, "no such content in this campaign (not sent)")
-        self._settle([Settled(c, failed, "") for c in orphans], [], [])
+        self._settle([Settled(c, failed, "") for c in orphans], [])
         self.progress.failed += len(orphans)
 
     async def run(self, *, once: bool = False, idle: float = 0.5) -> Progress:
         """Drain the queue; with ``once``, stop when nothing is due now."""
         self._loop = asyncio.get_running_loop()
+        # asyncio events belong to the loop that first waits on them: fresh ones per run.
+        self._wake, self._nudge, self._beat = (
+            _fresh(self._wake),
+            _fresh(self._nudge),
+            asyncio.Event(),
+        )
+        self._give_up.clear()
+        heartbeat = asyncio.create_task(self._heartbeat(), name=f"heartbeat {self.name}")
         failures = 0
         try:
             while not self._stopping.is_set():
@@ -377,12 +511,88 @@ class DeliveryWorker:
                     continue
                 if once:
                     break
-                await self._pause(idle)
+                if self.breaker.state != "closed":
+                    await self._pause(min(idle, self.breaker.seconds_to_probe()))
+                else:
+                    await self._pause(idle)
         finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._write_status, self._status(stopped=True))
             await self.sender.aclose()
         return self.progress
+
+    # --- heartbeat -------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Every third of the lease (and at once when the breaker changes): renew the
+        lease on every row held, write worker_status, refresh the live figures. A task of
+        its own, so a slow SMTP conversation or a long batch cannot hold it up."""
+        every = self.settings.lease_seconds / 3
+        while True:
+            self._beat.clear()
+            try:
+                retrying = await asyncio.to_thread(self._write_status, self._status())
+            except Exception as exc:
+                log.warning(
+                    "worker %s: heartbeat not written (%s)", self.name, describe_db_error(exc)
+                )
+            else:
+                if retrying is not None:
+                    self.progress.retrying_now = retrying
+            self._report()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat.wait(), timeout=every)
+
+    def _status(self, *, stopped: bool = False) -> dict[str, Any]:
+        """What the heartbeat writes, taken in the event loop (the thread writes it)."""
+        return {
+            "held": sorted(self._held),
+            "relay": self.relay[:200],
+            "breaker": self.breaker.state,
+            "breaker_since": self.breaker.changed_at,
+            "breaker_reason": self.breaker.reason[:500],
+            "counters": self.counters.as_json(),
+            "rate": self._rate.rate(),
+            "stopped": stopped,
+        }
+
+    def _write_status(self, status: dict[str, Any]) -> int | None:
+        with write_session(self.factory) as session:
+            now = datetime.now(UTC)
+            renew_lease(
+                status["held"],
+                worker=self.name,
+                until=now + timedelta(seconds=self.settings.lease_seconds),
+                session=session,
+            )
+            row = session.get(WorkerStatus, self.name)
+            if row is None:
+                row = WorkerStatus(name=self.name, started_at=self.started_at)
+                session.add(row)
+            row.heartbeat_at = now
+            row.stopped_at = now if status["stopped"] else None
+            row.relay = status["relay"]
+            row.breaker = status["breaker"]
+            row.breaker_since = status["breaker_since"]
+            row.breaker_reason = status["breaker_reason"]
+            row.counters = status["counters"]
+            row.rate = status["rate"]
+            if self.on_progress is None:
+                return None
+            return retrying_now(now=now, session=session)
 
     async def _pause(self, seconds: float) -> None:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+
+def _fresh(event: asyncio.Event) -> asyncio.Event:
+    """A new event for this loop, set if the old one was."""
+    new = asyncio.Event()
+    if event.is_set():
+        new.set()
+    return new

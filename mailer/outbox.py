@@ -459,6 +459,51 @@ def release(ids: list[int], *, worker: str, session: Session) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def defer(ids: list[int], *, reason: str, worker: str, session: Session) -> int:
+    """Give back rows the relay's circuit breaker held back: queued again and due as they
+    were, the attempt not counted (no backoff of their own), with the reason on the row."""
+    if not ids:
+        return 0
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.claimed_by == worker, Delivery.status == "sending")
+        .values(
+            status="queued",
+            lease_until=None,
+            claimed_by="",
+            attempts=Delivery.attempts - 1,
+            last_reply=one_line(f"deferred while the relay fails: {reason}")[:1000],
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def renew_held(*, worker: str, until: datetime, session: Session) -> int:
+    """The worker's heartbeat: every row it holds keeps its lease until ``until``."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.status == "sending", Delivery.claimed_by == worker)
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def retrying_now(*, now: datetime, session: Session) -> int:
+    """Rows waiting for a retry at this moment: queued, tried before, due later."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Delivery.status == "queued",
+                Delivery.attempts > 0,
+                Delivery.next_attempt_at > now,
+            )
+        )
+        or 0
+    )
+
+
 def renew_lease(ids: list[int], *, worker: str, until: datetime, session: Session) -> None:
     """Keep rows this worker still holds (a long batch) from going back to the queue."""
     if ids:

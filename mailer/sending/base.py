@@ -6,6 +6,17 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 Verdict = Literal["sent", "retry", "failed"]
+# What went wrong, for counters and the relay's circuit breaker (mailer.sending.breaker).
+ErrorClass = Literal["connection", "timeout", "4xx", "5xx", "421", "tls", "other"]
+ERROR_CLASSES: tuple[ErrorClass, ...] = (
+    "connection",
+    "timeout",
+    "4xx",
+    "5xx",
+    "421",
+    "tls",
+    "other",
+)
 
 
 @dataclass(frozen=True)
@@ -19,6 +30,22 @@ class SendResult:
     # The refusal was of the recipient itself (RCPT), not of the sender or the content:
     # only these count towards suppressing the reader's address.
     address_refused: bool = False
+    # Set by a sender for failures without an SMTP reply (code 0): "connection", "timeout"
+    # or "tls"; replies with a code are classed by it (``error_class``).
+    kind: ErrorClass | None = None
+
+    @property
+    def error_class(self) -> ErrorClass | None:
+        """None for a 2xx; otherwise the class of failure (see ``ERROR_CLASSES``)."""
+        if self.verdict == "sent":
+            return None
+        if self.code == 421:
+            return "421"
+        if 400 <= self.code < 500:
+            return "4xx"
+        if 500 <= self.code < 600:
+            return "5xx"
+        return self.kind or "other"
 
     @classmethod
     def from_code(cls, code: int, reply: str, *, address_refused: bool = False) -> SendResult:

@@ -3,12 +3,15 @@
 Where to connect and how (R2P_SMTP_URL, TLS rules) is ``mailer.smtp_url``. A connection
 that drops is replaced on next use; a reply is classified by its code (2xx
 sent, 4xx retry, 5xx failed) and a lost connection counts as a retry, never as sent.
+Failures without a reply carry their class (connection, timeout, tls) for the worker's
+counters and circuit breaker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 
 import aiosmtplib
@@ -16,7 +19,7 @@ from aiosmtplib.protocol import SMTPProtocol
 from aiosmtplib.typing import SMTPStatus
 
 from mailer.config import Settings
-from mailer.sending.base import SendResult
+from mailer.sending.base import ErrorClass, SendResult
 from mailer.smtp_url import SMTPTarget, parse_smtp_url
 
 __all__ = ["RateLimiter", "SMTPPool", "SMTPTarget", "data_payload", "parse_smtp_url"]
@@ -78,12 +81,28 @@ async def _send_data(client: aiosmtplib.SMTP, protocol: SMTPProtocol, payload: b
     return response.message
 
 
+def failure_kind(exc: BaseException) -> ErrorClass:
+    """The class of a failure that has no SMTP reply."""
+    if isinstance(exc, (aiosmtplib.SMTPTimeoutError, TimeoutError)):
+        return "timeout"
+    if isinstance(exc, ssl.SSLError) or "tls" in str(exc).lower():
+        return "tls"
+    if isinstance(exc, (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError)):
+        return "connection"
+    return "other"
+
+
 class SMTPPool:
     def __init__(self, target: SMTPTarget, *, connections: int = 4, rate: float = 0.0) -> None:
         self.target = target
         self.concurrency = connections
         self._limiter = RateLimiter(rate)
         self._idle: asyncio.Queue[aiosmtplib.SMTP | None] | None = None
+
+    @property
+    def relay(self) -> str:
+        """Where mail goes, without credentials (worker_status.relay)."""
+        return str(self.target)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SMTPPool:
@@ -161,15 +180,23 @@ class SMTPPool:
             if client is None or not client.is_connected:
                 try:
                     client = await self._connect()
+                except aiosmtplib.SMTPResponseException as exc:  # e.g. a 421 greeting
+                    client = None
+                    return SendResult.from_code(exc.code, f"at connect: {exc.message}")
                 except (aiosmtplib.SMTPException, OSError) as exc:
                     client = None
-                    return SendResult("retry", 0, f"cannot connect to {self.target}: {exc}")
+                    return SendResult(
+                        "retry",
+                        0,
+                        f"cannot connect to {self.target}: {exc}",
+                        kind=failure_kind(exc),
+                    )
             try:
                 reply = await self._transaction(client, envelope_from, recipient, message)
             except aiosmtplib.SMTPServerDisconnected as exc:
                 await self._discard(client)
                 client = None
-                return SendResult("retry", 0, f"connection lost: {exc}")
+                return SendResult("retry", 0, f"connection lost: {exc}", kind="connection")
             except aiosmtplib.SMTPRecipientRefused as exc:
                 await self._reset(client)
                 return SendResult.from_code(exc.code, exc.message, address_refused=True)
@@ -183,7 +210,12 @@ class SMTPPool:
             except (aiosmtplib.SMTPException, OSError) as exc:
                 await self._discard(client)
                 client = None
-                return SendResult("retry", 0, f"connection lost: {exc.__class__.__name__}: {exc}")
+                return SendResult(
+                    "retry",
+                    0,
+                    f"connection lost: {exc.__class__.__name__}: {exc}",
+                    kind=failure_kind(exc),
+                )
             return SendResult("sent", 250, reply)
         except BaseException:
             # Cancelled mid-transaction: the envelope is half built, never reuse it.
