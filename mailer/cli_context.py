@@ -1,5 +1,6 @@
 """What every CLI command shares: consoles, and settings plus a database at head, with any
-MailerError turned into a clean one-line error and exit status 1."""
+MailerError, and a database that is locked or cannot be reached, turned into a clean
+one-line error and exit status 1 (never a traceback, never the database password)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings, load_settings
-from mailer.db import make_engine, make_sessionmaker
+from mailer.db import describe_db_error, is_transient, make_engine, make_sessionmaker
 from mailer.errors import MailerError
 from mailer.migrate import current_revision, head_revision
 from mailer.terminal import safe
@@ -27,12 +31,40 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def database_problem(exc: BaseException, url: str) -> str | None:
+    """What to tell the operator when ``exc`` means the database at ``url`` is locked or
+    cannot be reached, or None when it is some other error (a bug keeps its traceback)."""
+    if not isinstance(exc, DBAPIError | PoolTimeoutError) or not (
+        isinstance(exc, PoolTimeoutError) or is_transient(exc)
+    ):
+        return None
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "cannot reach the database (R2P_DATABASE_URL)"
+    reason = describe_db_error(exc)
+    if parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
+    if parsed.get_backend_name() == "sqlite":
+        if "locked" in reason or "busy" in reason:
+            return (
+                f"the database {parsed.database} is locked by another process and stayed "
+                "locked beyond the busy timeout: try again shortly"
+            )
+        return f"cannot use the database {parsed.database}: {reason}"
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+    return f"cannot reach the database at {where}: {reason}"
+
+
 @contextmanager
 def cli_context() -> Iterator[tuple[Settings, Engine, sessionmaker[Session]]]:
-    """Settings and a database ready at head; any MailerError becomes a clean exit 1."""
+    """Settings and a database ready at head; any MailerError, or a database locked or
+    out of reach, becomes a clean exit 1."""
+    url = ""
     try:
         settings = load_settings()
-        engine = make_engine(settings.database)
+        url = settings.database
+        engine = make_engine(url)
         try:
             if current_revision(engine) != head_revision():
                 raise MailerError(
@@ -43,3 +75,8 @@ def cli_context() -> Iterator[tuple[Settings, Engine, sessionmaker[Session]]]:
             engine.dispose()
     except MailerError as exc:
         raise fail(str(exc)) from None
+    except (DBAPIError, PoolTimeoutError) as exc:
+        problem = database_problem(exc, url)
+        if problem is None:
+            raise
+        raise fail(problem) from None

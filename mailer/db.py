@@ -174,8 +174,8 @@ def run_with_retry(
 
     ``work`` must be safe to run again: everything it wrote was rolled back, but what it
     did outside the database (a mail sent, a variable changed) was not. ``on_retry`` gets
-    (the error, the attempt that failed, the delay before the next) and by default logs a
-    warning.
+    (the error, the attempt that failed, the delay before the next) and by default logs
+    it (INFO).
     """
     scope = write_session if write else session_scope
     give_up_at = time.monotonic() + deadline
@@ -201,7 +201,8 @@ def run_with_retry(
 
 
 def _log_retry(exc: BaseException, attempt: int, delay: float) -> None:
-    log.warning(
+    # INFO: a retry that succeeds is routine; the error that ends the retries is raised.
+    log.info(
         "database unavailable (%s); attempt %d failed, trying again in %.2f s",
         describe_db_error(exc),
         attempt,
