@@ -519,8 +519,16 @@ class DeliveryWorker:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self._write_status, self._status(stopped=True))
+            try:
+                retrying = await asyncio.to_thread(self._write_status, self._status(stopped=True))
+            except Exception as exc:
+                log.warning(
+                    "worker %s: last status not written (%s)", self.name, describe_db_error(exc)
+                )
+            else:
+                if retrying is not None:
+                    self.progress.retrying_now = retrying
+                    self._report()
             await self.sender.aclose()
         return self.progress
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -256,20 +255,29 @@ def _drain(*, once: bool) -> None:
     """Run a delivery worker in the foreground with a live progress line."""
     with cli_context() as (settings, _engine, factory):
         sender = make_sender(settings)
-        started = time.monotonic()
         with Progress(
             TextColumn("delivering"),
             TextColumn("[green]{task.fields[sent]} sent"),
-            TextColumn("[yellow]{task.fields[retry]} retrying"),
+            TextColumn("[yellow]{task.fields[retry]} retrying now"),
             TextColumn("[red]{task.fields[failed]} failed"),
-            TextColumn("{task.fields[rate]:.0f} msg/s"),
+            TextColumn("{task.fields[rate]:.0f} msg/s (last minute)"),
+            TextColumn("{task.fields[relay]}"),
             console=console,
         ) as progress:
-            task = progress.add_task("", total=None, sent=0, retry=0, failed=0, rate=0.0)
+            task = progress.add_task("", total=None, sent=0, retry=0, failed=0, rate=0.0, relay="")
 
             def show(p: DeliveryProgress) -> None:
-                rate = p.sent / max(time.monotonic() - started, 1e-6)
-                progress.update(task, sent=p.sent, retry=p.retry, failed=p.failed, rate=rate)
+                # "retrying now": rows waiting for their next attempt at this moment (the
+                # heartbeat counts them), not every retry so far.
+                relay = "" if p.breaker == "closed" else f"[red]relay failing: breaker {p.breaker}"
+                progress.update(
+                    task,
+                    sent=p.sent,
+                    retry=p.retrying_now,
+                    failed=p.failed,
+                    rate=p.rate,
+                    relay=relay,
+                )
 
             worker = DeliveryWorker(settings, factory, sender, on_progress=show)
 

@@ -19,8 +19,8 @@ from mailer.db import make_engine, make_sessionmaker
 from mailer.models import Delivery, WorkerStatus
 from mailer.outbox import retrying_now
 from tests.conftest import Db
-from tests.support.ledger import add_readers, alert_campaign, deliveries, smtp_sender
-from tests.support.running import wait_until
+from tests.support.ledger import add_readers, alert_campaign, deliveries, make_due, smtp_sender
+from tests.support.running import invoke, wait_until
 from tests.support.smtpserver import SMTPServer
 
 LOCK_TIMEOUT_MS = 200
@@ -177,3 +177,21 @@ def test_retrying_now_counts_only_rows_waiting_for_their_next_attempt(
     with db.session() as session:  # retried and sent: no longer "retrying", not a total
         assert retrying_now(now=datetime.now(UTC), session=session) == 0
         assert session.scalar(select(Delivery.id).where(Delivery.status != "sent")) is None
+
+
+def test_delivers_live_line_shows_what_is_retrying_now_and_the_current_rate(
+    cli_env: Db, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("R2P_SMTP_URL", smtp_server.url)
+    smtp_server.handler.rcpt_rule = lambda rcpt, attempt: (
+        "451 4.7.1 Greylisted" if rcpt.startswith("grey") and attempt == 1 else "250 OK"
+    )
+    readers = ["grey1@example.org", "grey2@example.org", "ok@example.org"]
+    alert_campaign(cli_env, add_readers(cli_env, readers))
+    code, output = invoke("deliver", "--once")
+    assert code == 0, output
+    assert "2 retrying now" in output and "msg/s (last minute)" in output
+    make_due(cli_env)
+    code, output = invoke("deliver", "--once")
+    assert code == 0, output
+    assert "0 retrying now" in output  # the two were sent: nothing is retrying any more
