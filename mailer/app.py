@@ -1,5 +1,6 @@
 """The ASGI app factory (a composition root): the web routes, and for `r2p-mailer run` the
-scheduler and a delivery worker tied to the app's lifespan, in one process.
+scheduler (in this process) and a delivery worker (in a child process, restarted if it
+dies: mailer/worker_process.py) tied to the app's lifespan.
 
 What guards every request lives here too: ``SecurityHeaders`` gives every answer the
 security headers (HSTS on https sites) unless it set its own; ``BodyLimit`` refuses a body
@@ -24,14 +25,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobs.deliver import DeliveryWorker
 from jobs.runtime import Runtime
 from jobs.scheduler import SchedulerHost
 from mailer import __version__
 from mailer.config import Settings
 from mailer.db import make_engine, make_sessionmaker
 from mailer.observe import health, metrics_text
-from mailer.sending import make_sender
+from mailer.worker_process import WorkerProcess
 from subscribers.web import include as include_subscriber_pages
 from subscribers.web.admin.api.auth import bearer_token
 from subscribers.web.admin.auth import session_admin
@@ -125,7 +125,8 @@ def may_see_details(request: Request, settings: Settings) -> bool:
 
 
 def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
-    """The web app; ``with_services`` also runs the scheduler and a delivery worker."""
+    """The web app; ``with_services`` also runs the scheduler and a delivery worker
+    process."""
     engine = make_engine(settings.database)
     factory = make_sessionmaker(engine)
 
@@ -133,13 +134,15 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks: list[asyncio.Task[Any]] = []
-        worker: DeliveryWorker | None = None
+        worker: WorkerProcess | None = None
         if with_services:
-            worker = DeliveryWorker(settings, factory, make_sender(settings))
+            # Sending in its own process: it must not compete with requests for the GIL.
+            worker = WorkerProcess(settings)
+            app.state.worker_process = worker
             app.state.wake_worker = worker.wake
             host = SchedulerHost(Runtime(settings, factory, worker.wake))
             tasks = [
-                asyncio.create_task(worker.run(), name="delivery-worker"),
+                asyncio.create_task(worker.supervise(), name="delivery-worker"),
                 asyncio.create_task(host.run(stop), name="scheduler"),
             ]
             app.state.services = tasks
@@ -148,9 +151,9 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
         finally:
             stop.set()
             if worker is not None:
-                worker.stop()
+                # Let the batch in flight finish and settle; kill the worker after a bound.
+                await worker.stop(SHUTDOWN_SECONDS)
             if tasks:
-                # Let the batch in flight finish and settle; give up after a bound.
                 done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
                 for task in pending:
                     log.warning(
@@ -177,8 +180,10 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
     app.state.factory = factory
     # Called after a request queued mail; `run` points it at its in-process worker.
     app.state.wake_worker = lambda: None
-    # The in-process worker and scheduler tasks (`run`), watched by /healthz.
+    # The scheduler task and the worker's supervisor (`run`), watched by /healthz, and the
+    # worker process itself (degraded while it is down, waiting to be restarted).
     app.state.services = []
+    app.state.worker_process = None
 
     @app.get("/healthz")
     def healthz(request: Request) -> JSONResponse:
@@ -200,6 +205,10 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
             body = {"status": "degraded", "reasons": [f"database {unreachable}"]}
             body["database"] = unreachable
             code = 503
+        process: WorkerProcess | None = app.state.worker_process
+        if process is not None and not process.running:
+            body.update(status="degraded")
+            body["reasons"] = [*body["reasons"], "delivery worker process not running"]
         stopped = [t.get_name() for t in app.state.services if t.done()]
         if stopped:
             body.update(status="degraded", stopped=stopped)

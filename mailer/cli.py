@@ -33,10 +33,11 @@ from mailer.feeds.registry import (
     seed_sources,
     set_enabled,
 )
+from mailer.logs import configure_logging as _configure_logging
 from mailer.migrate import current_revision, upgrade_to_head
 from mailer.outbox import queue_depth
 from mailer.sending import make_sender
-from mailer.terminal import plain, safe
+from mailer.terminal import safe
 from subscribers.cli import subscribers_app
 
 app = typer.Typer(
@@ -50,19 +51,6 @@ app.add_typer(digest_app, name="digest")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(admins_app, name="admins")
 app.add_typer(alert_app, name="alert")
-
-
-class _PlainFormatter(logging.Formatter):
-    """Log lines carry outside text (feed errors, addresses): no escape sequences."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return plain(super().format(record), lines=True)
-
-
-def _configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(_PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def _ago(when: datetime | None) -> str:
