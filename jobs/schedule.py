@@ -26,6 +26,10 @@ from subscribers.ratelimit import forget_old_hits
 log = logging.getLogger(__name__)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DIGEST_GRACE = timedelta(hours=6)
+# How often the running scheduler checks for a weekly issue it missed (the database was
+# locked or down at the slot, nobody could read it yet): the same week key keeps the
+# check idempotent, and it only acts within DIGEST_GRACE of the slot.
+CATCH_UP_EVERY = timedelta(minutes=5)
 
 
 async def poll_feeds_job() -> None:
@@ -69,7 +73,9 @@ def digest_missed(settings: Settings, now: datetime, *, has_campaign: bool) -> b
 
 
 def catch_up_digest() -> None:
-    """Run a digest missed while no scheduler was up, if still within the grace time."""
+    """Make this week's issue if it was missed (no scheduler was up at the slot, or the
+    job failed or found nothing to send then) and the slot is within the grace time.
+    Runs when a scheduler starts and every CATCH_UP_EVERY while it runs."""
     runtime = current()
     now = datetime.now(UTC)
     settings = runtime.settings
@@ -177,10 +183,11 @@ def schedule_jobs(scheduler: Any, settings: Settings) -> None:
     )
     scheduler.add_job(
         catch_up_digest,
-        "date",
-        run_date=datetime.now(UTC),
+        "interval",
+        seconds=CATCH_UP_EVERY.total_seconds(),
+        next_run_time=datetime.now(UTC),
         id="catch-up-digest",
         name="catch up a missed digest",
-        misfire_grace_time=3600,
+        misfire_grace_time=int(max(CATCH_UP_EVERY.total_seconds() / 2, 1)),
         **common,
     )
