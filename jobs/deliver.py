@@ -209,6 +209,7 @@ class DeliveryWorker:
         results: list[Settled],
         unsent: list[int],
         deferred: list[int] | None = None,
+        probed: list[int] | None = None,
         *,
         urgent_above: int | None = None,
     ) -> tuple[dict[str, int], bool]:
@@ -217,7 +218,7 @@ class DeliveryWorker:
         transient database failure is tried again, with backoff, until it succeeds or the
         worker has been stopping for RECORD_STOP_GRACE seconds: the replies are in memory
         only until this returns."""
-        held_back = deferred or []
+        held_back, probes = deferred or [], probed or []
 
         def work(session: Session) -> tuple[dict[str, int], bool]:
             now = datetime.now(UTC)
@@ -229,11 +230,14 @@ class DeliveryWorker:
                 session=session,
             )
             counts["released"] = release(unsent, worker=self.name, session=session)
-            counts["deferred"] = defer(
-                held_back,
-                reason=self.breaker.reason or "relay failing",
+            reason = self.breaker.reason or "relay failing"
+            counts["deferred"] = defer(held_back, reason=reason, worker=self.name, session=session)
+            counts["deferred"] += defer(
+                probes,
+                reason=reason,
                 worker=self.name,
                 session=session,
+                until=now + timedelta(seconds=self.breaker.probe_every),
             )
             finish_campaigns({s.claimed.campaign_id for s in results}, now=now, session=session)
             urgent = urgent_above is not None and higher_priority_due(
@@ -252,6 +256,7 @@ class DeliveryWorker:
         self._held.difference_update(s.claimed.id for s in results)
         self._held.difference_update(unsent)
         self._held.difference_update(held_back)
+        self._held.difference_update(probes)
         return done
 
     def _record_retry(self, exc: BaseException, attempt: int, delay: float) -> None:
@@ -306,6 +311,7 @@ class DeliveryWorker:
         replies: list[Settled] = []
         suspects: list[Settled] = []  # relay failures in a row: the breaker may yet open
         deferred: list[int] = []  # held back by the open breaker
+        probed: list[int] = []  # failed probes: held back a little longer
         everything: list[Settled] = []
         totals = {"sent": 0, "retry": 0, "failed": 0, "released": 0, "deferred": 0}
         least_urgent = min(c.priority for c in claimed)
@@ -322,11 +328,16 @@ class DeliveryWorker:
                 started.add(delivery.id)
                 template = templates[(delivery.campaign_id, delivery.content_key)]
                 message_id, message = self.message_for(delivery, template)
+                probe = self.breaker.state == "half-open"
                 result = await self.sender.send(self._envelope_from, delivery.email, message)
                 self._count(result)
                 changed = self.breaker.record(result)
                 settled = Settled(delivery, result, message_id)
-                if is_relay_failure(result):
+                if probe and is_relay_failure(result):
+                    # Not this row's backoff, but not the next probe either: should this
+                    # one reader be the trouble, the next probe tests the relay with another.
+                    probed.append(delivery.id)
+                elif is_relay_failure(result):
                     suspects.append(settled)
                     if self.breaker.state != "closed":
                         hold_back_suspects()
@@ -342,12 +353,14 @@ class DeliveryWorker:
         async def flush(unsent: list[int], *, ask: bool) -> bool:
             chunk = replies[:]
             gone = deferred[:]
+            tried = probed[:]
             counts, urgent = await asyncio.to_thread(
-                self._settle, chunk, unsent, gone, urgent_above=least_urgent if ask else None
+                self._settle, chunk, unsent, gone, tried, urgent_above=least_urgent if ask else None
             )
             # Only now, recorded, do the replies leave memory.
             del replies[: len(chunk)]
             del deferred[: len(gone)]
+            del probed[: len(tried)]
             everything.extend(chunk)
             for key in totals:
                 totals[key] += counts.get(key, 0)

@@ -459,15 +459,25 @@ def release(ids: list[int], *, worker: str, session: Session) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def defer(ids: list[int], *, reason: str, worker: str, session: Session) -> int:
+def defer(
+    ids: list[int],
+    *,
+    reason: str,
+    worker: str,
+    session: Session,
+    until: datetime | None = None,
+) -> int:
     """Give back rows the relay's circuit breaker held back: queued again and due as they
-    were, the attempt not counted (no backoff of their own), with the reason on the row."""
+    were (or from ``until``: a failed probe's row, so the next probe tries another), the
+    attempt not counted (no backoff of their own), with the reason on the row."""
     if not ids:
         return 0
+    due = {} if until is None else {"next_attempt_at": until}
     result = session.execute(
         update(Delivery)
         .where(Delivery.id.in_(ids), Delivery.claimed_by == worker, Delivery.status == "sending")
         .values(
+            **due,
             status="queued",
             lease_until=None,
             claimed_by="",
