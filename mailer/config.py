@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     # /healthz says degraded when the oldest due message is older than this (and when the
     # breaker is open or a worker stopped beating); with 503 when health_degraded_status=503.
     health_queue_age: Duration = timedelta(minutes=15)
-    health_degraded_status: Literal[200, 503] = 200
+    health_degraded_status: Annotated[Literal[200, 503], BeforeValidator(int)] = 200
     # /metrics: off unless a bearer token is set (scrapers send "Authorization: Bearer ...").
     metrics_token: SecretStr | None = None
     # Confirmation and preferences mails: per real mailbox (plus-tags folded) and per

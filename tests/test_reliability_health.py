@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from pytest import MonkeyPatch
 from sqlalchemy import update
 
+from mailer.config import load_settings
+from mailer.errors import ConfigError
 from mailer.models import Campaign, Delivery, WorkerStatus
 from tests.conftest import Db
 from tests.support.browser import Site
@@ -182,3 +187,14 @@ def test_a_stopped_service_is_still_a_503_whatever_the_setting(db: Db) -> None:
         answer = public(site)
         assert answer.status_code == 503 and answer.json() == {"status": "degraded"}
         assert any("scheduler" in r for r in detailed(site).json()["reasons"])
+
+
+def test_the_degraded_status_is_read_from_the_environment(
+    monkeypatch: MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.setenv("R2P_HEALTH_DEGRADED_STATUS", "503")
+    assert load_settings().health_degraded_status == 503
+    monkeypatch.setenv("R2P_HEALTH_DEGRADED_STATUS", "500")
+    with pytest.raises(ConfigError, match="R2P_HEALTH_DEGRADED_STATUS"):
+        load_settings()

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +61,10 @@ def gone(pid: int) -> bool:
     return "\nState:\tZ" in status
 
 
-@pytest.fixture
-def service(db: Db, smtp_server: SMTPServer, tmp_path: Path) -> Iterator[Service]:
+@contextmanager
+def running(db: Db, tmp_path: Path, smtp_url: str, **settings: str) -> Iterator[Service]:
+    """`r2p-mailer run` on ``db`` mailing ``smtp_url``, with these R2P_* settings, until its
+    worker process has started; killed at the end if still running."""
     sources = tmp_path / "sources.toml"
     sources.write_text("source = []\n")
     port = free_port()
@@ -71,10 +74,11 @@ def service(db: Db, smtp_server: SMTPServer, tmp_path: Path) -> Iterator[Service
         "R2P_VAR_DIR": str(tmp_path / "var"),
         "R2P_DATABASE_URL": db.url,
         "R2P_SOURCES_FILE": str(sources),
-        "R2P_SMTP_URL": smtp_server.url,
+        "R2P_SMTP_URL": smtp_url,
         "R2P_BASE_URL": base,
         "R2P_SECRET_KEY": "run-test-secret",
         "R2P_POLL_EVERY": "1h",
+        **{f"R2P_{name.upper()}": value for name, value in settings.items()},
     }
     log = tmp_path / "run.log"
     with log.open("w") as out:
@@ -95,6 +99,12 @@ def service(db: Db, smtp_server: SMTPServer, tmp_path: Path) -> Iterator[Service
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def service(db: Db, smtp_server: SMTPServer, tmp_path: Path) -> Iterator[Service]:
+    with running(db, tmp_path, smtp_server.url) as service:
+        yield service
 
 
 def sign_up(base: str, email: str) -> None:
