@@ -15,11 +15,12 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.admins import audit_cli
 from mailer.cli_context import cli_context, console, errors, fail
-from mailer.db import session_scope
+from mailer.db import session_scope, write_session
 from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
 from mailer.models import Subscriber
@@ -177,46 +178,52 @@ def import_file(
     except OSError as exc:
         raise fail(f"cannot read {file}: {exc.strerror}") from None
     with cli_context() as (settings, _engine, factory):
-        session = factory()
+        # A write session: on SQLite it holds the write lock from the start, so the check
+        # against the list and the inserts see the same list.
         try:
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("importing", total=None)
+            with write_session(factory) as session:
+                with Progress(console=console, transient=True) as progress:
+                    checking = progress.add_task("checking rows", total=None)
+                    storing = progress.add_task("importing", total=None, visible=False)
 
-                def advance(_row: Row) -> None:
-                    progress.advance(task)
+                    def checked(_row: Row) -> None:
+                        progress.advance(checking)
 
-                now = datetime.now(UTC)
-                report = import_subscribers(
-                    data,
-                    confirmed=confirmed,
-                    source=file.name,
-                    settings=settings,
-                    now=now,
-                    session=session,
-                    on_row=advance,
-                )
-            if dry_run:
-                session.rollback()
-            else:
-                audit_cli(
-                    "subscribers.import",
-                    now=now,
-                    session=session,
-                    target=file.name,
-                    confirmed=confirmed,
-                    accepted=report.accepted,
-                    active=report.confirmed,
-                    rejected=len(report.rejected),
-                )
-                session.commit()
+                    def stored(done: int, total: int) -> None:
+                        progress.update(checking, visible=False)
+                        progress.update(storing, completed=done, total=total, visible=True)
+
+                    now = datetime.now(UTC)
+                    report = import_subscribers(
+                        data,
+                        confirmed=confirmed,
+                        source=file.name,
+                        settings=settings,
+                        now=now,
+                        session=session,
+                        on_row=checked,
+                        on_stored=stored,
+                    )
+                if dry_run:
+                    session.rollback()
+                else:
+                    audit_cli(
+                        "subscribers.import",
+                        now=now,
+                        session=session,
+                        target=file.name,
+                        confirmed=confirmed,
+                        accepted=report.accepted,
+                        active=report.confirmed,
+                        rejected=len(report.rejected),
+                    )
         except MailerError as exc:
-            session.rollback()
             raise fail(f"{file}: {exc}; nothing was imported") from None
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        except IntegrityError:
+            raise fail(
+                f"{file}: an address was added by someone else during the import; nothing "
+                "was imported: run it again"
+            ) from None
     if report.rejected:
         table = Table(title=f"Rejected rows ({len(report.rejected)})")
         for column in ("line", "email", "reason"):

@@ -76,7 +76,22 @@ def record_event(
     request_id: int | None = None,
 ) -> ConsentEvent:
     """Append one event to the reader's consent history."""
-    row = ConsentEvent(
+    row = new_event(subscriber_id, event, consent, choices, request_id=request_id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def new_event(
+    subscriber_id: int,
+    event: str,
+    consent: Consent,
+    choices: Choices,
+    *,
+    request_id: int | None = None,
+) -> ConsentEvent:
+    """One consent-history event, not yet added to a session (imports add many at once)."""
+    return ConsentEvent(
         subscriber_id=subscriber_id,
         event=event,
         at=consent.at,
@@ -90,9 +105,6 @@ def record_event(
         topics=list(choices.topics),
         request_id=request_id,
     )
-    session.add(row)
-    session.flush()
-    return row
 
 
 def open_request(subscriber_id: int, *, session: Session) -> ConsentEvent | None:

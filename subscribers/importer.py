@@ -3,28 +3,34 @@
 The file is checked as a whole first: it must be UTF-8 (a BOM is fine) or UTF-16 with a
 BOM, with an ``email`` column. Each row is then accepted or rejected with a reason, and
 the accepted rows are added in the caller's single transaction, so a crash leaves
-nothing half-imported. Addresses already on the list are never touched: an import must
-not undo an unsubscribe. A ``status`` column (as ``subscribers export`` writes) is
-honoured: only ``active`` rows keep their confirmation, ``pending`` rows must confirm,
-and any other status is rejected. A cell that `export` quoted against spreadsheet formula
-injection (a leading ' before = + - @, tab or CR) is read back without that quote, so an
-export imports back to the same addresses (mailer/spreadsheet.py).
+nothing half-imported. Rows are checked against the list a chunk at a time and the
+accepted ones inserted a batch at a time (BATCH): a few statements per thousand rows.
+Addresses already on the list are never touched: an import must not undo an unsubscribe.
+A ``status`` column (as ``subscribers export`` writes) is honoured: only ``active`` rows
+keep their confirmation, ``pending`` rows must confirm, and any other status is rejected.
+A cell that `export` quoted against spreadsheet formula injection (a leading ' before
+= + - @, tab or CR) is read back without that quote, so an export imports back to the
+same addresses (mailer/spreadsheet.py).
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.errors import MailerError
+from mailer.models import ConsentEvent, Subscriber
 from mailer.spreadsheet import restore
 from subscribers.addresses import InvalidAddressError, normalise_address
 from subscribers.choices import (
@@ -35,12 +41,15 @@ from subscribers.choices import (
     clean_topics,
     vocabulary,
 )
-from subscribers.consent import ADMIN_CONFIRMED, ADMIN_PENDING, Consent
-from subscribers.signup import AlreadyListedError, add_by_admin
+from subscribers.consent import ADMIN, ADMIN_CONFIRMED, ADMIN_PENDING, Consent, new_event
+from subscribers.mails import queue_confirmation
+from subscribers.signup import admin_subscriber
 
 EVERYTHING = {"", "all", "everything", "*"}
 _TOPIC_SEPARATORS = re.compile(r"[\s,;|]+")
 _EXTRA = "\x00extra"
+BATCH = 1000  # readers inserted per statement
+LOOKUP_CHUNK = 500  # addresses looked up on the list per query
 
 
 class ImportFileError(MailerError):
@@ -125,6 +134,41 @@ def _choices(row: Row, known: Vocabulary) -> Choices:
     return Choices(language=clean_language(language), topics=chosen)
 
 
+def _listed(addresses: set[str], *, session: Session) -> dict[str, str]:
+    """The status of each of ``addresses`` already on the list, a chunk at a time."""
+    found: dict[str, str] = {}
+    ordered = sorted(addresses)
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        chunk = ordered[start : start + LOOKUP_CHUNK]
+        rows = session.execute(
+            select(Subscriber.email, Subscriber.status).where(Subscriber.email.in_(chunk))
+        )
+        found.update((email, status) for email, status in rows)
+    return found
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    address: str
+    choices: Choices
+    active: bool
+
+
+def _check(
+    row: Row, address: str, known: Vocabulary, listed: dict[str, str], seen: dict[str, int]
+) -> _Accepted:
+    """One row's verdict, in the order the reasons are given; raises ChoiceError."""
+    if address in seen:
+        raise ChoiceError(f"the same address as line {seen[address]}")
+    file_status = row.values.get("status", "").lower()
+    if file_status not in {"", "active", "pending"}:
+        raise ChoiceError(f"the file says this reader is {file_status}")
+    choices = _choices(row, known)
+    if address in listed:
+        raise ChoiceError(f"already on the list ({listed[address]})")
+    return _Accepted(address, choices, file_status != "pending")
+
+
 def import_subscribers(
     data: bytes,
     *,
@@ -134,12 +178,25 @@ def import_subscribers(
     now: datetime,
     session: Session,
     on_row: Callable[[Row], None] | None = None,
+    on_stored: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Add every acceptable row; the caller commits (or rolls back everything)."""
+    """Add every acceptable row; the caller commits (or rolls back everything).
+
+    Every row is checked first (``on_row`` after each), against the list with one query
+    per LOOKUP_CHUNK addresses; the accepted readers and their consent events are then
+    inserted BATCH at a time (``on_stored(done, total)`` after each batch). Readers asked
+    to confirm get their confirmation queued as a form signup's is.
+    """
     rows = list(read_rows(data))
     known = vocabulary(settings.relevance_file)
     report = ImportReport()
+    addresses: dict[int, str] = {}
+    for row in rows:
+        with contextlib.suppress(InvalidAddressError):
+            addresses[row.line] = normalise_address(row.values.get("email", ""))
+    listed = _listed(set(addresses.values()), session=session)
     seen: dict[str, int] = {}
+    accepted: list[_Accepted] = []
     for row in rows:
         if on_row is not None:
             on_row(row)
@@ -147,31 +204,63 @@ def import_subscribers(
         try:
             if row.extra:
                 raise ChoiceError("more fields than the header has columns")
-            address = normalise_address(row.values.get("email", ""))
-            if address in seen:
-                raise ChoiceError(f"the same address as line {seen[address]}")
-            file_status = row.values.get("status", "").lower()
-            if file_status not in {"", "active", "pending"}:
-                raise ChoiceError(f"the file says this reader is {file_status}")
-            active = confirmed and file_status != "pending"
-            consent = Consent(
-                at=now,
-                form="admin-import",
-                text=f"{ADMIN_CONFIRMED if active else ADMIN_PENDING} (file {source})",
-            )
-            add_by_admin(
-                address,
-                _choices(row, known),
-                consent,
-                confirmed=active,
-                settings=settings,
-                now=now,
-                session=session,
-            )
-        except (InvalidAddressError, ChoiceError, AlreadyListedError) as exc:
+            address = addresses.get(row.line) or normalise_address(row.values.get("email", ""))
+            verdict = _check(row, address, known, listed, seen)
+        except (InvalidAddressError, ChoiceError) as exc:
             report.rejected.append(Rejected(row.line, shown, str(exc)))
             continue
         seen[address] = row.line
-        report.accepted += 1
-        report.confirmed += int(active)
+        accepted.append(_Accepted(address, verdict.choices, confirmed and verdict.active))
+    for start in range(0, len(accepted), BATCH):
+        _store(accepted[start : start + BATCH], source, settings=settings, now=now, session=session)
+        report.accepted = min(start + BATCH, len(accepted))
+        if on_stored is not None:
+            on_stored(report.accepted, len(accepted))
+    report.confirmed = sum(a.active for a in accepted)
     return report
+
+
+def _store(
+    batch: list[_Accepted], source: str, *, settings: Settings, now: datetime, session: Session
+) -> None:
+    """Insert one batch of readers with their consent events (a statement each, and one
+    to read the new ids back), and queue the confirmations the pending ones need."""
+    consents = {
+        active: Consent(
+            at=now,
+            form="admin-import",
+            text=f"{ADMIN_CONFIRMED if active else ADMIN_PENDING} (file {source})",
+        )
+        for active in (True, False)
+    }
+    readers = [
+        admin_subscriber(a.address, a.choices, consents[a.active], confirmed=a.active, now=now)
+        for a in batch
+    ]
+    # Plain executemany, then the ids by address: RETURNING in parameter order would make
+    # SQLite insert one row per statement.
+    session.execute(insert(Subscriber), [_columns(reader) for reader in readers])
+    found = session.execute(
+        select(Subscriber.email, Subscriber.id).where(
+            Subscriber.email.in_([reader.email for reader in readers])
+        )
+    )
+    ids = {email: reader_id for email, reader_id in found}
+    for reader in readers:
+        reader.id = ids[reader.email]
+    session.execute(
+        insert(ConsentEvent),
+        [
+            _columns(new_event(reader.id, ADMIN, consents[a.active], a.choices))
+            for reader, a in zip(readers, batch, strict=True)
+        ],
+    )
+    for reader, a in zip(readers, batch, strict=True):
+        if not a.active:
+            queue_confirmation(reader, settings=settings, now=now, session=session)
+
+
+def _columns(row: Subscriber | ConsentEvent) -> dict[str, Any]:
+    """The column values set on a row not in a session, for a bulk INSERT."""
+    state = row.__dict__
+    return {c.key: state[c.key] for c in row.__table__.columns if c.key in state}

@@ -134,6 +134,23 @@ def resend_link(address: str, *, settings: Settings, now: datetime, session: Ses
     return False
 
 
+def admin_subscriber(
+    address: str, choices: Choices, consent: Consent, *, confirmed: bool, now: datetime
+) -> Subscriber:
+    """The row for a reader an admin adds, not yet in a session (``add_by_admin``, and
+    imports, which add many at once)."""
+    subscriber = Subscriber(
+        email=address,
+        status="active" if confirmed else "pending",
+        created_at=now,
+        confirmed_at=now if confirmed else None,
+        hard_bounces=0,
+    )
+    apply_choices(subscriber, choices)
+    consent.record_on(subscriber)
+    return subscriber
+
+
 def add_by_admin(
     address: str,
     choices: Choices,
@@ -151,15 +168,7 @@ def add_by_admin(
     existing = find_by_email(address, session=session)
     if existing is not None:
         raise AlreadyListedError(existing)
-    subscriber = Subscriber(
-        email=address,
-        status="active" if confirmed else "pending",
-        created_at=now,
-        confirmed_at=now if confirmed else None,
-        hard_bounces=0,
-    )
-    apply_choices(subscriber, choices)
-    consent.record_on(subscriber)
+    subscriber = admin_subscriber(address, choices, consent, confirmed=confirmed, now=now)
     session.add(subscriber)
     session.flush()
     record_event(subscriber.id, ADMIN, consent, choices, session=session)
