@@ -211,12 +211,18 @@ def trial(tree: Path, args: argparse.Namespace) -> dict[str, float]:
             attempts = relay.dropped
             relay.back()
             back = time.monotonic()
+            left = args.messages - relay.received
             drained = wait(lambda: waiting(url) == 0, args.limit)
             after = time.monotonic() - back if drained else float("nan")
         finally:
             worker.terminate()
             worker.wait(timeout=60)
-    return {"attempts": attempts, "drained_after": after, "received": relay.received}
+    return {
+        "attempts": attempts,
+        "drained_after": after,
+        "sending": left / args.rate,
+        "received": relay.received,
+    }
 
 
 def main() -> None:
@@ -240,6 +246,7 @@ def main() -> None:
     for key, title in (
         ("attempts", "attempts during the outage"),
         ("drained_after", "queue drained after return (s)"),
+        ("sending", "  of which sending what was left (s)"),
     ):
         b, a = results["before"][key], results["after"][key]
         ratio = f"{b / a:.1f}x" if a else "-"
