@@ -2,6 +2,8 @@
 
 Folders are 0700 and messages 0600 (they hold readers' addresses and signed links): each
 message is written to ``tmp/`` with that mode and renamed into ``new/``, as Maildir wants.
+A write that fails (disk full, folder not writable) removes its file from ``tmp/`` and is
+a ``retry`` for the delivery, as a relay that cannot take the message now would be.
 """
 
 from __future__ import annotations
@@ -39,16 +41,24 @@ class MaildirSender:
         key = _unique_name()
         temporary = self.path / "tmp" / key
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(
-                b"Return-Path: <" + envelope_from.encode() + b">\r\n"
-                b"Delivered-To: " + recipient.encode() + b"\r\n" + message
-            )
-        temporary.rename(self.path / "new" / key)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(
+                    b"Return-Path: <" + envelope_from.encode() + b">\r\n"
+                    b"Delivered-To: " + recipient.encode() + b"\r\n" + message
+                )
+            temporary.rename(self.path / "new" / key)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         return key
 
     async def send(self, envelope_from: str, recipient: str, message: bytes) -> SendResult:
-        key = await asyncio.to_thread(self._write, envelope_from, recipient, message)
+        try:
+            key = await asyncio.to_thread(self._write, envelope_from, recipient, message)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            return SendResult("retry", 0, f"cannot write to the Maildir: {reason}", kind="other")
         return SendResult("sent", 250, f"stored in Maildir as {key}")
 
     async def aclose(self) -> None:
