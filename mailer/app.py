@@ -1,6 +1,6 @@
 """The ASGI app factory (a composition root): the web routes, and for `r2p-mailer run` the
 scheduler (in this process) and a delivery worker (in a child process, restarted if it
-dies: mailer/worker_process.py) tied to the app's lifespan.
+dies: jobs/worker_process.py) tied to the app's lifespan.
 
 What guards every request lives here too: ``SecurityHeaders`` gives every answer the
 security headers (HSTS on https sites) unless it set its own; ``BodyLimit`` refuses a body
@@ -27,11 +27,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobs.runtime import Runtime
 from jobs.scheduler import SchedulerHost
+from jobs.worker_process import WorkerProcess
 from mailer import __version__
 from mailer.config import Settings
 from mailer.db import make_engine, make_sessionmaker
 from mailer.observe import health, metrics_text
-from mailer.worker_process import WorkerProcess
 from subscribers.web import include as include_subscriber_pages
 from subscribers.web.admin.api.auth import bearer_token
 from subscribers.web.admin.auth import session_admin
