@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobs.deliver import RECORD_STOP_GRACE
 from jobs.runtime import Runtime
 from jobs.scheduler import SchedulerHost
 from jobs.worker_process import WorkerProcess
@@ -40,6 +41,9 @@ from subscribers.web.pages import response_headers
 
 log = logging.getLogger(__name__)
 SHUTDOWN_SECONDS = 30.0
+# The worker process keeps trying to record its replies for RECORD_STOP_GRACE after it
+# is asked to stop; killing it sooner would lose them (and resend those messages).
+WORKER_STOP_SECONDS = RECORD_STOP_GRACE + 10.0
 # Every form and API body is far smaller; nothing is uploaded through the web.
 BODY_LIMIT = 64 * 1024
 TOO_LARGE = f"The request body is larger than {BODY_LIMIT // 1024} KiB."
@@ -152,7 +156,7 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
             stop.set()
             if worker is not None:
                 # Let the batch in flight finish and settle; kill the worker after a bound.
-                await worker.stop(SHUTDOWN_SECONDS)
+                await worker.stop(WORKER_STOP_SECONDS)
             if tasks:
                 done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
                 for task in pending:

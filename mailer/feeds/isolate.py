@@ -177,7 +177,7 @@ def prepare_isolated(
             )
         try:
             kind, payload = receive.recv()
-        except EOFError:
+        except (EOFError, OSError):  # OSError: the child died partway through its answer
             child.join(limits.wall_seconds)
             raise _death(child.exitcode, limits) from None
     finally:

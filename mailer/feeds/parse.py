@@ -6,6 +6,7 @@ and memory (mailer/feeds/isolate.py).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,10 @@ def parse_feed(body: bytes, *, content_type: str | None = None) -> ParsedFeed:
     """Parse feed bytes; keeps what parses from malformed XML and reports it as a warning."""
     refuse_declarations(body, content_type=content_type)
     headers = {"content-type": content_type} if content_type else {}
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
+    # A file object, never the bytes themselves: given bytes or a str, feedparser first
+    # tries them as a file name or URL, so a body naming a local file would be read from
+    # disk, past the guard above.
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=True)
     warning = None
     if parsed.get("bozo"):
         # The message can quote the document (a declared encoding): plain text only.
