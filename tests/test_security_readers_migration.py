@@ -78,11 +78,14 @@ def check_upgrade(url: str) -> None:
             history = conn.execute(
                 text(
                     "SELECT subscriber_id, event, form, ip, user_agent FROM consent_events"
-                    " ORDER BY subscriber_id"
+                    " ORDER BY subscriber_id, id"
                 )
             ).all()
             assert [tuple(h) for h in history] == [
-                (i, "migrated", "v1", "192.0.2.7", "Agent/1") for i in (1, 2, 3)
+                (1, "migrated", "v1", "192.0.2.7", "Agent/1"),
+                (2, "migrated", "v1", "192.0.2.7", "Agent/1"),
+                (2, "withdrawn", "before 0006", "", ""),  # the unsubscribe is history too
+                (3, "migrated", "v1", "192.0.2.7", "Agent/1"),
             ]
             conn.execute(text("DELETE FROM subscribers WHERE id = 3"))
             assert conn.scalar(text("SELECT count(*) FROM deliveries")) == 2  # cascade works
@@ -110,6 +113,48 @@ def test_0006_keeps_every_reader_and_delivery_on_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     path.touch(mode=0o600)  # an empty file is an empty database
     check_upgrade(f"sqlite:///{path}")
+
+
+def test_0006_runs_again_after_failing_in_the_sqlite_rebuild(tmp_path: Path) -> None:
+    """The rebuild commits the first steps before alembic records 0006; a run that failed
+    there (here: a delivery of a reader who is gone, found by the foreign-key check) must
+    run again from where it stopped once the cause is fixed, and fill in the secret of a
+    reader that a process still running the old code added in between."""
+    path = tmp_path / "old.sqlite3"
+    path.touch(mode=0o600)
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade_to(engine, "0005")
+        fill_at_0005(engine)
+        with engine.connect() as conn:
+            conn.execute(text("PRAGMA foreign_keys=OFF"))
+            conn.execute(text("UPDATE deliveries SET subscriber_id = 99 WHERE id = 3"))
+            conn.commit()
+        with pytest.raises(RuntimeError, match="foreign keys broken"):
+            upgrade_to_head(engine)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE deliveries SET subscriber_id = 3 WHERE id = 3"))
+            conn.execute(
+                text(
+                    "INSERT INTO subscribers (email, status, language, wants_digest,"
+                    " wants_alerts, topics, consent_form, consent_text, consent_ip,"
+                    " consent_user_agent, created_at, hard_bounces) VALUES"
+                    " ('meanwhile@example.org', 'pending', 'en', true, true, '[]', '', '', '',"
+                    " '', '2026-01-02 03:04:05', 0)"
+                )
+            )
+        upgrade_to_head(engine)
+        assert schema_differences(engine) == []
+        with engine.begin() as conn:
+            secrets = conn.execute(text("SELECT link_secret FROM subscribers")).scalars().all()
+            assert len(secrets) == 4 and all(secrets) and len(set(secrets)) == 4
+            migrated = conn.scalar(
+                text("SELECT count(*) FROM consent_events WHERE event = 'migrated'")
+            )
+            assert migrated == 3  # seeded once, not again by the second run
+            assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres

@@ -26,7 +26,12 @@ BATCH = 1000
 def _fill_secrets() -> None:
     bind = op.get_bind()
     subscribers = sa.table('subscribers', sa.column('id', sa.Integer), sa.column('link_secret', sa.String))
-    ids = [row[0] for row in bind.execute(sa.select(subscribers.c.id).order_by(subscribers.c.id))]
+    ids = [
+        row[0]
+        for row in bind.execute(
+            sa.select(subscribers.c.id).where(subscribers.c.link_secret.is_(None)).order_by(subscribers.c.id)
+        )
+    ]
     statement = (
         sa.update(subscribers)
         .where(subscribers.c.id == sa.bindparam('_id'))
@@ -47,6 +52,17 @@ def _seed_history() -> None:
         FROM subscribers ORDER BY id
         """
     )
+    # An unsubscribe before the upgrade is part of the history too (the data download shows
+    # it): one withdrawal after the migrated consent.
+    op.execute(
+        """
+        INSERT INTO consent_events (subscriber_id, event, at, form, text, ip, user_agent,
+            language, wants_digest, wants_alerts, topics)
+        SELECT id, 'withdrawn', COALESCE(unsubscribed_at, created_at), 'before 0006', '',
+            '', '', language, wants_digest, wants_alerts, topics
+        FROM subscribers WHERE status = 'unsubscribed' ORDER BY id
+        """
+    )
 
 
 def _rebuild_subscribers_on_sqlite() -> None:
@@ -60,6 +76,12 @@ def _rebuild_subscribers_on_sqlite() -> None:
     raw.commit()
     bind.exec_driver_sql('PRAGMA foreign_keys=OFF')
     try:
+        # Fill and copy under the write lock, in one transaction: a process still running
+        # the old code may have added a reader (without a secret) since the commit above.
+        bind.exec_driver_sql('DROP TABLE IF EXISTS _alembic_tmp_subscribers')
+        raw.commit()
+        bind.exec_driver_sql('BEGIN IMMEDIATE')
+        _fill_secrets()
         with op.batch_alter_table(
             'subscribers', recreate='always', table_kwargs={'sqlite_autoincrement': True}
         ) as batch:
@@ -74,8 +96,23 @@ def _rebuild_subscribers_on_sqlite() -> None:
 
 
 def upgrade() -> None:
-    op.add_column('subscribers', sa.Column('link_secret', sa.String(length=32), nullable=True))
+    # On SQLite the rebuild below commits the first steps before alembic records 0006:
+    # a run that failed in the rebuild is run again from where it stopped.
+    inspector = sa.inspect(op.get_bind())
+    columns = {column['name'] for column in inspector.get_columns('subscribers')}
+    if 'link_secret' not in columns:
+        op.add_column('subscribers', sa.Column('link_secret', sa.String(length=32), nullable=True))
     _fill_secrets()
+    if not inspector.has_table('consent_events'):
+        _create_consent_events()
+    if op.get_bind().dialect.name == 'sqlite':
+        _rebuild_subscribers_on_sqlite()
+    else:
+        op.alter_column('subscribers', 'link_secret', existing_type=sa.String(length=32), nullable=False)
+        op.create_unique_constraint(op.f('uq_subscribers_link_secret'), 'subscribers', ['link_secret'])
+
+
+def _create_consent_events() -> None:
     op.create_table('consent_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('subscriber_id', sa.Integer(), nullable=False),
@@ -96,11 +133,6 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_consent_events_subscriber_id'), 'consent_events', ['subscriber_id'], unique=False)
     _seed_history()
-    if op.get_bind().dialect.name == 'sqlite':
-        _rebuild_subscribers_on_sqlite()
-    else:
-        op.alter_column('subscribers', 'link_secret', existing_type=sa.String(length=32), nullable=False)
-        op.create_unique_constraint(op.f('uq_subscribers_link_secret'), 'subscribers', ['link_secret'])
 
 
 def downgrade() -> None:
