@@ -39,7 +39,9 @@ def subscriber_for_link(
 ) -> Subscriber:
     """The subscriber a link was made for; raises LinkExpiredError, LinkGoneError or
     LinkError. A link of the old form (id and address hash) counts as expired, except an
-    unsubscribe link still addressed to the row's current address."""
+    unsubscribe link still addressed to the row's current address, and a confirmation link
+    of a reader who is still pending at that address (a signup made just before the
+    upgrade; it can only confirm that same pending signup)."""
     try:
         named = read_token(settings, purpose, token)
     except TokenExpiredError:
@@ -47,7 +49,7 @@ def subscriber_for_link(
     except TokenError:
         raise LinkError("this link is not valid") from None
     if isinstance(named, LegacyLink):
-        if purpose is not Purpose.UNSUBSCRIBE:
+        if purpose not in (Purpose.UNSUBSCRIBE, Purpose.CONFIRM):
             raise LinkExpiredError("this link has expired")
         if not 1 <= named.subscriber_id <= MAX_ROW_ID:
             raise LinkGoneError("this link no longer leads to a subscription")
@@ -61,4 +63,10 @@ def subscriber_for_link(
         isinstance(named, LegacyLink) and not named.matches(subscriber.email)
     ):
         raise LinkGoneError("this link no longer leads to a subscription")
+    if (
+        isinstance(named, LegacyLink)
+        and purpose is Purpose.CONFIRM
+        and subscriber.status != "pending"
+    ):
+        raise LinkExpiredError("this link has expired")
     return subscriber

@@ -294,6 +294,25 @@ def test_old_preferences_and_confirmation_links_are_refused(site: Site) -> None:
         assert page.status_code == 410 and 'action="/resend"' in page.text
 
 
+def test_an_old_confirmation_link_still_confirms_a_signup_made_before_the_upgrade(
+    site: Site,
+) -> None:
+    """Pending readers who signed up in the week before the upgrade can still confirm with
+    the link they got; the link confirms only that pending signup at that address."""
+    reader = site.reader()
+    reader.sign_up("anna@example.org")
+    pending = site.subscriber("anna@example.org")
+    assert pending is not None and pending.status == "pending"
+    old = legacy_token(site, "confirm", pending.id, "anna@example.org")
+    wrong_address = legacy_token(site, "confirm", pending.id, "someone@example.org")
+    assert site.reader().get(f"/confirm/{wrong_address}").status_code == 404  # not theirs
+    page = reader.get(f"/confirm/{old}")
+    assert page.status_code == 200 and "Confirm my subscription" in page.text
+    done = reader.post(f"/confirm/{old}", {}, token_from=f"/confirm/{old}")
+    assert done.status_code == 200 and "your subscription is confirmed" in done.text
+    assert site.subscriber("anna@example.org").status == "active"  # type: ignore[union-attr]
+
+
 # --- 4. confirmation by POST ------------------------------------------------------------
 
 
