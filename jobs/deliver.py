@@ -6,9 +6,11 @@ reader's message is that template with their address, Message-ID, Date and signe
 joined in, so personalising costs microseconds, not a render.
 
 While a batch is sent, replies are recorded every 100 ms or 100 messages (a crash repeats
-at most that much plus what is in flight), and each time the worker asks whether more
-urgent work is due: if so it stops taking messages from the batch, gives back the rest,
-and claims the urgent rows next. ``wake()`` makes it ask at once.
+at most that much plus what is in flight), and in the same transaction the worker claims
+whatever more urgent mail is due (a confirmation or an alert during a digest): those rows
+go out next, ahead of the rest of the batch, which the worker keeps (giving a batch back
+and claiming it again for every confirmation made each signup cost two more write
+transactions of hundreds of rows). ``wake()`` makes it look at once.
 
 A reply stays in memory until it is recorded: a failed write (a lock, a lost database
 connection) is tried again with backoff until it succeeds, or until the worker has been
@@ -212,15 +214,17 @@ class DeliveryWorker:
         probed: list[int] | None = None,
         *,
         urgent_above: int | None = None,
-    ) -> tuple[dict[str, int], bool]:
+        urgent_limit: int = 0,
+    ) -> tuple[dict[str, int], list[Claimed]]:
         """Record replies, give back what was not sent and what the breaker held back;
-        with ``urgent_above``, also say whether work of a higher priority is due. A
+        with ``urgent_above``, also claim up to ``urgent_limit`` due rows of a higher
+        priority (in the same transaction: one write, not two). A
         transient database failure is tried again, with backoff, until it succeeds or the
         worker has been stopping for RECORD_STOP_GRACE seconds: the replies are in memory
         only until this returns."""
         held_back, probes = deferred or [], probed or []
 
-        def work(session: Session) -> tuple[dict[str, int], bool]:
+        def work(session: Session) -> tuple[dict[str, int], list[Claimed]]:
             now = datetime.now(UTC)
             counts = settle(
                 results,
@@ -240,9 +244,20 @@ class DeliveryWorker:
                 until=now + timedelta(seconds=self.breaker.probe_every),
             )
             finish_campaigns({s.claimed.campaign_id for s in results}, now=now, session=session)
-            urgent = urgent_above is not None and higher_priority_due(
-                urgent_above, now=now, session=session
-            )
+            urgent: list[Claimed] = []
+            if (
+                urgent_above is not None
+                and urgent_limit > 0
+                and higher_priority_due(urgent_above, now=now, session=session)
+            ):
+                urgent = claim(
+                    worker=self.name,
+                    limit=urgent_limit,
+                    lease=timedelta(seconds=self.settings.lease_seconds),
+                    now=now,
+                    session=session,
+                    above=urgent_above,
+                )
             return counts, urgent
 
         done = run_with_retry(
@@ -257,6 +272,7 @@ class DeliveryWorker:
         self._held.difference_update(unsent)
         self._held.difference_update(held_back)
         self._held.difference_update(probes)
+        self._held.update(c.id for c in done[1])
         return done
 
     def _record_retry(self, exc: BaseException, attempt: int, delay: float) -> None:
@@ -302,11 +318,14 @@ class DeliveryWorker:
         self, claimed: list[Claimed], templates: dict[tuple[int, str], MessageTemplate]
     ) -> tuple[dict[str, int], list[Settled]]:
         """Send a claimed batch over the sender's lanes. Every SETTLE_EVERY seconds or
-        SETTLE_AFTER replies: record the replies and ask whether more urgent work is due;
-        if it is, stop taking rows from this batch and give the rest back (they are
-        claimed again later, never lost). When the relay's breaker opens, stop likewise,
-        and give back the rows whose failures opened it as due, uncounted."""
-        pending = iter(claimed)
+        SETTLE_AFTER replies: record the replies and, in the same transaction, claim the
+        due rows of a higher priority than the batch's lowest; those are sent next, ahead
+        of the rest of the batch, which is kept (its leases renewed by the heartbeat).
+        When the relay's breaker opens, stop taking rows, and give back the rows whose
+        failures opened it as due, uncounted; whatever never started is given back."""
+        held = list(claimed)  # the batch and the urgent rows claimed while it is sent
+        batch = iter(claimed)
+        urgent: list[Claimed] = []  # claimed while the batch is sent: these go first
         started: set[int] = set()
         replies: list[Settled] = []
         suspects: list[Settled] = []  # relay failures in a row: the breaker may yet open
@@ -315,16 +334,19 @@ class DeliveryWorker:
         everything: list[Settled] = []
         totals = {"sent": 0, "retry": 0, "failed": 0, "released": 0, "deferred": 0}
         least_urgent = min(c.priority for c in claimed)
-        yielding = False
+        probing = self.breaker.state != "closed"
 
         def hold_back_suspects() -> None:
             deferred.extend(s.claimed.id for s in suspects)
             suspects.clear()
 
+        def next_delivery() -> Claimed | None:
+            if self._stopping.is_set() or self.breaker.state == "open":
+                return None
+            return urgent.pop(0) if urgent else next(batch, None)
+
         async def lane() -> None:
-            for delivery in pending:
-                if self._stopping.is_set() or yielding or self.breaker.state == "open":
-                    return
+            while (delivery := next_delivery()) is not None:
                 started.add(delivery.id)
                 template = templates[(delivery.campaign_id, delivery.content_key)]
                 message_id, message = self.message_for(delivery, template)
@@ -350,12 +372,19 @@ class DeliveryWorker:
                 if len(replies) >= SETTLE_AFTER:
                     self._nudge.set()
 
-        async def flush(unsent: list[int], *, ask: bool) -> bool:
+        async def flush(unsent: list[int], *, ask: bool) -> None:
             chunk = replies[:]
             gone = deferred[:]
             tried = probed[:]
-            counts, urgent = await asyncio.to_thread(
-                self._settle, chunk, unsent, gone, tried, urgent_above=least_urgent if ask else None
+            room = self.settings.delivery_batch - len(urgent)
+            counts, more = await asyncio.to_thread(
+                self._settle,
+                chunk,
+                unsent,
+                gone,
+                tried,
+                urgent_above=least_urgent if ask and not probing else None,
+                urgent_limit=room,
             )
             # Only now, recorded, do the replies leave memory.
             del replies[: len(chunk)]
@@ -364,22 +393,34 @@ class DeliveryWorker:
             everything.extend(chunk)
             for key in totals:
                 totals[key] += counts.get(key, 0)
-            return urgent
+            if more:
+                held.extend(more)
+                try:
+                    ready, found = await asyncio.to_thread(self._prepare, more)
+                except Exception:
+                    log.exception("cannot build messages; releasing %d deliveries", len(more))
+                    await asyncio.to_thread(self._settle, [], [c.id for c in more])
+                    return
+                templates.update(found)
+                urgent.extend(ready)
+                urgent.sort(key=lambda c: -c.priority)  # stable: claim order within one
+                log.debug("worker %s: %d more urgent messages go next", self.name, len(ready))
 
-        lanes = asyncio.gather(*(lane() for _ in range(max(1, self.sender.concurrency))))
         try:
-            while not lanes.done():
-                self._nudge.clear()
-                nudged = asyncio.ensure_future(self._nudge.wait())
-                waiting: list[asyncio.Future[Any]] = [lanes, nudged]
-                await asyncio.wait(waiting, timeout=SETTLE_EVERY, return_when="FIRST_COMPLETED")
-                nudged.cancel()
-                if not lanes.done() and await flush([], ask=not yielding):
-                    yielding = True
-                    log.info(
-                        "worker %s: more urgent mail is due; setting this batch aside", self.name
-                    )
-            await lanes
+            while True:
+                lanes = asyncio.gather(*(lane() for _ in range(max(1, self.sender.concurrency))))
+                while not lanes.done():
+                    self._nudge.clear()
+                    nudged = asyncio.ensure_future(self._nudge.wait())
+                    waiting: list[asyncio.Future[Any]] = [lanes, nudged]
+                    await asyncio.wait(waiting, timeout=SETTLE_EVERY, return_when="FIRST_COMPLETED")
+                    nudged.cancel()
+                    if not lanes.done():
+                        await flush([], ask=True)
+                await lanes
+                # Urgent rows claimed while the last lanes were finishing: send them too.
+                if not urgent or self._stopping.is_set() or self.breaker.state == "open":
+                    break
         finally:
             # Whatever happened, record what was sent and give back what never started;
             # a message cut off mid-send is left to its lease, retried when it runs out.
@@ -388,11 +429,11 @@ class DeliveryWorker:
                 suspects.clear()
             else:
                 hold_back_suspects()
-            never_started = [c.id for c in claimed if c.id not in started]
+            never_started = [c.id for c in held if c.id not in started]
             try:
                 await asyncio.shield(flush(never_started, ask=False))
             finally:
-                self._held.difference_update(c.id for c in claimed)
+                self._held.difference_update(c.id for c in held)
         return totals, everything
 
     def _count(self, result: SendResult) -> None:
@@ -438,15 +479,11 @@ class DeliveryWorker:
             return False
         self._held.update(c.id for c in claimed)
         try:
-            templates = await asyncio.to_thread(self._load_templates, claimed)
+            claimed, templates = await asyncio.to_thread(self._prepare, claimed)
         except Exception:
             log.exception("cannot build messages; releasing %d deliveries", len(claimed))
             await asyncio.to_thread(self._settle, [], [c.id for c in claimed])
             raise
-        orphans = [c for c in claimed if (c.campaign_id, c.content_key) not in templates]
-        if orphans:
-            claimed = [c for c in claimed if (c.campaign_id, c.content_key) in templates]
-            await asyncio.to_thread(self._fail_orphans, orphans)
         if not claimed:
             return True
         counts, results = await self._send_batch(claimed, templates)
@@ -483,6 +520,18 @@ class DeliveryWorker:
             self.progress.rate = self._rate.rate()
             self.progress.breaker = self.breaker.state
             self.on_progress(self.progress)
+
+    def _prepare(
+        self, claimed: list[Claimed]
+    ) -> tuple[list[Claimed], dict[tuple[int, str], MessageTemplate]]:
+        """The rows that can be built and their templates; rows naming a content their
+        campaign lacks are failed here. Raises if the templates cannot be built."""
+        templates = self._load_templates(claimed)
+        orphans = [c for c in claimed if (c.campaign_id, c.content_key) not in templates]
+        if orphans:
+            claimed = [c for c in claimed if (c.campaign_id, c.content_key) in templates]
+            self._fail_orphans(orphans)
+        return claimed, templates
 
     def _fail_orphans(self, orphans: list[Claimed]) -> None:
         """Rows whose content the campaign does not have can never be built: fail them

@@ -265,17 +265,23 @@ def higher_priority_due(priority: int, *, now: datetime, session: Session) -> bo
 
 
 def claim(
-    *, worker: str, limit: int, lease: timedelta, now: datetime, session: Session
+    *,
+    worker: str,
+    limit: int,
+    lease: timedelta,
+    now: datetime,
+    session: Session,
+    above: int | None = None,
 ) -> list[Claimed]:
     """Take up to ``limit`` due deliveries of running campaigns: highest priority first,
     then one campaign's rows grouped by content key, so a batch needs few renders (the
-    order of ``ix_deliveries_claim_order``)."""
+    order of ``ix_deliveries_claim_order``). With ``above``, only rows of a higher
+    priority than that (urgent mail for a worker busy with a batch of lower priority)."""
     requeue_expired_leases(now=now, session=session)
-    eligible = (
-        _due(now)
-        .order_by(Delivery.priority.desc(), Delivery.campaign_id, Delivery.content_key)
-        .limit(limit)
-    )
+    due = _due(now) if above is None else _due(now).where(Delivery.priority > above)
+    eligible = due.order_by(
+        Delivery.priority.desc(), Delivery.campaign_id, Delivery.content_key
+    ).limit(limit)
     mark = {
         "status": "sending",
         "lease_until": now + lease,
@@ -336,7 +342,7 @@ def claim(
         )
     claimed = [Claimed(*row[:9]) for row, out in zip(rows, left, strict=True) if not out]
     if not claimed:  # the whole batch was for readers who left: look further
-        return claim(worker=worker, limit=limit, lease=lease, now=now, session=session)
+        return claim(worker=worker, limit=limit, lease=lease, now=now, session=session, above=above)
     return claimed
 
 
