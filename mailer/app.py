@@ -16,6 +16,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +42,7 @@ from subscribers.web.pages import response_headers
 
 log = logging.getLogger(__name__)
 SHUTDOWN_SECONDS = 30.0
+HEALTH_THREADS = 2  # /healthz's own threads (a load balancer or two asking at once)
 # The worker process keeps trying to record its replies for RECORD_STOP_GRACE after it
 # is asked to stop; killing it sooner would lose them (and resend those messages).
 WORKER_STOP_SECONDS = RECORD_STOP_GRACE + 10.0
@@ -133,6 +135,10 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
     process."""
     engine = make_engine(settings.database)
     factory = make_sessionmaker(engine)
+    # /healthz runs on threads of its own, not the pool that serves the other requests: a
+    # load balancer's check never waits for a thread behind requests that wait for the
+    # database's write lock (its reads never wait: WAL readers do not wait for writers).
+    health_pool = ThreadPoolExecutor(max_workers=HEALTH_THREADS, thread_name_prefix="healthz")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -190,11 +196,15 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
     app.state.worker_process = None
 
     @app.get("/healthz")
-    def healthz(request: Request) -> JSONResponse:
+    async def healthz(request: Request) -> JSONResponse:
         """ok (200) or degraded: 503 when the database is unreachable or a service of this
         process stopped; for a failing relay, a lagging queue or a worker that stopped
         beating, R2P_HEALTH_DEGRADED_STATUS (200 by default). The details (reasons,
         database, scheduler, queue, workers, feeds) only for an admin or the metrics token."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(health_pool, health_response, request)
+
+    def health_response(request: Request) -> JSONResponse:
         code = 200
         try:
             with factory() as session:

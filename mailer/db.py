@@ -14,11 +14,13 @@ work keeps the deferred ``BEGIN`` so WAL readers never wait for a writer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,9 +80,39 @@ def make_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
         # deferred BEGIN before the first write); a write session starts its transaction
         # with the write lock, and the driver then sees it is in one.
         if conn.get_execution_options().get(_WRITE_OPTION):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
 
+    _WRITER_LOCKS[engine] = threading.RLock()
     return engine
+
+
+# One writer at a time per SQLite engine, within a process (``write_session``).
+_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+WRITE_POLL = (0.0005, 0.005)  # seconds between tries for the write lock: first, most
+
+
+def _begin_immediate(conn: Any) -> None:
+    """BEGIN IMMEDIATE, waiting up to the connection's busy timeout for the write lock,
+    trying every few milliseconds. SQLite's own busy handler sleeps up to 100 ms between
+    tries, so a writer that waited a while keeps losing the lock to whoever asks right
+    after a commit (a worker's settle waited seconds behind a stream of signups); polling
+    promptly here takes the lock within milliseconds of its release."""
+    busy_ms = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0)
+    give_up_at = time.monotonic() + busy_ms / 1000
+    pause = WRITE_POLL[0]
+    conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except DBAPIError as exc:
+                if not is_transient(exc) or time.monotonic() + pause > give_up_at:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, WRITE_POLL[1])
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -111,16 +143,24 @@ def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work that writes: like ``session_scope``, but on SQLite the transaction
     takes the write lock at its start (``BEGIN IMMEDIATE``, waiting out the busy timeout),
     so reading first and writing later cannot fail with "database is locked" because
-    another connection committed in between. On PostgreSQL it is ``session_scope``."""
-    session = factory(bind=_writer_bind(factory))
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    another connection committed in between. On PostgreSQL it is ``session_scope``.
+
+    On SQLite the write sessions of one process also take turns on a lock of their own
+    first: the threads of one process then queue for the database's single writer lock
+    instead of polling for it all at once, and only one of them competes with the other
+    processes (the delivery worker, jobs)."""
+    engine: Engine | None = factory.kw.get("bind")
+    turn = _WRITER_LOCKS.get(engine) if engine is not None else None
+    with turn if turn is not None else contextlib.nullcontext():
+        session = factory(bind=_writer_bind(factory))
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.db import session_scope
+from mailer.db import write_session
 from mailer.models import RateHit
 
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -99,9 +99,9 @@ class RateLimiter:
         it is over the limit (not counted)."""
         mine = self._mine(key)
         cutoff = now - self.window
-        with session_scope(self._factory) as session:
-            # Forget this key's old attempts first (on SQLite this also takes the write
-            # lock, so the count and the insert below happen as one step).
+        with write_session(self._factory) as session:
+            # On SQLite the write lock is held from the start, so the count and the
+            # insert below happen as one step.
             session.execute(delete(RateHit).where(mine, RateHit.at <= cutoff))
             recent = session.scalar(select(func.count()).where(mine, RateHit.at > cutoff)) or 0
             if recent >= self.limit:
@@ -116,7 +116,7 @@ class RateLimiter:
         (a login that succeeded)."""
         if hit is None:
             return
-        with session_scope(self._factory) as session:
+        with write_session(self._factory) as session:
             session.execute(delete(RateHit).where(RateHit.id == hit, RateHit.bucket == self.bucket))
 
     def count(self, key: str, now: datetime) -> int:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from mailer.db import session_scope
+from mailer.db import write_session
 from subscribers.addresses import InvalidAddressError, normalise_address
 from subscribers.choices import ChoiceError, vocabulary
 from subscribers.consent import FORM_SENTENCE, Consent
@@ -124,7 +124,7 @@ def subscribe(
         ip=request.client.host if request.client else "",
         user_agent=request.headers.get("user-agent", ""),
     )
-    with session_scope(factory_of(request)) as session:
+    with write_session(factory_of(request)) as session:
         result = request_signup(
             address, choices, record, settings=settings, now=now, session=session
         )
@@ -159,7 +159,7 @@ def resend(
     except InvalidAddressError as exc:
         context["errors"] = {"email": str(exc)}
         return render(request, "link_problem.html", context, status=400)
-    with session_scope(factory_of(request)) as session:
+    with write_session(factory_of(request)) as session:
         mailed = resend_link(address, settings=settings_of(request), now=now, session=session)
     if mailed:
         wake_worker(request)
