@@ -17,7 +17,6 @@ from mailer.models import Delivery, Subscriber, new_link_secret
 from subscribers.choices import Choices
 from subscribers.consent import (
     CONFIRMED,
-    PREFERENCES,
     WITHDRAWN,
     Consent,
     choices_in,
@@ -82,21 +81,14 @@ def confirm(subscriber: Subscriber, *, now: datetime, session: Session) -> bool:
     return True
 
 
-def save_choices(
-    subscriber: Subscriber, choices: Choices, consent: Consent, *, now: datetime, session: Session
-) -> bool:
-    """Store new choices. A reader who is not active (unsubscribed, bounced) subscribes
-    again by saving, from a link that proves the mailbox is theirs: their consent is
-    recorded anew and their link secret replaced. True if that happened."""
+def save_choices(subscriber: Subscriber, choices: Choices, *, session: Session) -> None:
+    """Store an active reader's new choices. A reader who opted out comes back through a
+    signup request confirmed from their mailbox (subscribers.signup), never by saving
+    from a preferences link, which may sit in a forwarded digest."""
+    if subscriber.status != "active":
+        raise ValueError("only an active reader's choices are saved directly")
     apply_choices(subscriber, choices)
-    resumed = subscriber.status != "active"
-    if resumed:
-        _activate(subscriber, now=now)
-        subscriber.link_secret = new_link_secret()
-        consent.record_on(subscriber)
-        record_event(subscriber.id, PREFERENCES, consent, choices, session=session)
     session.flush()
-    return resumed
 
 
 def cancel_queued(subscriber_id: int, reason: str, *, session: Session) -> int:

@@ -27,6 +27,7 @@ from subscribers.gdpr import erase, export_data
 from subscribers.lookup import LinkError, LinkExpiredError, LinkGoneError, subscriber_for_link
 from subscribers.mails import choices_of, queue_data_link
 from subscribers.preferences import awaits_confirmation, confirm, save_choices, unsubscribe
+from subscribers.signup import request_signup
 from subscribers.web.forms import CHECKED, ChoiceFields
 from subscribers.web.pages import (
     SECURITY_HEADERS,
@@ -189,8 +190,21 @@ def save_preferences(
             ip=request.client.host if request.client else "",
             user_agent=request.headers.get("user-agent", ""),
         )
-        resumed = save_choices(subscriber, choices, consent, now=now, session=session)
-    notice = "Welcome back: you are subscribed again." if resumed else "Your choices are saved."
+        if subscriber.status == "active":
+            save_choices(subscriber, choices, session=session)
+            notice = "Your choices are saved."
+        else:
+            # The link is in every old digest and may have been forwarded: coming back
+            # after an opt-out is a signup request, confirmed from the mailbox itself.
+            request_signup(
+                subscriber.email, choices, consent, settings=settings, now=now, session=session
+            )
+            notice = (
+                "We sent you an email: press the button in it and your subscription starts "
+                "again with these choices."
+            )
+    if subscriber.status != "active":
+        wake_worker(request)
     return _preferences_page(request, subscriber, notice=notice)
 
 
