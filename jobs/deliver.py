@@ -340,18 +340,31 @@ class DeliveryWorker:
             deferred.extend(s.claimed.id for s in suspects)
             suspects.clear()
 
+        halted = False  # set when the batch ends early: the lanes take no more rows
+
         def next_delivery() -> Claimed | None:
-            if self._stopping.is_set() or self.breaker.state == "open":
+            if halted or self._stopping.is_set() or self.breaker.state == "open":
                 return None
             return urgent.pop(0) if urgent else next(batch, None)
 
         async def lane() -> None:
             while (delivery := next_delivery()) is not None:
                 started.add(delivery.id)
-                template = templates[(delivery.campaign_id, delivery.content_key)]
-                message_id, message = self.message_for(delivery, template)
                 probe = self.breaker.state == "half-open"
-                result = await self.sender.send(self._envelope_from, delivery.email, message)
+                try:
+                    template = templates[(delivery.campaign_id, delivery.content_key)]
+                    message_id, message = self.message_for(delivery, template)
+                except Exception as exc:  # this message's own problem: it fails alone
+                    log.exception("worker %s: cannot build delivery %d", self.name, delivery.id)
+                    replies.append(
+                        Settled(delivery, SendResult("failed", 0, f"cannot build: {exc}"[:300]), "")
+                    )
+                    continue
+                try:
+                    result = await self.sender.send(self._envelope_from, delivery.email, message)
+                except Exception as exc:  # a sender bug must not end the lane mid-batch
+                    log.exception("worker %s: sending delivery %d failed", self.name, delivery.id)
+                    result = SendResult("retry", 0, f"send error: {type(exc).__name__}")
                 self._count(result)
                 changed = self.breaker.record(result)
                 settled = Settled(delivery, result, message_id)
@@ -406,6 +419,7 @@ class DeliveryWorker:
                 urgent.sort(key=lambda c: -c.priority)  # stable: claim order within one
                 log.debug("worker %s: %d more urgent messages go next", self.name, len(ready))
 
+        lanes: asyncio.Future[list[None]] | None = None
         try:
             while True:
                 lanes = asyncio.gather(*(lane() for _ in range(max(1, self.sender.concurrency))))
@@ -422,8 +436,13 @@ class DeliveryWorker:
                 if not urgent or self._stopping.is_set() or self.breaker.state == "open":
                     break
         finally:
-            # Whatever happened, record what was sent and give back what never started;
-            # a message cut off mid-send is left to its lease, retried when it runs out.
+            # Whatever happened, first let the lanes finish the messages they are sending
+            # and take no more (a lane still running after the rows below are given back
+            # would send them twice); then record what was sent and give back what never
+            # started. A message cut off mid-send is left to its lease.
+            halted = True
+            if lanes is not None and not lanes.done():
+                await asyncio.shield(asyncio.gather(lanes, return_exceptions=True))
             if self.breaker.state == "closed":
                 replies.extend(suspects)
                 suspects.clear()
