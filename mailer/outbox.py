@@ -28,7 +28,10 @@ from mailer.models import Campaign, Delivery, Subscriber
 from mailer.sending.base import SendResult
 
 ACTIVE_DELIVERY = ("queued", "sending")
-SUPPRESSED = {"unsubscribed", "bounced"}
+SUPPRESSED = {"unsubscribed", "bounced", "complained"}
+# Addresses that bounced or complained get nothing at all, not even a confirmation asked
+# for from the form (anyone can ask for one: mailing them hurts the sender's reputation).
+UNREACHABLE = {"bounced", "complained"}
 # Replies that say the address itself is bad (RFC 5321): these count towards suppression.
 HARD_BOUNCE_CODES = {550, 551, 553}
 PRIORITY_ALERT = 100
@@ -329,9 +332,13 @@ def claim(
         .where(Delivery.id.in_(claimed_ids))
         .order_by(Delivery.priority.desc(), Delivery.campaign_id, Delivery.content_key, Delivery.id)
     ).all()
-    # A reader who left (or bounced) since the row was queued gets nothing more, except
-    # the one-reader mails they asked for (a confirmation to come back, their data).
-    left = [row[9] in SUPPRESSED and row[10] != "transactional" for row in rows]
+    # A reader who left since the row was queued gets nothing more, except the one-reader
+    # mails they asked for (a confirmation to come back, their data); a bounced or
+    # complaining address gets nothing.
+    left = [
+        row[9] in UNREACHABLE or (row[9] in SUPPRESSED and row[10] != "transactional")
+        for row in rows
+    ]
     gone = [row[0] for row, out in zip(rows, left, strict=True) if out]
     if gone:
         session.execute(

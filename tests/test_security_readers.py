@@ -109,6 +109,20 @@ def test_a_signup_leaves_an_opted_out_reader_alone_until_they_confirm(
     assert site.subscriber("anna@example.org").status == opted_out  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("opted_out", "mailed"), [("unsubscribed", 1), ("bounced", 0), ("complained", 0)]
+)
+def test_a_signup_for_a_bounced_or_complaining_address_mails_nothing(
+    site: Site, opted_out: str, mailed: int
+) -> None:
+    """Anyone can ask for a confirmation: an address that bounced or complained must not
+    get one (it hurts the sender's reputation); one who unsubscribed may come back."""
+    add_reader(site)
+    set_status(site, "anna@example.org", opted_out)
+    site.reader().sign_up("anna@example.org")
+    assert len(site.deliver()) == mailed
+
+
 def test_the_reader_who_confirms_gets_the_new_choices_and_keeps_the_old_consent(
     site: Site,
 ) -> None:
