@@ -17,12 +17,13 @@ import hashlib
 import hmac
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.models import RateHit
 from subscribers.addresses import domain_of, mailbox_key
+from subscribers.ratelimit import lock_key
 
 MAILBOX = "mail-mailbox"
 DOMAIN = "mail-domain"
@@ -30,12 +31,6 @@ DOMAIN = "mail-domain"
 
 def _key_hash(secret: str, bucket: str, key: str) -> str:
     return hmac.new(secret.encode(), f"{bucket}\0{key}".encode(), hashlib.sha256).hexdigest()
-
-
-def _lock(key_hash: str, *, session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        number = int.from_bytes(bytes.fromhex(key_hash[:16]), "big", signed=True)
-        session.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": number})
 
 
 def take_mail_slot(address: str, *, settings: Settings, now: datetime, session: Session) -> bool:
@@ -48,7 +43,7 @@ def take_mail_slot(address: str, *, settings: Settings, now: datetime, session: 
     ]
     limits = {MAILBOX: settings.mailbox_mail_limit, DOMAIN: settings.domain_mail_limit}
     for bucket, key_hash in counts:
-        _lock(key_hash, session=session)
+        lock_key(key_hash, session=session)
         mine = (RateHit.bucket == bucket) & (RateHit.key_hash == key_hash)
         session.execute(
             delete(RateHit)

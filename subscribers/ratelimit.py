@@ -26,7 +26,7 @@ import hmac
 import ipaddress
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.db import write_session
@@ -65,6 +65,16 @@ def client_key(host: str | None) -> str:
     return str(address)
 
 
+def lock_key(key_hash: str, *, session: Session) -> None:
+    """Serialise counting for one key until the transaction ends. SQLite needs nothing
+    (write sessions hold its one write lock from the start); PostgreSQL takes a
+    transaction-scoped advisory lock, or concurrent requests would all count the same
+    committed total and all pass."""
+    if session.get_bind().dialect.name == "postgresql":
+        number = int.from_bytes(bytes.fromhex(key_hash[:16]), "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": number})
+
+
 class RateLimiter:
     """``limit`` attempts per ``window`` for each key of one ``bucket``."""
 
@@ -100,8 +110,8 @@ class RateLimiter:
         mine = self._mine(key)
         cutoff = now - self.window
         with write_session(self._factory) as session:
-            # On SQLite the write lock is held from the start, so the count and the
-            # insert below happen as one step.
+            # The count and the insert below happen as one step per key.
+            lock_key(self._hash(key), session=session)
             session.execute(delete(RateHit).where(mine, RateHit.at <= cutoff))
             recent = session.scalar(select(func.count()).where(mine, RateHit.at > cutoff)) or 0
             if recent >= self.limit:
