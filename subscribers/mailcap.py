@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
@@ -24,6 +25,8 @@ from mailer.config import Settings
 from mailer.models import RateHit
 from subscribers.addresses import domain_of, mailbox_key
 from subscribers.ratelimit import lock_key
+
+log = logging.getLogger(__name__)
 
 MAILBOX = "mail-mailbox"
 DOMAIN = "mail-domain"
@@ -52,6 +55,12 @@ def take_mail_slot(address: str, *, settings: Settings, now: datetime, session: 
         )
         recent = session.scalar(select(func.count()).where(mine, RateHit.at > cutoff)) or 0
         if recent >= limits[bucket]:
+            if bucket == DOMAIN:  # may hold back real readers: say so (no address logged)
+                log.warning(
+                    "R2P_DOMAIN_MAIL_LIMIT reached for %s: subscription mails held back "
+                    "for this window",
+                    domain_of(address),
+                )
             return False
     session.add_all(
         RateHit(bucket=bucket, key_hash=key_hash, at=now) for bucket, key_hash in counts

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -203,7 +204,8 @@ def test_gmail_dots_and_googlemail_count_as_one_mailbox(site: Site) -> None:
     assert mails_queued(site) == 3
 
 
-def test_one_domain_gets_at_most_the_domain_limit(db: Db) -> None:
+def test_one_domain_gets_at_most_the_domain_limit(db: Db, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="subscribers.mailcap")
     with running_site(
         lambda url: db.settings(base_url=url, signup_rate_limit=50, domain_mail_limit=4)
     ) as site:
@@ -212,6 +214,11 @@ def test_one_domain_gets_at_most_the_domain_limit(db: Db) -> None:
             assert reader.sign_up(f"reader{i}@ministry.example").status_code == 303
         reader.sign_up("someone@elsewhere.example")
         assert mails_queued(site) == 5
+    held_back = [
+        r.getMessage() for r in caplog.records if "R2P_DOMAIN_MAIL_LIMIT" in r.getMessage()
+    ]
+    assert len(held_back) == 2 and "ministry.example" in held_back[0]
+    assert not any("reader" in message for message in held_back)  # no address in the log
 
 
 # --- 3. ids never reused, links bound to a per-reader secret ------------------------
