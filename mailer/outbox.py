@@ -404,7 +404,7 @@ def settle(
             else:
                 status = "queued"
         elif result.address_refused and result.code in HARD_BOUNCE_CODES:
-            bounced.append(claimed.subscriber_id)
+            bounced.append(claimed.id)
         counts["retry" if status == "queued" else status] += 1
         params.append(
             {
@@ -416,6 +416,18 @@ def settle(
                 "_sent_at": sent_at,
                 "_next": next_at,
             }
+        )
+    if bounced:
+        # Only rows this settle really records count: a settle retried after a commit
+        # that did happen, or a worker whose rows were taken over, must not count twice.
+        bounced = list(
+            session.scalars(
+                select(Delivery.subscriber_id).where(
+                    Delivery.id.in_(bounced),
+                    Delivery.claimed_by == worker,
+                    Delivery.status == "sending",
+                )
+            )
         )
     if params:
         session.connection().execute(_SETTLE, params)

@@ -369,3 +369,30 @@ def test_a_retry_for_a_cancelled_campaign_is_cancelled_not_queued(db: Db) -> Non
         )
         session.commit()
     assert deliveries(db, campaign_id)[0].status == "cancelled"
+
+
+def test_a_hard_bounce_recorded_twice_counts_once(db: Db) -> None:
+    """A settle retried after its first commit did happen (the connection was lost while
+    the commit went through), or a late worker's settle, must not count a bounce again."""
+    readers = add_readers(db, ["gone@example.org"])
+    alert_campaign(db, readers)
+    now = datetime.now(UTC)
+    with db.session() as session:
+        [claimed] = claim(
+            worker="w1", limit=10, lease=timedelta(seconds=30), now=now, session=session
+        )
+        session.commit()
+    refused = SendResult("failed", 550, "5.1.1 no such user", address_refused=True)
+    for _ in range(2):
+        with db.session() as session:
+            settle(
+                [outbox.Settled(claimed, refused, "")],
+                worker="w1",
+                now=now,
+                hard_bounce_limit=2,
+                session=session,
+            )
+            session.commit()
+    with db.session() as session:
+        reader = session.get_one(Subscriber, readers[0])
+        assert reader.hard_bounces == 1 and reader.status == "active"
