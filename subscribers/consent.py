@@ -31,7 +31,6 @@ ADMIN_CONFIRMED = "Added by an admin who states that the reader consented elsewh
 
 SIGNUP = "signup"  # a request from the form, not a consent until confirmed
 CONFIRMED = "confirmed"
-PREFERENCES = "preferences"  # subscribed again from their own preferences link
 ADMIN = "admin"
 WITHDRAWN = "withdrawn"
 

@@ -183,6 +183,11 @@ def save_preferences(
         except ChoiceError as exc:
             errors = {exc.field: str(exc)}
             return _preferences_page(request, subscriber, fields=fields, errors=errors, status=400)
+        if subscriber.status == "active":
+            save_choices(subscriber, choices, session=session)
+            return _preferences_page(request, subscriber, notice="Your choices are saved.")
+        # The link is in every old digest and may have been forwarded: coming back after an
+        # opt-out is a signup request, confirmed from the mailbox itself.
         consent = Consent(
             at=now,
             form=f"{settings.consent_form_version}/preferences",
@@ -190,21 +195,15 @@ def save_preferences(
             ip=request.client.host if request.client else "",
             user_agent=request.headers.get("user-agent", ""),
         )
-        if subscriber.status == "active":
-            save_choices(subscriber, choices, session=session)
-            notice = "Your choices are saved."
-        else:
-            # The link is in every old digest and may have been forwarded: coming back
-            # after an opt-out is a signup request, confirmed from the mailbox itself.
-            request_signup(
-                subscriber.email, choices, consent, settings=settings, now=now, session=session
-            )
-            notice = (
-                "We sent you an email: press the button in it and your subscription starts "
-                "again with these choices."
-            )
-    if subscriber.status != "active":
+        signup = request_signup(
+            subscriber.email, choices, consent, settings=settings, now=now, session=session
+        )
+    if signup.mailed:
         wake_worker(request)
+    notice = (
+        "We sent you an email: press the button in it and your subscription starts again "
+        "with these choices."
+    )
     return _preferences_page(request, subscriber, notice=notice)
 
 
