@@ -56,15 +56,6 @@ class Consent:
         return cls(event.at, event.form, event.text, event.ip, event.user_agent)
 
 
-def choices_in(event: ConsentEvent) -> Choices:
-    return Choices(
-        language=event.language,
-        wants_digest=event.wants_digest,
-        wants_alerts=event.wants_alerts,
-        topics=tuple(event.topics or ()),
-    )
-
-
 def record_event(
     subscriber_id: int,
     event: str,

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.models import Subscriber
+from mailer.models import ConsentEvent, Subscriber
 from mailer.outbox import queue_transactional
 from mailer.tokens import DATA_LINK_MAX_AGE
 from subscribers.choices import Choices, describe, vocabulary
@@ -53,12 +53,13 @@ def _queue(
     return True
 
 
-def choices_of(subscriber: Subscriber) -> Choices:
+def choices_of(row: Subscriber | ConsentEvent) -> Choices:
+    """The choices a reader's row holds, or those a consent event recorded."""
     return Choices(
-        language=subscriber.language,
-        wants_digest=subscriber.wants_digest,
-        wants_alerts=subscriber.wants_alerts,
-        topics=tuple(subscriber.topics or ()),
+        language=row.language,
+        wants_digest=row.wants_digest,
+        wants_alerts=row.wants_alerts,
+        topics=tuple(row.topics or ()),
     )
 
 

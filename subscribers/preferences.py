@@ -19,7 +19,6 @@ from subscribers.consent import (
     CONFIRMED,
     WITHDRAWN,
     Consent,
-    choices_in,
     open_request,
     record_event,
 )
@@ -55,7 +54,7 @@ def confirm(subscriber: Subscriber, *, now: datetime, session: Session) -> bool:
     if subscriber.status != "pending":
         if request is None:
             return False
-        apply_choices(subscriber, choices_in(request))
+        apply_choices(subscriber, choices_of(request))
         subscriber.link_secret = new_link_secret()
     if request is not None:
         consent = Consent.of(request)

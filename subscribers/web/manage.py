@@ -22,7 +22,7 @@ from mailer.db import session_scope
 from mailer.models import Subscriber
 from mailer.tokens import Purpose, make_token
 from subscribers.choices import ChoiceError, describe, vocabulary
-from subscribers.consent import FORM_SENTENCE, Consent, choices_in, open_request
+from subscribers.consent import FORM_SENTENCE, Consent, open_request
 from subscribers.gdpr import erase, export_data
 from subscribers.lookup import LinkError, LinkExpiredError, LinkGoneError, subscriber_for_link
 from subscribers.mails import choices_of, queue_data_link
@@ -89,7 +89,7 @@ def _confirm_page(
     status: int = 200,
 ) -> Response:
     waiting = open_request(subscriber.id, session=session)
-    choices = choices_in(waiting) if waiting is not None else choices_of(subscriber)
+    choices = choices_of(waiting) if waiting is not None else choices_of(subscriber)
     context = {
         "email": subscriber.email,
         "receives": describe(choices, vocabulary(settings_of(request).relevance_file)),
