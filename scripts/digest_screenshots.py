@@ -14,6 +14,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,6 +28,9 @@ from mailer.feeds.registry import SourceSpec, add_source  # noqa: E402
 from mailer.migrate import upgrade_to_head  # noqa: E402
 from tests.support.browser import chromium, chromium_missing  # noqa: E402
 from tests.support.feedserver import FeedServer  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 FEEDS = (
     ("globalr2p", "globalr2p/feed.xml", True),
@@ -75,6 +79,21 @@ def render_fixture_digest() -> RenderedEmail:
     return rendered
 
 
+def photograph_email(browser: Browser, page_file: Path, prefix: Path) -> list[Path]:
+    """Full-page PNGs of an email's HTML at each width, light and dark:
+    ``<prefix>-<device>-<width>px-<scheme>.png``."""
+    written = []
+    for device, width in WIDTHS.items():
+        for scheme in ("light", "dark"):
+            page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+            page.goto(page_file.as_uri())
+            target = prefix.parent / f"{prefix.name}-{device}-{width}px-{scheme}.png"
+            page.screenshot(path=str(target), full_page=True)
+            page.close()
+            written.append(target)
+    return written
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
@@ -88,18 +107,8 @@ def main() -> int:
     page_file = args.out / "digest.html"
     page_file.write_text(rendered.html, encoding="utf-8")
     (args.out / "digest.txt").write_text(rendered.text, encoding="utf-8")
-    written = []
     with chromium() as browser:
-        for device, width in WIDTHS.items():
-            for scheme in ("light", "dark"):
-                page = browser.new_page(
-                    viewport={"width": width, "height": 900}, color_scheme=scheme
-                )
-                page.goto(page_file.as_uri())
-                target = args.out / f"digest-{device}-{width}px-{scheme}.png"
-                page.screenshot(path=str(target), full_page=True)
-                page.close()
-                written.append(target)
+        written = photograph_email(browser, page_file, args.out / "digest")
     size = len(rendered.html.encode()) // 1024
     print(f"digest HTML {size} KB; wrote " + ", ".join(p.name for p in written))
     return 0

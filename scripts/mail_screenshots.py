@@ -27,13 +27,12 @@ from mailer.config import Settings  # noqa: E402
 from mailer.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
 from mailer.migrate import upgrade_to_head  # noqa: E402
 from mailer.sending.maildir import MaildirSender  # noqa: E402
+from scripts.digest_screenshots import photograph_email  # noqa: E402
 from subscribers.choices import Choices  # noqa: E402
 from subscribers.consent import ADMIN_CONFIRMED, Consent  # noqa: E402
 from subscribers.mails import queue_data_link, queue_manage_link  # noqa: E402
 from subscribers.signup import add_by_admin  # noqa: E402
 from tests.support.browser import chromium, chromium_missing  # noqa: E402
-
-WIDTHS = {"phone": 375, "desktop": 800}
 
 
 def send_subscription_mails(var: Path) -> dict[str, EmailMessage]:
@@ -97,16 +96,7 @@ def main() -> int:
             page_file = args.out / f"mail-{kind}.html"
             page_file.write_text(part.get_content(), encoding="utf-8")
             print(f"{kind}: {message['Subject']}")
-            for device, width in WIDTHS.items():
-                for scheme in ("light", "dark"):
-                    page = browser.new_page(
-                        viewport={"width": width, "height": 700}, color_scheme=scheme
-                    )
-                    page.goto(page_file.as_uri())
-                    target = args.out / f"mail-{kind}-{device}-{width}px-{scheme}.png"
-                    page.screenshot(path=str(target), full_page=True)
-                    page.close()
-                    written.append(target)
+            written += photograph_email(browser, page_file, args.out / f"mail-{kind}")
     print("wrote " + ", ".join(p.name for p in written))
     return 0
 
