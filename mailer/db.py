@@ -120,9 +120,10 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
-    session = factory()
+def session_scope(factory: sessionmaker[Session], **options: Any) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error. ``options`` go to the
+    factory (``bind=`` for a write session)."""
+    session = factory(**options)
     try:
         yield session
         session.commit()
@@ -151,16 +152,11 @@ def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
     processes (the delivery worker, jobs)."""
     engine: Engine | None = factory.kw.get("bind")
     turn = _WRITER_LOCKS.get(engine) if engine is not None else None
-    with turn if turn is not None else contextlib.nullcontext():
-        session = factory(bind=_writer_bind(factory))
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    with (
+        turn if turn is not None else contextlib.nullcontext(),
+        session_scope(factory, bind=_writer_bind(factory)) as session,
+    ):
+        yield session
 
 
 def is_transient(exc: BaseException) -> bool:
