@@ -13,34 +13,13 @@ from datetime import UTC, datetime
 from jobs.deliver import DeliveryWorker
 from mailer.models import Campaign, Delivery
 from mailer.outbox import PRIORITY_DIGEST, Claimed, start
-from mailer.sending.base import SendResult
 from subscribers.choices import Choices
 from subscribers.consent import FORM_SENTENCE, Consent
 from subscribers.signup import request_signup
 from tests.conftest import Db
-from tests.support.ledger import add_readers, alert_campaign, deliveries
+from tests.support.ledger import PacedSender, add_readers, alert_campaign, deliveries
 
 SIGNUP_AT = (20, 60, 100, 140, 180)  # after these many messages, someone signs up
-
-
-class SigningUpSender:
-    """Accepts every message (2 ms each, like a real relay); calls ``after(n)`` after the
-    n-th."""
-
-    concurrency = 1
-
-    def __init__(self, after: collections.abc.Callable[[int], None]) -> None:
-        self.sent: list[str] = []
-        self.after = after
-
-    async def send(self, envelope_from: str, recipient: str, message: bytes) -> SendResult:
-        await asyncio.sleep(0.002)
-        self.sent.append(recipient)
-        self.after(len(self.sent))
-        return SendResult("sent", 250, "2.0.0 queued")
-
-    async def aclose(self) -> None:
-        return None
 
 
 class CountingWorker(DeliveryWorker):
@@ -78,7 +57,7 @@ def test_confirmations_due_mid_digest_go_next_and_the_batch_is_not_given_back(db
             sign_up(db, f"new{count}@example.net")
             holder[0].wake()
 
-    sender = SigningUpSender(signup_at)
+    sender = PacedSender(signup_at)
     worker = CountingWorker(db.settings(delivery_batch=600), db.factory, sender)
     holder.append(worker)
     progress = asyncio.run(worker.run(once=True))
@@ -121,7 +100,7 @@ def test_urgent_rows_fill_the_queue_up_to_one_batch_at_a_time(db: Db) -> None:
                 session.commit()
             holder[0].wake()
 
-    sender = SigningUpSender(approve_at_10th)
+    sender = PacedSender(approve_at_10th)
     worker = CountingWorker(db.settings(delivery_batch=300), db.factory, sender)
     holder.append(worker)
     progress = asyncio.run(worker.run(once=True))

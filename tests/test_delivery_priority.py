@@ -21,6 +21,7 @@ from mailer.sending.base import SendResult
 from mailer.sending.smtp import data_payload
 from tests.conftest import Db
 from tests.support.ledger import (
+    PacedSender,
     add_readers,
     alert_campaign,
     deliveries,
@@ -35,25 +36,6 @@ def parse(raw: bytes) -> EmailMessage:
     message = BytesParser(policy=email.policy.default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
     return message
-
-
-class PacedSender:
-    """Takes 2 ms a message, like a real relay, and calls ``after(n)`` after the n-th."""
-
-    concurrency = 1
-
-    def __init__(self, after: collections.abc.Callable[[int], None]) -> None:
-        self.sent: list[str] = []
-        self.after = after
-
-    async def send(self, envelope_from: str, recipient: str, message: bytes) -> SendResult:
-        await asyncio.sleep(0.002)
-        self.sent.append(recipient)
-        self.after(len(self.sent))
-        return SendResult("sent", 250, "2.0.0 queued")
-
-    async def aclose(self) -> None:
-        return None
 
 
 @pytest.mark.parametrize("woken", [True, False], ids=["same-process", "other-process"])

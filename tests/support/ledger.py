@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from jobs.deliver import DeliveryWorker, Progress
 from mailer.config import Settings
 from mailer.models import Campaign, Delivery, Subscriber
 from mailer.outbox import PRIORITY_ALERT, enqueue, get_or_create_campaign, start
-from mailer.sending.base import Sender
+from mailer.sending.base import Sender, SendResult
 from mailer.sending.smtp import SMTPPool, parse_smtp_url
 from tests.conftest import Db
 
@@ -90,3 +91,22 @@ def make_due(db: Db) -> None:
         for delivery in session.scalars(select(Delivery).where(Delivery.status == "queued")):
             delivery.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
         session.commit()
+
+
+class PacedSender:
+    """Takes 2 ms a message, like a real relay, and calls ``after(n)`` after the n-th."""
+
+    concurrency = 1
+
+    def __init__(self, after: Callable[[int], None]) -> None:
+        self.sent: list[str] = []
+        self.after = after
+
+    async def send(self, envelope_from: str, recipient: str, message: bytes) -> SendResult:
+        await asyncio.sleep(0.002)
+        self.sent.append(recipient)
+        self.after(len(self.sent))
+        return SendResult("sent", 250, "2.0.0 queued")
+
+    async def aclose(self) -> None:
+        return None
