@@ -30,17 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
 import socket
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
@@ -78,6 +80,11 @@ LINK_SLOTS = {
 TEMPLATE_CACHE = 64
 SETTLE_EVERY = 0.1  # seconds between recording replies while a batch is sent ...
 SETTLE_AFTER = 100  # ... or messages, whichever comes first
+# A batch is topped up while it is sent (in the transaction that records replies) once
+# fewer than half of a batch's rows wait, so the lanes never stand idle while the database
+# is busy with another writer; after STREAM_BATCHES batches' worth the stream ends (and is
+# logged), so its bookkeeping stays bounded.
+STREAM_BATCHES = 10
 RECORD_STOP_GRACE = 30.0  # seconds a stopping worker keeps trying to record replies
 
 
@@ -112,6 +119,7 @@ class DeliveryWorker:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     renders: int = 0  # contents rendered so far (each distinct content once, if cached)
     _templates: OrderedDict[tuple[int, str], MessageTemplate] = field(default_factory=OrderedDict)
+    _shared: OrderedDict[str, MessageTemplate] = field(default_factory=OrderedDict)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _nudge: asyncio.Event = field(default_factory=asyncio.Event)
@@ -162,8 +170,10 @@ class DeliveryWorker:
             loop.call_soon_threadsafe(self._wake_now)
 
     def _wake_now(self) -> None:
-        self._wake.set()  # an idle worker claims at once
-        self._nudge.set()  # a busy one asks at once whether the new work is more urgent
+        # An idle worker claims at once; a busy one asks at its next recording of replies
+        # (every SETTLE_EVERY seconds) whether the new work is more urgent: a stream of
+        # signups must not turn into a write transaction each.
+        self._wake.set()
 
     # --- database steps, run in a thread -----------------------------------------------
 
@@ -179,31 +189,45 @@ class DeliveryWorker:
 
     def _load_templates(self, claimed: list[Claimed]) -> dict[tuple[int, str], MessageTemplate]:
         """The message template of each (campaign, content) in the batch: rendered once,
-        every missing content of a campaign loaded in one go (no query per message)."""
+        every missing content of a campaign loaded in one go (no query per message).
+        One-reader mails with the same template, subject and context (the confirmations
+        of readers who chose the same things) share one rendering."""
         wanted = {(c.campaign_id, c.content_key) for c in claimed}
         missing: dict[int, set[str]] = {}
         for campaign_id, key in wanted - self._templates.keys():
             missing.setdefault(campaign_id, set()).add(key)
         if missing:
             with session_scope(self.factory) as session:
-                for campaign_id, keys in missing.items():
-                    campaign = session.get_one(Campaign, campaign_id)
+                campaigns = session.scalars(select(Campaign).where(Campaign.id.in_(missing)))
+                for campaign in campaigns:
+                    keys = missing[campaign.id]
+                    same = _same_mail(campaign)
+                    if same is not None and same in self._shared:
+                        self._shared.move_to_end(same)
+                        for key in keys:
+                            self._templates[(campaign.id, key)] = self._shared[same]
+                        continue
                     rendered = render_contents(
                         campaign, keys, settings=self.settings, session=session
                     )
                     self.renders += len(rendered)
                     for key, email in rendered.items():
-                        self._templates[(campaign_id, key)] = build_template(
+                        template = build_template(
                             email,
                             mail_from=self.settings.mail_from,
                             list_id=self.settings.list_id_header,
                             bulk=campaign.kind != "transactional",
                         )
+                        self._templates[(campaign.id, key)] = template
+                        if same is not None:
+                            self._shared[same] = template
         found = {pair: self._templates[pair] for pair in wanted if pair in self._templates}
         for pair in found:
             self._templates.move_to_end(pair)
         while len(self._templates) > max(TEMPLATE_CACHE, len(found)):
             self._templates.popitem(last=False)
+        while len(self._shared) > TEMPLATE_CACHE:
+            self._shared.popitem(last=False)
         return found
 
     def _settle(
@@ -215,10 +239,12 @@ class DeliveryWorker:
         *,
         urgent_above: int | None = None,
         urgent_limit: int = 0,
+        refill: int = 0,
     ) -> tuple[dict[str, int], list[Claimed]]:
         """Record replies, give back what was not sent and what the breaker held back;
-        with ``urgent_above``, also claim up to ``urgent_limit`` due rows of a higher
-        priority (in the same transaction: one write, not two). A
+        in the same transaction (one write, not two), claim more: with ``refill``, up to
+        that many due rows (highest priority first: the batch is topped up); else with
+        ``urgent_above``, up to ``urgent_limit`` due rows of a higher priority. A
         transient database failure is tried again, with backoff, until it succeeds or the
         worker has been stopping for RECORD_STOP_GRACE seconds: the replies are in memory
         only until this returns."""
@@ -244,19 +270,21 @@ class DeliveryWorker:
                 until=now + timedelta(seconds=self.breaker.probe_every),
             )
             finish_campaigns({s.claimed.campaign_id for s in results}, now=now, session=session)
+            # Topping up takes whatever is due, most urgent first; otherwise only what is
+            # more urgent than the batch, and only when there is some.
+            limit, above = (refill, None) if refill > 0 else (urgent_limit, urgent_above)
             urgent: list[Claimed] = []
-            if (
-                urgent_above is not None
-                and urgent_limit > 0
-                and higher_priority_due(urgent_above, now=now, session=session)
+            if limit > 0 and (
+                refill > 0
+                or (above is not None and higher_priority_due(above, now=now, session=session))
             ):
                 urgent = claim(
                     worker=self.name,
-                    limit=urgent_limit,
+                    limit=limit,
                     lease=timedelta(seconds=self.settings.lease_seconds),
                     now=now,
                     session=session,
-                    above=urgent_above,
+                    above=above,
                 )
             return counts, urgent
 
@@ -315,16 +343,22 @@ class DeliveryWorker:
         return self._date[1]
 
     async def _send_batch(
-        self, claimed: list[Claimed], templates: dict[tuple[int, str], MessageTemplate]
+        self,
+        claimed: list[Claimed],
+        templates: dict[tuple[int, str], MessageTemplate],
+        *,
+        refill: bool = False,
     ) -> tuple[dict[str, int], list[Settled]]:
         """Send a claimed batch over the sender's lanes. Every SETTLE_EVERY seconds or
-        SETTLE_AFTER replies: record the replies and, in the same transaction, claim the
-        due rows of a higher priority than the batch's lowest; those are sent next, ahead
-        of the rest of the batch, which is kept (its leases renewed by the heartbeat).
+        SETTLE_AFTER replies: record the replies and, in the same transaction, claim more.
+        Rows of a higher priority than the batch's lowest are sent next, ahead of the rest
+        of the batch, which is kept (its leases renewed by the heartbeat). With ``refill``,
+        once fewer than half a batch of rows wait, the batch is topped up with whatever is
+        due (up to STREAM_BATCHES batches in all), so sending never waits for a claim.
         When the relay's breaker opens, stop taking rows, and give back the rows whose
         failures opened it as due, uncounted; whatever never started is given back."""
         held = list(claimed)  # the batch and the urgent rows claimed while it is sent
-        batch = iter(claimed)
+        batch = deque(claimed)  # in claim order; topped up at its tail (``refill``)
         urgent: list[Claimed] = []  # claimed while the batch is sent: these go first
         started: set[int] = set()
         replies: list[Settled] = []
@@ -335,6 +369,8 @@ class DeliveryWorker:
         totals = {"sent": 0, "retry": 0, "failed": 0, "released": 0, "deferred": 0}
         least_urgent = min(c.priority for c in claimed)
         probing = self.breaker.state != "closed"
+        size = self.settings.delivery_batch
+        outstanding = len(claimed)  # rows held and not yet recorded: never more than a batch
 
         def hold_back_suspects() -> None:
             deferred.extend(s.claimed.id for s in suspects)
@@ -345,7 +381,11 @@ class DeliveryWorker:
         def next_delivery() -> Claimed | None:
             if halted or self._stopping.is_set() or self.breaker.state == "open":
                 return None
-            return urgent.pop(0) if urgent else next(batch, None)
+            if refill and not probing and len(urgent) + len(batch) == size // 2:
+                self._nudge.set()  # half a batch left: record replies and top up now
+            if urgent:
+                return urgent.pop(0)
+            return batch.popleft() if batch else None
 
         async def lane() -> None:
             while (delivery := next_delivery()) is not None:
@@ -386,10 +426,21 @@ class DeliveryWorker:
                     self._nudge.set()
 
         async def flush(unsent: list[int], *, ask: bool) -> None:
+            nonlocal least_urgent, outstanding
             chunk = replies[:]
             gone = deferred[:]
             tried = probed[:]
-            room = self.settings.delivery_batch - len(urgent)
+            waiting = len(urgent) + len(batch)
+            settling = len(chunk) + len(unsent) + len(gone) + len(tried)
+            room = size - (outstanding - settling)
+            top_up = (
+                ask
+                and refill
+                and not probing
+                and waiting <= size // 2
+                and len(held) < size * STREAM_BATCHES
+                and room > 0
+            )
             counts, more = await asyncio.to_thread(
                 self._settle,
                 chunk,
@@ -397,8 +448,10 @@ class DeliveryWorker:
                 gone,
                 tried,
                 urgent_above=least_urgent if ask and not probing else None,
-                urgent_limit=room,
+                urgent_limit=size - len(urgent),
+                refill=room if top_up else 0,
             )
+            outstanding += len(more) - settling
             # Only now, recorded, do the replies leave memory.
             del replies[: len(chunk)]
             del deferred[: len(gone)]
@@ -406,6 +459,9 @@ class DeliveryWorker:
             everything.extend(chunk)
             for key in totals:
                 totals[key] += counts.get(key, 0)
+            self.progress.add(counts)
+            self.progress.released += counts.get("released", 0)
+            self._report()
             if more:
                 held.extend(more)
                 try:
@@ -415,9 +471,19 @@ class DeliveryWorker:
                     await asyncio.to_thread(self._settle, [], [c.id for c in more])
                     return
                 templates.update(found)
-                urgent.extend(ready)
+                ahead = [c for c in ready if c.priority > least_urgent]
+                urgent.extend(ahead)
                 urgent.sort(key=lambda c: -c.priority)  # stable: claim order within one
-                log.debug("worker %s: %d more urgent messages go next", self.name, len(ready))
+                behind = [c for c in ready if c.priority <= least_urgent]
+                batch.extend(behind)
+                if behind:
+                    least_urgent = min(c.priority for c in behind)
+                log.debug(
+                    "worker %s: %d more urgent messages go next, %d more at the end",
+                    self.name,
+                    len(ahead),
+                    len(behind),
+                )
 
         lanes: asyncio.Future[list[None]] | None = None
         try:
@@ -433,7 +499,7 @@ class DeliveryWorker:
                         await flush([], ask=True)
                 await lanes
                 # Urgent rows claimed while the last lanes were finishing: send them too.
-                if not urgent or self._stopping.is_set() or self.breaker.state == "open":
+                if not (urgent or batch) or self._stopping.is_set() or self.breaker.state == "open":
                     break
         finally:
             # Whatever happened, first let the lanes finish the messages they are sending
@@ -505,9 +571,7 @@ class DeliveryWorker:
             raise
         if not claimed:
             return True
-        counts, results = await self._send_batch(claimed, templates)
-        self.progress.add(counts)
-        self.progress.released += counts["released"]
+        counts, results = await self._send_batch(claimed, templates, refill=limit > 1)
         log.info(
             "worker %s: campaigns %s, deliveries %d-%d: %d sent, %d retry, %d failed, "
             "%d released, %d deferred",
@@ -531,7 +595,6 @@ class DeliveryWorker:
                     settled.result.code,
                     settled.result.reply[:200],
                 )
-        self._report()
         return True
 
     def _report(self) -> None:
@@ -677,6 +740,18 @@ class DeliveryWorker:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+
+def _same_mail(campaign: Campaign) -> str | None:
+    """What makes a one-reader mail's rendering (template, subject, context), as a key
+    that campaigns with the same mail share; None for a digest (its contents differ)."""
+    if campaign.kind == "digest":
+        return None
+    return json.dumps(
+        [campaign.kind, campaign.template, campaign.subject, campaign.context],
+        sort_keys=True,
+        default=str,
+    )
 
 
 def _fresh(event: asyncio.Event) -> asyncio.Event:

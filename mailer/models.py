@@ -259,6 +259,8 @@ Index(
     Delivery.content_key,
     Delivery.next_attempt_at,
 )
+# /healthz and /metrics: the oldest due message is the first entry of the queued range.
+Index("ix_deliveries_due_time", Delivery.status, Delivery.next_attempt_at)
 
 
 class CampaignContent(Base):

@@ -27,18 +27,19 @@ QUEUE_AGE = timedelta(minutes=15)
 
 def oldest_due_age(*, now: datetime, session: Session) -> float:
     """Seconds the oldest due message (queued, its time come, campaign sending) has waited
-    past its time; 0 when nothing is due. Walks the ``status = 'queued'`` range of the claim
-    index, whose entries carry every column this needs (campaign and time)."""
-    running = select(Campaign.id).where(
-        Campaign.status == "sending",
-        (Campaign.expires_at.is_(None)) | (Campaign.expires_at > now),
-    )
+    past its time; 0 when nothing is due. Walks ``ix_deliveries_due_time`` from the oldest
+    queued row and stops at the first whose campaign is sending: one step, in practice."""
     oldest = session.scalar(
-        select(func.min(Delivery.next_attempt_at)).where(
+        select(Delivery.next_attempt_at)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(
             Delivery.status == "queued",
             Delivery.next_attempt_at <= now,
-            Delivery.campaign_id.in_(running.scalar_subquery()),
+            Campaign.status == "sending",
+            (Campaign.expires_at.is_(None)) | (Campaign.expires_at > now),
         )
+        .order_by(Delivery.next_attempt_at)
+        .limit(1)
     )
     return max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
 

@@ -100,26 +100,32 @@ class RateLimiter:
     def _mine(self, key: str) -> ColumnElement[bool]:
         return (RateHit.bucket == self.bucket) & (RateHit.key_hash == self._hash(key))
 
-    def allow(self, key: str, now: datetime) -> bool:
-        """Count one attempt for ``key``; False when it is over the limit (not counted)."""
-        return self.take(key, now) is not None
+    def allow(self, key: str, now: datetime, *, session: Session | None = None) -> bool:
+        """Count one attempt for ``key``; False when it is over the limit (not counted).
+        With ``session``, in that (write) transaction: one write for a request, not two."""
+        return self.take(key, now, session=session) is not None
 
-    def take(self, key: str, now: datetime) -> int | None:
+    def take(self, key: str, now: datetime, *, session: Session | None = None) -> int | None:
         """Count one attempt for ``key`` and return its id (for ``give_back``); None when
-        it is over the limit (not counted)."""
+        it is over the limit (not counted). With ``session``, in that transaction."""
+        if session is not None:
+            return self._take(key, now, session)
+        with write_session(self._factory) as own:
+            return self._take(key, now, own)
+
+    def _take(self, key: str, now: datetime, session: Session) -> int | None:
         mine = self._mine(key)
         cutoff = now - self.window
-        with write_session(self._factory) as session:
-            # The count and the insert below happen as one step per key.
-            lock_key(self._hash(key), session=session)
-            session.execute(delete(RateHit).where(mine, RateHit.at <= cutoff))
-            recent = session.scalar(select(func.count()).where(mine, RateHit.at > cutoff)) or 0
-            if recent >= self.limit:
-                return None
-            hit = RateHit(bucket=self.bucket, key_hash=self._hash(key), at=now)
-            session.add(hit)
-            session.flush()
-            return hit.id
+        # The count and the insert below happen as one step per key.
+        lock_key(self._hash(key), session=session)
+        session.execute(delete(RateHit).where(mine, RateHit.at <= cutoff))
+        recent = session.scalar(select(func.count()).where(mine, RateHit.at > cutoff)) or 0
+        if recent >= self.limit:
+            return None
+        hit = RateHit(bucket=self.bucket, key_hash=self._hash(key), at=now)
+        session.add(hit)
+        session.flush()
+        return hit.id
 
     def give_back(self, hit: int | None) -> None:
         """Uncount an attempt ``take`` counted: it was not the kind this limit counts

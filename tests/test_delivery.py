@@ -48,6 +48,20 @@ def test_it_sends_each_reader_one_message_after_a_250(db: Db, smtp_server: SMTPS
     assert message["Message-ID"] in {row.message_id for row in rows}
 
 
+def test_the_first_message_on_a_connection_declares_its_size_and_8bit_body(
+    db: Db, smtp_server: SMTPServer
+) -> None:
+    """Even the first message of a connection says BODY=8BITMIME (its body is 8-bit
+    UTF-8) and its SIZE, as the server offers both (EHLO happens at connect)."""
+    ids = add_readers(db, [f"reader{i}@example.org" for i in range(3)])
+    alert_campaign(db, ids)
+    drain(db, smtp_sender(smtp_server.url, connections=1))
+    assert len(smtp_server.received) == 3
+    for received in smtp_server.received:
+        assert "BODY=8BITMIME" in received.mail_options, received.mail_options
+        assert any(option.startswith("SIZE=") for option in received.mail_options)
+
+
 def test_every_message_is_multipart_with_one_click_unsubscribe(
     db: Db, smtp_server: SMTPServer
 ) -> None:

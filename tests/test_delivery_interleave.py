@@ -112,3 +112,28 @@ def test_urgent_rows_fill_the_queue_up_to_one_batch_at_a_time(db: Db) -> None:
     assert worker.claims == 1 and progress.released == 0
     assert {d.status for d in deliveries(db)} == {"sent"}
     assert {d.attempts for d in deliveries(db, digest)} == {1}
+
+
+def test_confirmations_asking_for_the_same_things_share_one_rendering(db: Db) -> None:
+    for i in range(12):
+        sign_up(db, f"new{i}@example.net")  # the same choices each time
+    now = datetime.now(UTC)
+    consent = Consent(at=now, form="test", text=FORM_SENTENCE, ip="192.0.2.1", user_agent="t")
+    digest_only = Choices(language="en", wants_digest=True, wants_alerts=False, topics=())
+    with db.session() as session:
+        request_signup(
+            "other@example.net",
+            digest_only,
+            consent,
+            settings=db.settings(),
+            now=now,
+            session=session,
+        )
+        session.commit()
+    sender = PacedSender(lambda n: None)
+    worker = DeliveryWorker(db.settings(), db.factory, sender)
+    asyncio.run(worker.run(once=True))
+    assert sorted(sender.sent) == sorted(
+        [f"new{i}@example.net" for i in range(12)] + ["other@example.net"]
+    )
+    assert worker.renders == 2  # one per distinct mail, not one per reader

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import event, update
 
-from mailer.models import Delivery
+from mailer.models import Campaign, Delivery
+from mailer.observe import oldest_due_age
 from tests.conftest import Db
 from tests.support.ledger import add_readers, alert_campaign
 from tests.test_admin_support import AMINA, admin_site
@@ -105,3 +107,38 @@ def test_label_values_are_escaped(db: Db) -> None:
     add_worker(db, 'odd"name\\x', relay="relay\nwith newline")
     text = scrape(db)
     assert 'worker="odd\\"name\\\\x"' in text and 'relay="relay\\nwith newline"' in text
+
+
+def test_the_oldest_due_message_is_one_index_step_and_skips_paused_campaigns(db: Db) -> None:
+    """/healthz is asked every few seconds: finding the oldest due message must not walk
+    the whole queue (20,000 rows during a digest), and must skip a paused campaign's rows."""
+    readers = add_readers(db, [f"r{i}@example.org" for i in range(40)])
+    paused = alert_campaign(db, readers[:20], key="alert:paused")
+    running = alert_campaign(db, readers[20:], key="alert:running")
+    now = datetime.now(UTC)
+    with db.session() as session:
+        session.execute(update(Campaign).where(Campaign.id == paused).values(status="paused"))
+        for campaign, minutes in ((paused, 60), (running, 10)):
+            session.execute(
+                update(Delivery)
+                .where(Delivery.campaign_id == campaign)
+                .values(next_attempt_at=now - timedelta(minutes=minutes))
+            )
+        session.commit()
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        with db.session() as session:
+            age = oldest_due_age(now=now, session=session)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert 600 <= age < 660  # the running campaign's rows, not the paused one's
+    [(statement, parameters)] = statements
+    explain = "EXPLAIN QUERY PLAN " if db.backend == "sqlite" else "EXPLAIN "
+    with db.engine.connect() as conn:
+        plan = " ".join(str(row) for row in conn.exec_driver_sql(explain + statement, parameters))
+    assert "ix_deliveries_due_time" in plan, plan

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from markupsafe import escape
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 
 from mailer.models import Campaign, Subscriber
 from subscribers.choices import vocabulary
@@ -262,3 +262,27 @@ def test_a_signup_wakes_the_worker_but_a_bot_does_not(site: Site) -> None:
     assert woken == []
     site.reader().sign_up("anna@example.org")
     assert woken == [True]
+
+
+def test_a_signup_is_one_write_transaction(site: Site, db: Db) -> None:
+    """The attempt is counted for the rate limit in the transaction that records the
+    signup: under load every write waits its turn for SQLite's one writer lock."""
+    if db.backend != "sqlite":
+        pytest.skip("counts SQLite's BEGIN IMMEDIATE (write transactions)")
+    reader = site.reader()
+    token = reader.form_token()
+    writes: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("BEGIN IMMEDIATE"):
+            writes.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        form = {"email": "anna@example.org", "digest": "on", "consent": "on"}
+        answer = reader.post("/subscribe", {**form, "csrf_token": token})
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert answer.status_code == 303
+    assert len(writes) == 1
+    assert count(site, Subscriber) == 1 and count(site, Campaign) == 1

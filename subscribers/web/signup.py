@@ -55,6 +55,7 @@ def _sent() -> Response:
 
 
 def _too_many(request: Request) -> Response:
+    log.warning("%s rate limit reached for a client", request.url.path.strip("/") or "signup")
     return render(
         request,
         "message.html",
@@ -96,13 +97,6 @@ def subscribe(
             request, email=shown_email, fields=fields, errors={"form": EXPIRED_FORM}, status=400
         )
     now = datetime.now(UTC)
-    if not limiter_of(request).allow(client_of(request), now):
-        log.warning("signup rate limit reached for a client")
-        return _too_many(request)
-    if website:
-        # Only bots fill the hidden field; they see success and learn nothing.
-        log.info("signup honeypot filled; ignored")
-        return _sent()
     errors: dict[str, str] = {}
     address = ""
     try:
@@ -115,7 +109,14 @@ def subscribe(
         errors[exc.field] = str(exc)
     if consent != CHECKED:
         errors["consent"] = "Please tick the box to agree, so we may send you email."
-    if errors:
+    if website or errors:
+        # Counted like any other attempt, in a transaction of its own.
+        if not limiter_of(request).allow(client_of(request), now):
+            return _too_many(request)
+        if website:
+            # Only bots fill the hidden field; they see success and learn nothing.
+            log.info("signup honeypot filled; ignored")
+            return _sent()
         return _form_page(request, email=shown_email, fields=fields, errors=errors, status=400)
     record = Consent(
         at=now,
@@ -124,10 +125,16 @@ def subscribe(
         ip=request.client.host if request.client else "",
         user_agent=request.headers.get("user-agent", ""),
     )
+    # One write transaction: the attempt counted and the signup recorded together.
     with write_session(factory_of(request)) as session:
-        result = request_signup(
-            address, choices, record, settings=settings, now=now, session=session
-        )
+        if not limiter_of(request).allow(client_of(request), now, session=session):
+            result = None
+        else:
+            result = request_signup(
+                address, choices, record, settings=settings, now=now, session=session
+            )
+    if result is None:
+        return _too_many(request)
     log.info("signup: %s, mail queued: %s", result.outcome, result.mailed)
     if result.mailed:
         wake_worker(request)

@@ -21,6 +21,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    mail_options: list[str] = field(default_factory=list)  # MAIL FROM's (SIZE=, BODY=)
 
     @property
     def message(self) -> EmailMessage:
@@ -76,7 +77,14 @@ class ScriptedHandler:
                 return reply
         data = envelope.original_content or b""
         with self.lock:
-            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data))
+            self.received.append(
+                Received(
+                    str(envelope.mail_from),
+                    list(envelope.rcpt_tos),
+                    data,
+                    list(envelope.mail_options),
+                )
+            )
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Received]:
