@@ -4,14 +4,19 @@ Health is ``ok`` or ``degraded``, with the reasons: a live worker's circuit brea
 or probing (its relay is failing), the oldest due message has waited longer than
 R2P_HEALTH_QUEUE_AGE, or a worker stopped beating without stopping (mailer/fleet.py). Every
 query is indexed or reads a small table, so a load balancer may ask every second: the
-oldest due message is found on the claim index (``ix_deliveries_claim_order``).
+oldest due message is the first entry of ``ix_deliveries_due_time``. The metrics are
+written by prometheus_client (exposition format, escaped label values).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -98,156 +103,162 @@ def health(
     }
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+Labels = dict[str, str]
 
 
-def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
-    if labels:
-        inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-        return f"{name}{{{inner}}} {value:g}"
-    return f"{name} {value:g}"
+def _family(kind: str, name: str, help_text: str, samples: list[tuple[Labels, float]]) -> Metric:
+    """One metric with its samples (labels in sorted order); prometheus_client writes the
+    exposition and escapes the label values. Counter names end in ``_total``."""
+    names = sorted({key for labels, _ in samples for key in labels})
+    family: GaugeMetricFamily | CounterMetricFamily
+    if kind == "counter":
+        family = CounterMetricFamily(name, help_text, labels=names)
+    else:
+        family = GaugeMetricFamily(name, help_text, labels=names)
+    for labels, value in samples:
+        family.add_metric([labels.get(key, "") for key in names], value)
+    return family
+
+
+class _Snapshot(Collector):
+    """The metrics of one scrape, read from the database before it is written out."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
 
 
 def metrics_text(*, now: datetime, session: Session, lease: timedelta = LEASE) -> str:
     """Prometheus exposition of the service's state, read from the database: what is
     stored and queued, and each delivery worker's counters, breaker and rate."""
-    out: list[str] = []
-
-    def metric(name: str, kind: str, help_text: str, rows: list[str]) -> None:
-        out.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *rows])
-
     items = session.scalar(select(func.count()).select_from(Item)) or 0
     relevant = session.scalar(select(func.count()).where(Item.relevant)) or 0
-    metric(
-        "r2p_items_ingested_total",
-        "counter",
-        "Feed items stored.",
-        [
-            _line("r2p_items_ingested_total", items),
-            _line("r2p_items_ingested_total", relevant, {"relevant": "true"}),
-        ],
-    )
-    by_status = {
+    by_status: dict[str, int] = {
         status: n
         for status, n in session.execute(
             select(Delivery.status, func.count()).group_by(Delivery.status)
         )
     }
-    metric(
-        "r2p_deliveries",
-        "gauge",
-        "Deliveries by status.",
-        [
-            _line("r2p_deliveries", by_status.get(s, 0), {"status": s})
-            for s in ("queued", "sending", "sent", "failed", "cancelled")
-        ],
-    )
     window = timedelta(minutes=5)
     recent = session.scalar(select(func.count()).where(Delivery.sent_at >= now - window)) or 0
-    metric(
-        "r2p_send_rate",
-        "gauge",
-        "Messages sent a second, averaged over 5 minutes.",
-        [_line("r2p_send_rate", recent / window.total_seconds())],
-    )
     sources = session.execute(select(Source.key, Source.consecutive_failures, Source.enabled))
-    metric(
-        "r2p_feed_consecutive_failures",
-        "gauge",
-        "Failed polls in a row per feed.",
-        [
-            _line("r2p_feed_consecutive_failures", failures, {"feed": key})
-            for key, failures, enabled in sources
-            if enabled
-        ],
-    )
-    readers = {
+    readers: dict[str, int] = {
         status: n
         for status, n in session.execute(
             select(Subscriber.status, func.count()).group_by(Subscriber.status)
         )
     }
-    metric(
-        "r2p_subscribers",
-        "gauge",
-        "Subscribers by status.",
-        [
-            _line("r2p_subscribers", readers.get(s, 0), {"status": s})
-            for s in ("pending", "active", "unsubscribed", "bounced")
-        ],
-    )
-    out.extend(worker_metrics(now=now, session=session, lease=lease))
-    return "\n".join(out) + "\n"
+    families = [
+        _family(
+            "counter",
+            "r2p_items_ingested_total",
+            "Feed items stored.",
+            [({}, items), ({"relevant": "true"}, relevant)],
+        ),
+        _family(
+            "gauge",
+            "r2p_deliveries",
+            "Deliveries by status.",
+            [
+                ({"status": s}, by_status.get(s, 0))
+                for s in ("queued", "sending", "sent", "failed", "cancelled")
+            ],
+        ),
+        _family(
+            "gauge",
+            "r2p_send_rate",
+            "Messages sent a second, averaged over 5 minutes.",
+            [({}, recent / window.total_seconds())],
+        ),
+        _family(
+            "gauge",
+            "r2p_feed_consecutive_failures",
+            "Failed polls in a row per feed.",
+            [({"feed": key}, failures) for key, failures, enabled in sources if enabled],
+        ),
+        _family(
+            "gauge",
+            "r2p_subscribers",
+            "Subscribers by status.",
+            [
+                ({"status": s}, readers.get(s, 0))
+                for s in ("pending", "active", "unsubscribed", "bounced")
+            ],
+        ),
+        *worker_metrics(now=now, session=session, lease=lease),
+    ]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(families))
+    return generate_latest(registry).decode()
 
 
-def _block(name: str, kind: str, help_text: str, rows: list[str]) -> list[str]:
-    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *rows]
-
-
-def worker_metrics(*, now: datetime, session: Session, lease: timedelta = LEASE) -> list[str]:
+def worker_metrics(*, now: datetime, session: Session, lease: timedelta = LEASE) -> list[Metric]:
     """Per worker (label ``worker``; summing is the scraper's job): attempts, sends,
     retries, failures and errors by class since it started, its breaker state; and the
     workers alive, their summed 1-minute send rate, and the oldest due message's wait."""
     fleet = workers(now=now, lease=lease, session=session)
-    out: list[str] = []
-    for key, name, help_text in (
-        ("attempts", "r2p_delivery_attempts_total", "Messages handed to the relay."),
-        ("sent", "r2p_delivery_sent_total", "Messages the relay accepted."),
-        ("retried", "r2p_delivery_retried_total", "Messages deferred for a later try."),
-        ("failed", "r2p_delivery_failed_total", "Messages given up on."),
-    ):
-        rows = [_line(name, w.count(key), {"worker": w.name}) for w in fleet]
-        out += _block(name, "counter", f"{help_text} Per worker, since it started.", rows)
-    errors = [
-        _line("r2p_delivery_errors_total", n, {"worker": w.name, "class": kind})
-        for w in fleet
-        for kind, n in sorted(w.errors().items())
+    out = [
+        _family(
+            "counter",
+            name,
+            f"{help_text} Per worker, since it started.",
+            [({"worker": w.name}, w.count(key)) for w in fleet],
+        )
+        for key, name, help_text in (
+            ("attempts", "r2p_delivery_attempts_total", "Messages handed to the relay."),
+            ("sent", "r2p_delivery_sent_total", "Messages the relay accepted."),
+            ("retried", "r2p_delivery_retried_total", "Messages deferred for a later try."),
+            ("failed", "r2p_delivery_failed_total", "Messages given up on."),
+        )
     ]
-    out += _block(
-        "r2p_delivery_errors_total",
-        "counter",
-        "Failed attempts by class (connection, timeout, tls, 421, 4xx, 5xx, other). "
-        "Per worker, since it started.",
-        errors,
+    out.append(
+        _family(
+            "counter",
+            "r2p_delivery_errors_total",
+            "Failed attempts by class (connection, timeout, tls, 421, 4xx, 5xx, other). "
+            "Per worker, since it started.",
+            [
+                ({"worker": w.name, "class": kind}, n)
+                for w in fleet
+                for kind, n in sorted(w.errors().items())
+            ],
+        )
     )
     live = [w for w in fleet if w.state != "stopped"]
-    out += _block(
-        "r2p_breaker_state",
-        "gauge",
-        "Circuit breaker of each running worker's relay: 0 closed, 1 half-open (probing), 2 open.",
-        [
-            _line(
-                "r2p_breaker_state",
-                BREAKER_STATES.index(w.breaker),
-                {"worker": w.name, "relay": w.relay},
-            )
-            for w in live
-        ],
-    )
     alive = [w for w in fleet if w.state == "alive"]
-    out += _block(
-        "r2p_workers_alive",
-        "gauge",
-        "Delivery workers whose heartbeat is current.",
-        [_line("r2p_workers_alive", len(alive))],
-    )
-    out += _block(
-        "r2p_workers_unhealthy",
-        "gauge",
-        "Delivery workers that stopped beating without stopping (and were not replaced).",
-        [_line("r2p_workers_unhealthy", sum(w.state == "unhealthy" for w in fleet))],
-    )
-    out += _block(
-        "r2p_send_rate_1m",
-        "gauge",
-        "Messages sent a second over the last minute, summed over live workers.",
-        [_line("r2p_send_rate_1m", round(sum(w.rate for w in alive), 3))],
-    )
-    out += _block(
-        "r2p_oldest_due_seconds",
-        "gauge",
-        "Seconds the oldest due message has waited past its time (0: nothing due).",
-        [_line("r2p_oldest_due_seconds", round(oldest_due_age(now=now, session=session), 1))],
-    )
+    out += [
+        _family(
+            "gauge",
+            "r2p_breaker_state",
+            "Circuit breaker of each running worker's relay: 0 closed, 1 half-open (probing), "
+            "2 open.",
+            [({"worker": w.name, "relay": w.relay}, BREAKER_STATES.index(w.breaker)) for w in live],
+        ),
+        _family(
+            "gauge",
+            "r2p_workers_alive",
+            "Delivery workers whose heartbeat is current.",
+            [({}, len(alive))],
+        ),
+        _family(
+            "gauge",
+            "r2p_workers_unhealthy",
+            "Delivery workers that stopped beating without stopping (and were not replaced).",
+            [({}, sum(w.state == "unhealthy" for w in fleet))],
+        ),
+        _family(
+            "gauge",
+            "r2p_send_rate_1m",
+            "Messages sent a second over the last minute, summed over live workers.",
+            [({}, round(sum(w.rate for w in alive), 3))],
+        ),
+        _family(
+            "gauge",
+            "r2p_oldest_due_seconds",
+            "Seconds the oldest due message has waited past its time (0: nothing due).",
+            [({}, round(oldest_due_age(now=now, session=session), 1))],
+        ),
+    ]
     return out

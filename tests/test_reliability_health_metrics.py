@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, update
 
 from mailer.models import Campaign, Delivery
@@ -142,3 +143,16 @@ def test_the_oldest_due_message_is_one_index_step_and_skips_paused_campaigns(db:
     with db.engine.connect() as conn:
         plan = " ".join(str(row) for row in conn.exec_driver_sql(explain + statement, parameters))
     assert "ix_deliveries_due_time" in plan, plan
+
+
+def test_the_exposition_parses_as_prometheus_text(db: Db) -> None:
+    """Written by prometheus_client: a Prometheus parser reads every family back, hostile
+    label values included."""
+    add_worker(db, 'odd"name\\x', relay="relay\nwith newline")
+    families = {f.name: f for f in text_string_to_metric_families(scrape(db))}
+    assert {"r2p_deliveries", "r2p_subscribers", "r2p_delivery_sent", "r2p_breaker_state"} <= (
+        families.keys()
+    )
+    assert families["r2p_delivery_sent"].type == "counter"
+    [breaker] = families["r2p_breaker_state"].samples
+    assert breaker.labels == {"worker": 'odd"name\\x', "relay": "relay\nwith newline"}
