@@ -37,7 +37,7 @@ from mailer.observe import health, metrics_text
 from subscribers.web import include as include_subscriber_pages
 from subscribers.web.admin.api.auth import bearer_token
 from subscribers.web.admin.auth import session_admin
-from subscribers.web.json_errors import AsciiJSONResponse
+from subscribers.web.errors import AsciiJSONResponse
 from subscribers.web.pages import response_headers
 
 log = logging.getLogger(__name__)

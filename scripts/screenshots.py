@@ -121,6 +121,8 @@ def photograph(page: Page, device: str, links: dict[str, str], out: Path) -> lis
     shot("08-unsubscribed")
     page.goto("/preferences/not-a-valid-token")
     shot("09-link-problem")
+    page.goto("/no-such-page")
+    shot("10-page-not-found")
     return written
 
 

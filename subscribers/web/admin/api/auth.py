@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mailer.admins import admin_for_token
 from mailer.db import session_scope
 from subscribers.web.admin.session import AdminIdentity
-from subscribers.web.json_errors import AsciiJSONResponse
+from subscribers.web.errors import AsciiJSONResponse
 from subscribers.web.pages import SECURITY_HEADERS, factory_of
 
 bearer = HTTPBearer(
