@@ -12,21 +12,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.admins import audit_cli, cli_actor
-from mailer.cli_context import cli_context, console, fail
+from mailer.cli_context import MailerTyper, cli_context, console, fail
 from mailer.db import session_scope
 from mailer.digest import Issued, issue_digest, plan_digest, preview_digest
 from mailer.models import Subscriber
 from mailer.terminal import safe
 
-digest_app = typer.Typer(help="Preview or send the weekly digest.", no_args_is_help=True)
+digest_app = MailerTyper(help="Preview or send the weekly digest.")
 PERIOD = re.compile(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")
 
 
 @digest_app.command("preview")
 def digest_preview(
-    out: Annotated[Path | None, typer.Option(help="Write the HTML part to this file.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Write the HTML part to this file.")
+    ] = None,
     subscriber: Annotated[
-        str | None, typer.Option(help="Render as this reader sees it (their topics).")
+        str | None,
+        typer.Option(metavar="ADDRESS", help="Render as this reader sees it (their topics)."),
     ] = None,
 ) -> None:
     """Render the next issue without sending it: the text part on screen, HTML to --out."""
@@ -65,7 +68,8 @@ def digest_preview(
 @digest_app.command("send")
 def digest_send(
     period: Annotated[
-        str | None, typer.Option(help="ISO week, e.g. 2026-W48 (default: this week).")
+        str | None,
+        typer.Option(metavar="WEEK", help="ISO week, e.g. 2026-W48 (default: this week)."),
     ] = None,
 ) -> None:
     """Create, approve and queue this week's issue; running it again does nothing."""

@@ -35,7 +35,7 @@ from mailer.alerts import (
     get_alert,
     test_message,
 )
-from mailer.cli_context import cli_context, console, fail
+from mailer.cli_context import MailerTyper, cli_context, console, fail
 from mailer.db import session_scope
 from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
@@ -44,10 +44,8 @@ from mailer.outbox import cancel
 from mailer.sending import SendResult, make_sender
 from mailer.terminal import safe
 
-admins_app = typer.Typer(help="Admin accounts and API tokens.", no_args_is_help=True)
-alert_app = typer.Typer(
-    help="Compose, test, approve and cancel urgent alerts.", no_args_is_help=True
-)
+admins_app = MailerTyper(help="Admin accounts and API tokens.")
+alert_app = MailerTyper(help="Compose, test, approve and cancel urgent alerts.")
 
 
 def _read_password(confirm: bool) -> str:
@@ -60,7 +58,9 @@ def _read_password(confirm: bool) -> str:
 
 
 @admins_app.command("add")
-def admins_add(email: Annotated[str, typer.Argument(help="The admin's email address.")]) -> None:
+def admins_add(
+    email: Annotated[str, typer.Argument(metavar="ADDRESS", help="The admin's email address.")],
+) -> None:
     """Create an admin; the password is read from a prompt (or one line of stdin)."""
     password = _read_password(confirm=True)
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
@@ -74,8 +74,8 @@ def admins_add(email: Annotated[str, typer.Argument(help="The admin's email addr
 
 @admins_app.command("token")
 def admins_token(
-    email: Annotated[str, typer.Argument(help="The admin the token acts as.")],
-    name: Annotated[str, typer.Option(help="What the token is for.")] = "api",
+    email: Annotated[str, typer.Argument(metavar="ADDRESS", help="The admin the token acts as.")],
+    name: Annotated[str, typer.Option(metavar="NAME", help="What the token is for.")] = "api",
 ) -> None:
     """Create an API token for the JSON admin API (shown once: keep it safe)."""
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
@@ -95,7 +95,9 @@ def admins_token(
 
 
 @admins_app.command("revoke")
-def admins_revoke(email: Annotated[str, typer.Argument(help="Whose tokens to revoke.")]) -> None:
+def admins_revoke(
+    email: Annotated[str, typer.Argument(metavar="ADDRESS", help="Whose tokens to revoke.")],
+) -> None:
     """Revoke every API token of an admin."""
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
         try:
@@ -116,20 +118,25 @@ def admins_revoke(email: Annotated[str, typer.Argument(help="Whose tokens to rev
 @alert_app.command("create")
 def alert_create(
     subject: Annotated[
-        str | None, typer.Option(help="One line (default: the item's title).")
+        str | None, typer.Option(metavar="TEXT", help="One line (default: the item's title).")
     ] = None,
     body_file: Annotated[
-        Path | None, typer.Option(help="Plain-text body; blank lines separate paragraphs.")
+        Path | None,
+        typer.Option(metavar="FILE", help="Plain-text body; blank lines separate paragraphs."),
     ] = None,
-    item: Annotated[int | None, typer.Option(help="Start from this stored item.")] = None,
-    link: Annotated[str, typer.Option(help="A 'Read more' link.")] = "",
+    item: Annotated[
+        int | None, typer.Option(metavar="ID", help="Start from this stored item.")
+    ] = None,
+    link: Annotated[str, typer.Option(metavar="URL", help="A 'Read more' link.")] = "",
     topics: Annotated[
-        str, typer.Option(help="Only readers of these topics (comma-separated tags).")
+        str,
+        typer.Option(metavar="TOPICS", help="Only readers of these topics (comma-separated tags)."),
     ] = "",
     expires: Annotated[
         str | None,
         typer.Option(
-            help=f"How long it may be sent, with a unit: {FORMS} (default R2P_ALERT_EXPIRES)."
+            metavar="DURATION",
+            help=f"How long it may be sent, with a unit: {FORMS} (default R2P_ALERT_EXPIRES).",
         ),
     ] = None,
 ) -> None:
@@ -171,8 +178,8 @@ def alert_create(
 
 @alert_app.command("test")
 def alert_test(
-    alert_id: Annotated[int, typer.Argument(help="The alert's id.")],
-    to: Annotated[str, typer.Option(help="Where to send the test.")],
+    alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
+    to: Annotated[str, typer.Option(metavar="ADDRESS", help="Where to send the test.")],
 ) -> None:
     """Send the alert to yourself exactly as readers will see it (marked [TEST])."""
     with cli_context() as (settings, _engine, factory):
@@ -235,10 +242,13 @@ def _proven_admin(
 
 @alert_app.command("approve")
 def alert_approve(
-    alert_id: Annotated[int, typer.Argument(help="The alert's id.")],
+    alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
     by: Annotated[
         str | None,
-        typer.Option(help="The approving admin's email: an existing, active admin (required)."),
+        typer.Option(
+            metavar="ADDRESS",
+            help="The approving admin's email: an existing, active admin (required).",
+        ),
     ] = None,
     password_stdin: Annotated[
         bool,
@@ -312,7 +322,9 @@ def alert_approve(
 
 
 @alert_app.command("cancel")
-def alert_cancel(alert_id: Annotated[int, typer.Argument(help="The alert's id.")]) -> None:
+def alert_cancel(
+    alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
+) -> None:
     """Cancel an alert, even mid-send: what is not sent yet is not sent."""
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
         now = datetime.now(UTC)
@@ -333,7 +345,7 @@ def alert_cancel(alert_id: Annotated[int, typer.Argument(help="The alert's id.")
 
 @alert_app.command("status")
 def alert_status_command(
-    alert_id: Annotated[int, typer.Argument(help="The alert's id.")],
+    alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
 ) -> None:
     """Where an alert stands: status, approvals, and queued/sent/failed/cancelled counts."""
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:

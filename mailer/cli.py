@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from jobs.cli import digest_app
 from jobs.deliver import DeliveryWorker
@@ -21,7 +20,7 @@ from jobs.runtime import Runtime
 from jobs.scheduler import SchedulerHost
 from mailer.admin_cli import admins_app, alert_app
 from mailer.admins import audit_cli
-from mailer.cli_context import cli_context, console, fail
+from mailer.cli_context import MailerTyper, cli_context, console, errors, fail
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, make_sessionmaker, session_scope
 from mailer.errors import MailerError
@@ -36,31 +35,23 @@ from mailer.feeds.registry import (
 from mailer.logs import configure_logging as _configure_logging
 from mailer.migrate import current_revision, upgrade_to_head
 from mailer.outbox import queue_depth
+from mailer.output import Column, FormatOption, print_records
 from mailer.sending import make_sender
 from mailer.terminal import safe
 from subscribers.cli import subscribers_app
 
-app = typer.Typer(
-    help="r2p-mailer: R2P news digests and urgent alerts. Settings come from R2P_* variables.",
-    no_args_is_help=True,
+app = MailerTyper(
+    help="r2p-mailer: R2P news digests and urgent alerts. Settings come from R2P_* variables. "
+    "List commands take --format table|tsv|json|csv (default: table on a terminal, tsv "
+    "otherwise); status lines and progress go to stderr.",
     pretty_exceptions_enable=False,
 )
-feeds_app = typer.Typer(help="List, add, enable and disable feed sources.", no_args_is_help=True)
+feeds_app = MailerTyper(help="List, add, enable and disable feed sources.")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(digest_app, name="digest")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(admins_app, name="admins")
 app.add_typer(alert_app, name="alert")
-
-
-def _ago(when: datetime | None) -> str:
-    if when is None:
-        return "never"
-    seconds = int((datetime.now(UTC) - when).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{max(seconds, 0)}s ago"
 
 
 @dataclass(frozen=True)
@@ -108,38 +99,58 @@ def init() -> None:
         console.print(f"Added {len(done.added)} default feed source(s): {added}.")
 
 
+FEED_COLUMNS = (
+    Column("key", "source"),
+    Column("title", "title"),
+    Column("url", "url"),
+    Column("enabled", "on"),
+    Column("disabled_reason", "why off"),
+    Column("items", "items"),
+    Column("last_success_at", "last success"),
+    Column("consecutive_failures", "failures"),
+    Column("empty_responses", "empty", in_table=False),
+    Column("last_empty_at", "last empty", in_table=False),
+    Column("last_error", "last error"),
+    Column("last_error_at", "error at", in_table=False),
+)
+
+
 @feeds_app.command("list")
-def feeds_list() -> None:
-    """Show every source with its health: last success, last error, failures, empty answers."""
+def feeds_list(format: FormatOption = None) -> None:
+    """Show every source with its health: last success, failures, last error. The table
+    leaves out empty answers and when they and the last error happened; tsv, json and
+    csv have every field."""
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
-        table = Table(title="Feed sources")
-        for column in ("source", "on", "items", "last success", "failures", "empty", "last error"):
-            table.add_column(column, overflow="fold")
-        for source, count in list_sources(session=session):
-            error = safe(source.last_error or "")
-            if source.last_error_at:
-                error = f"{error} ({_ago(source.last_error_at)})"
-            title = f"\n{safe(source.title)}" if source.title else ""
-            table.add_row(
-                f"{safe(source.key)}{title}\n[dim]{safe(source.url)}[/]",
-                "yes" if source.enabled else f"no: {safe(source.disabled_reason or '')}",
-                str(count),
-                _ago(source.last_success_at),
-                str(source.consecutive_failures),
-                f"{source.empty_responses} (last {_ago(source.last_empty_at)})"
-                if source.empty_responses
-                else "0",
-                error,
-            )
-        console.print(table)
+        records = (
+            {
+                "key": source.key,
+                "title": source.title,
+                "url": source.url,
+                "enabled": source.enabled,
+                "disabled_reason": source.disabled_reason,
+                "items": count,
+                "last_success_at": source.last_success_at,
+                "consecutive_failures": source.consecutive_failures,
+                "empty_responses": source.empty_responses,
+                "last_empty_at": source.last_empty_at,
+                "last_error": source.last_error,
+                "last_error_at": source.last_error_at,
+            }
+            for source, count in list_sources(session=session)
+        )
+        print_records(records, FEED_COLUMNS, format=format, title="Feed sources")
 
 
 @feeds_app.command("add")
 def feeds_add(
-    key: Annotated[str, typer.Argument(help="Short name: lower-case letters, digits, hyphens.")],
-    url: Annotated[str, typer.Argument(help="The feed's http(s) URL.")],
-    title: Annotated[str, typer.Option(help="A readable name.")] = "",
-    language: Annotated[str, typer.Option(help="Language code of the feed.")] = "en",
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help="Short name: lower-case letters, digits, hyphens.")
+    ],
+    url: Annotated[str, typer.Argument(metavar="URL", help="The feed's http(s) URL.")],
+    title: Annotated[str, typer.Option(metavar="TEXT", help="A readable name.")] = "",
+    language: Annotated[
+        str, typer.Option(metavar="LANG", help="Language code of the feed.")
+    ] = "en",
     always_relevant: Annotated[
         bool, typer.Option(help="Keep every item of this feed, whatever its words.")
     ] = False,
@@ -170,38 +181,39 @@ def _set_enabled(key: str, enabled: bool) -> None:
 
 
 @feeds_app.command("disable")
-def feeds_disable(key: Annotated[str, typer.Argument(help="The source's key.")]) -> None:
+def feeds_disable(
+    key: Annotated[str, typer.Argument(metavar="KEY", help="The source's key.")],
+) -> None:
     """Stop polling a source (its stored items stay)."""
     _set_enabled(key, False)
 
 
 @feeds_app.command("enable")
-def feeds_enable(key: Annotated[str, typer.Argument(help="The source's key.")]) -> None:
+def feeds_enable(
+    key: Annotated[str, typer.Argument(metavar="KEY", help="The source's key.")],
+) -> None:
     """Poll a disabled source again."""
     _set_enabled(key, True)
 
 
-def _summary_table(outcomes: list[PollOutcome]) -> Table:
-    table = Table(title="Poll")
-    for column in ("feed", "result", "new", "items in feed", "detail"):
-        table.add_column(column, overflow="fold")
-    styles = {"new": "green", "unchanged": "dim", "failed": "red", "gone": "yellow"}
-    for outcome in sorted(outcomes, key=lambda o: o.key):
-        table.add_row(
-            safe(outcome.key),
-            f"[{styles.get(outcome.status, 'default')}]{safe(outcome.status)}[/]",
-            str(outcome.new),
-            str(outcome.seen) if outcome.status == "new" else "",
-            safe(outcome.message),
-        )
-    return table
+POLL_COLUMNS = (
+    Column("feed", "feed"),
+    Column("result", "result"),
+    Column("new", "new"),
+    Column("items_in_feed", "items in feed"),
+    Column("detail", "detail"),
+)
 
 
 @app.command()
 def poll(
-    feed: Annotated[str | None, typer.Option(help="Poll only this source key.")] = None,
+    feed: Annotated[
+        str | None, typer.Option(metavar="KEY", help="Poll only this source key.")
+    ] = None,
+    format: FormatOption = None,
 ) -> None:
-    """Fetch enabled feeds now and store new items. Exits 1 if any feed failed."""
+    """Fetch enabled feeds now and store new items; prints one record per feed (new,
+    unchanged, failed or gone). Exits 1 if any feed failed."""
     _configure_logging(logging.ERROR)
     with cli_context() as (settings, _engine, factory):
         with Progress(
@@ -209,8 +221,9 @@ def poll(
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.description}"),
-            console=console,
+            console=errors,
             transient=True,
+            disable=not errors.is_terminal,
         ) as progress:
             task = progress.add_task("", total=None)
 
@@ -233,8 +246,25 @@ def poll(
                 new=new,
                 failed=len(failed),
             )
-        console.print(_summary_table(outcomes))
-        console.print(f"{new} new item(s) from {len(outcomes)} feed(s); {len(failed)} failed.")
+        print_records(
+            (
+                {
+                    "feed": outcome.key,
+                    "result": outcome.status,
+                    "new": outcome.new,
+                    "items_in_feed": outcome.seen if outcome.status == "new" else None,
+                    "detail": outcome.message,
+                }
+                for outcome in sorted(outcomes, key=lambda o: o.key)
+            ),
+            POLL_COLUMNS,
+            format=format,
+            title="Poll",
+        )
+        errors.print(
+            f"{new} new item(s) from {len(outcomes)} feed(s); {len(failed)} failed.",
+            highlight=False,
+        )
     if failed:
         raise typer.Exit(1)
 
@@ -250,7 +280,8 @@ def _drain(*, once: bool) -> None:
             TextColumn("[red]{task.fields[failed]} failed"),
             TextColumn("{task.fields[rate]:.0f} msg/s (last minute)"),
             TextColumn("{task.fields[relay]}"),
-            console=console,
+            # On stderr: live on a terminal, else its last state once, when it stops.
+            console=errors,
         ) as progress:
             task = progress.add_task("", total=None, sent=0, retry=0, failed=0, rate=0.0, relay="")
 
@@ -290,10 +321,11 @@ def _drain(*, once: bool) -> None:
                 failed=result.failed,
                 released=result.released,
             )
-        console.print(
+        errors.print(
             f"{result.sent} sent, {result.retry} to retry, {result.failed} failed"
             f"{f', {result.released} released' if result.released else ''}; "
-            f"{waiting} delivery(ies) still queued or in flight."
+            f"{waiting} delivery(ies) still queued or in flight.",
+            highlight=False,
         )
 
 
@@ -347,8 +379,8 @@ def _migrated_settings() -> Settings:
 
 @app.command()
 def run(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8000,
 ) -> None:
     """Run everything in one process: web app, scheduler (feeds every R2P_POLL_EVERY, the
     weekly digest, sweeps) and a delivery worker. Migrates the database first."""
@@ -359,8 +391,8 @@ def run(
 
 @app.command()
 def web(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8000,
 ) -> None:
     """Run only the web app (signup, preferences, archive, admin, /healthz, /metrics)."""
     _configure_logging()

@@ -1,11 +1,14 @@
-"""What every CLI command shares: consoles, and settings plus a database at head, with any
-MailerError, and a database that is locked or cannot be reached, turned into a clean
-one-line error and exit status 1 (never a traceback, never the database password)."""
+"""What every CLI command shares: consoles (data on stdout, progress and status on stderr),
+help pages that name each value (ADDRESS, URL, N) instead of a Python type, and settings
+plus a database at head, with any MailerError, and a database that is locked or cannot be
+reached, turned into a clean one-line error and exit status 1 (never a traceback, never
+the database password)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -14,6 +17,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+from typer import _click
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.models import CommandFunctionType
 
 from mailer.config import Settings, load_settings
 from mailer.db import describe_db_error, is_transient, make_engine, make_sessionmaker
@@ -23,6 +29,63 @@ from mailer.terminal import safe
 
 console = Console()
 errors = Console(stderr=True)
+
+
+class _NamedArgument(TyperArgument):
+    """An argument whose help row shows its metavar (ADDRESS) and no Python type."""
+
+    def display_type_rich(self, ctx: _click.Context) -> str | None:
+        return None
+
+
+def _name_values(params: Iterable[_click.Parameter]) -> None:
+    """Help shows a flag without a type, and an argument by its metavar alone. Typer
+    otherwise prints ``<bool>`` beside every flag and ``<str>`` beside every argument;
+    an option or argument left without a metavar keeps its ``<type>``, which
+    tests/test_cli_output.py refuses."""
+    for param in params:
+        flag = isinstance(param, TyperOption) and (
+            param.is_flag or param.type_descriptor.annotation is bool
+        )
+        if flag and param.metavar is None:
+            param.metavar = ""
+        elif isinstance(param, TyperArgument) and param.metavar is not None:
+            # Typer has no hook for an argument's class, and its help always adds the
+            # Python type beside an argument, metavar or not.
+            param.__class__ = _NamedArgument
+
+
+class _NamedValues(_click.Command):
+    """Help that names values instead of showing Python types, for every parameter the
+    help lists (--help and the completion options Typer adds after building a group too)."""
+
+    def get_params(self, ctx: _click.Context) -> list[_click.Parameter]:
+        params = super().get_params(ctx)
+        _name_values(params)
+        return params
+
+
+class MailerCommand(_NamedValues, TyperCommand):
+    """A command whose help names values instead of showing Python types."""
+
+
+class MailerGroup(_NamedValues, TyperGroup):
+    """A command group whose help names values instead of showing Python types."""
+
+
+class MailerTyper(typer.Typer):
+    """A Typer app whose groups and commands are MailerGroup and MailerCommand."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", MailerGroup)
+        kwargs.setdefault("no_args_is_help", True)
+        super().__init__(*args, **kwargs)
+
+    def command(
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        kwargs.setdefault("cls", MailerCommand)
+        return super().command(*args, **kwargs)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -13,17 +13,17 @@ from typing import Annotated, TextIO
 
 import typer
 from rich.progress import Progress
-from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.admins import audit_cli
-from mailer.cli_context import cli_context, console, errors, fail
+from mailer.cli_context import MailerTyper, cli_context, console, errors, fail
 from mailer.db import session_scope, write_session
 from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
 from mailer.models import Subscriber
+from mailer.output import Column, FormatOption, print_records
 from mailer.spreadsheet import write_csv
 from mailer.terminal import safe
 from subscribers.addresses import normalise_address
@@ -54,9 +54,7 @@ EXPORT_COLUMNS = (
     "consent_user_agent",
 )
 
-subscribers_app = typer.Typer(
-    help="List, add, import, export and remove subscribers.", no_args_is_help=True
-)
+subscribers_app = MailerTyper(help="List, add, import, export and remove subscribers.")
 
 
 def _check_status(status: str | None) -> None:
@@ -64,44 +62,53 @@ def _check_status(status: str | None) -> None:
         raise fail(f"--status must be one of {', '.join(STATUSES)}")
 
 
-def _day(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d") if value else ""
+SUBSCRIBER_COLUMNS = (
+    Column("email", "email"),
+    Column("status", "status"),
+    Column("language", "lang"),
+    Column("wants_digest", "digest"),
+    Column("wants_alerts", "alerts"),
+    Column("topics", "topics"),
+    Column("created_at", "created"),
+    Column("confirmed_at", "confirmed"),
+)
+
+REJECTED_COLUMNS = (Column("line", "line"), Column("email", "email"), Column("reason", "reason"))
 
 
 @subscribers_app.command("list")
 def list_subscribers(
     status: Annotated[
-        str | None, typer.Option(help=f"Only this status: {', '.join(STATUSES)}.")
+        str | None, typer.Option(metavar="STATUS", help=f"Only this status: {', '.join(STATUSES)}.")
     ] = None,
+    format: FormatOption = None,
 ) -> None:
-    """Show subscribers with what they receive."""
+    """Show subscribers with what they receive (an empty topics field: every topic)."""
     _check_status(status)
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
         query = select(Subscriber).order_by(Subscriber.email)
         if status is not None:
             query = query.where(Subscriber.status == status)
-        table = Table(title="Subscribers")
-        for column in ("email", "status", "lang", "digest", "alerts", "topics", "since"):
-            table.add_column(column, overflow="fold")
-        count = 0
-        for sub in session.scalars(query.execution_options(yield_per=500)):
-            count += 1
-            table.add_row(
-                safe(sub.email),
-                safe(sub.status),
-                safe(sub.language),
-                "yes" if sub.wants_digest else "no",
-                "yes" if sub.wants_alerts else "no",
-                safe(" ".join(sub.topics)) or "everything",
-                _day(sub.confirmed_at or sub.created_at),
-            )
-    console.print(table)
-    console.print(f"{count} subscriber(s).")
+        records = (
+            {
+                "email": sub.email,
+                "status": sub.status,
+                "language": sub.language,
+                "wants_digest": sub.wants_digest,
+                "wants_alerts": sub.wants_alerts,
+                "topics": list(sub.topics),
+                "created_at": sub.created_at,
+                "confirmed_at": sub.confirmed_at,
+            }
+            for sub in session.scalars(query.execution_options(yield_per=500))
+        )
+        count = print_records(records, SUBSCRIBER_COLUMNS, format=format, title="Subscribers")
+    errors.print(f"{count} subscriber(s).", highlight=False)
 
 
 @subscribers_app.command("add")
 def add(
-    email: Annotated[str, typer.Argument(help="The reader's address.")],
+    email: Annotated[str, typer.Argument(metavar="ADDRESS", help="The reader's address.")],
     confirmed: Annotated[
         bool,
         typer.Option(
@@ -109,9 +116,12 @@ def add(
             help="The reader already consented elsewhere: active at once, no confirmation email.",
         ),
     ] = False,
-    language: Annotated[str, typer.Option(help="Language code (en, fr, es, ar, ru, zh).")] = "en",
+    language: Annotated[
+        str, typer.Option(metavar="LANG", help="Language code (en, fr, es, ar, ru, zh).")
+    ] = "en",
     topic: Annotated[
-        list[str] | None, typer.Option(help="A topic tag; repeat for more. None: everything.")
+        list[str] | None,
+        typer.Option(metavar="TOPIC", help="A topic tag; repeat for more. None: everything."),
     ] = None,
     digest: Annotated[bool, typer.Option(help="Send the weekly digest.")] = True,
     alerts: Annotated[bool, typer.Option(help="Send urgent alerts.")] = True,
@@ -161,7 +171,9 @@ def add(
 
 @subscribers_app.command("import")
 def import_file(
-    file: Annotated[Path, typer.Argument(help="CSV with columns email, language, topics.")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="CSV with columns email, language, topics.")
+    ],
     confirmed: Annotated[
         bool,
         typer.Option(
@@ -171,8 +183,10 @@ def import_file(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check every row, import nothing.")
     ] = False,
+    format: FormatOption = None,
 ) -> None:
-    """Import readers from a UTF-8 CSV file, all rows or none; reports rejected rows."""
+    """Import readers from a UTF-8 CSV file, all rows or none. Rejected rows are printed
+    as records (line, email, reason); the summary goes to stderr."""
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -182,7 +196,7 @@ def import_file(
         # against the list and the inserts see the same list.
         try:
             with write_session(factory) as session:
-                with Progress(console=console, transient=True) as progress:
+                with Progress(console=errors, transient=True) as progress:
                     checking = progress.add_task("checking rows", total=None)
                     storing = progress.add_task("importing", total=None, visible=False)
 
@@ -225,15 +239,18 @@ def import_file(
                 "was imported: run it again"
             ) from None
     if report.rejected:
-        table = Table(title=f"Rejected rows ({len(report.rejected)})")
-        for column in ("line", "email", "reason"):
-            table.add_column(column, overflow="fold")
-        for rejected in report.rejected:
-            table.add_row(str(rejected.line), safe(rejected.email), safe(rejected.reason))
-        console.print(table)
+        print_records(
+            (
+                {"line": rejected.line, "email": rejected.email, "reason": rejected.reason}
+                for rejected in report.rejected
+            ),
+            REJECTED_COLUMNS,
+            format=format,
+            title=f"Rejected rows ({len(report.rejected)})",
+        )
     verb = "would be imported" if dry_run else "imported"
     pending = report.accepted - report.confirmed
-    console.print(
+    errors.print(
         f"{report.accepted} row(s) {verb} ({report.confirmed} active, {pending} asked to "
         f"confirm by email); {len(report.rejected)} rejected."
     )
@@ -256,10 +273,11 @@ def _write_export(out: TextIO, session: Session, status: str | None) -> int:
 @subscribers_app.command("export")
 def export(
     out: Annotated[
-        Path | None, typer.Option(help="Write to this file (mode 600) instead of stdout.")
+        Path | None,
+        typer.Option(metavar="FILE", help="Write to this file (mode 600) instead of stdout."),
     ] = None,
     status: Annotated[
-        str | None, typer.Option(help=f"Only this status: {', '.join(STATUSES)}.")
+        str | None, typer.Option(metavar="STATUS", help=f"Only this status: {', '.join(STATUSES)}.")
     ] = None,
 ) -> None:
     """Export subscribers with their consent records as CSV (readable by `import`).
@@ -289,7 +307,9 @@ def export(
 
 
 @subscribers_app.command("remove")
-def remove(email: Annotated[str, typer.Argument(help="The reader's address.")]) -> None:
+def remove(
+    email: Annotated[str, typer.Argument(metavar="ADDRESS", help="The reader's address.")],
+) -> None:
     """Erase a reader's personal data for good (an anonymous count is kept)."""
     with cli_context() as (_settings, _engine, factory):
         try:
@@ -314,8 +334,9 @@ def purge(
     older_than: Annotated[
         str | None,
         typer.Option(
+            metavar="DURATION",
             help=f"Age of unconfirmed signups to delete, with a unit: {FORMS} "
-            "(default R2P_PENDING_PURGE_AFTER)."
+            "(default R2P_PENDING_PURGE_AFTER).",
         ),
     ] = None,
 ) -> None:

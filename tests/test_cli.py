@@ -53,7 +53,7 @@ def test_feeds_add_disable_and_poll_one_feed(cli_env: Db, feed_server: FeedServe
     code, output = invoke("poll", "--feed", "local-press")
     assert code == 1 and "disabled" in output
     code, output = invoke("feeds", "list")
-    assert "no: disabled by an admin" in output
+    assert "\tfalse\tdisabled by an admin\t" in output
 
 
 def test_poll_reports_unreachable_feeds_and_exits_1(cli_env: Db, feed_server: FeedServer) -> None:

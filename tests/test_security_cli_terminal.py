@@ -109,7 +109,12 @@ def test_feeds_list_strips_escape_sequences_stored_in_the_database(cli_env: Db) 
     code, output = invoke("feeds", "list")
     assert code == 0, output
     assert "[bold]Loud[/bold]" in output and "HTTP 502 [/]red" in output
-    assert "no: gone [/]" in output
+    assert "\tfalse\tgone [/] \t" in output
+    assert not any(escape in output for escape in ESCAPES)
+    code, output = invoke("feeds", "list", "--format", "table")
+    assert code == 0, output
+    assert "[bold]Loud[/bold]" in output and "HTTP 502 [/]red" in output
+    assert "gone [/]" in output
     assert not any(escape in output for escape in ESCAPES)
 
 
