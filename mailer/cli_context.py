@@ -27,8 +27,10 @@ from mailer.errors import MailerError
 from mailer.migrate import current_revision, head_revision
 from mailer.terminal import safe
 
-console = Console()
-errors = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal or pipe (the terminal
+# wraps it for display); tables still fold their cells to the width.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 class _NamedArgument(TyperArgument):
