@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -12,13 +10,12 @@ from sqlalchemy import Engine
 
 from alembic import command
 from mailer.models import Base
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from mailer.resources import ALEMBIC_DIR, ALEMBIC_INI
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(ALEMBIC_DIR))
     if engine is not None:
         config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return config

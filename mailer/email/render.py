@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import formatdate
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import css_inline
@@ -22,8 +21,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from mailer.config import Settings
 from mailer.feeds.sanitise import one_line
+from mailer.resources import TEMPLATES_DIR
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+TEMPLATES = TEMPLATES_DIR
 # Slot markers carry a secret drawn per process: text from a feed or an admin cannot
 # contain one, so it can never be mistaken for a reader's address or signed link.
 _NONCE = secrets.token_hex(8)

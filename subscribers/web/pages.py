@@ -20,13 +20,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
+from mailer.resources import TEMPLATES_DIR
 from subscribers import csrf
 from subscribers.choices import LANGUAGES, vocabulary
 from subscribers.ratelimit import RateLimiter, client_key
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-TEMPLATE_DIR = ROOT / "templates" / "web"
-STATIC_DIR = ROOT / "subscribers" / "static"
+TEMPLATE_DIR = TEMPLATES_DIR / "web"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 # Tokens travel in page URLs: never send them on as a Referer, never cache the pages.
 SECURITY_HEADERS = {
