@@ -3,27 +3,44 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CODE := mailer subscribers jobs tests bench alembic scripts setup.py
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: help install run test test-fast format lint typecheck pytest bench clean
 
-install: $(STAMP)
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
 
+install: $(STAMP) ## create .venv and install r2p-mailer (editable) with its test tools
+
+# Re-runs whenever pyproject.toml changes. uv (from PyPI, into the venv) installs in seconds
+# and shows what it does; plain pip is the fallback when uv cannot be installed.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "make: creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@if test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv; then \
+		echo "make: installing r2p-mailer and its test tools into $(VENV) with uv"; \
+		$(BIN)/uv pip install --python $(BIN)/python -e '.[test]'; \
+	else \
+		echo "make: uv could not be installed; installing with pip (slower, a minute or two)"; \
+		$(BIN)/python -m pip install --progress-bar on --upgrade pip && \
+		$(BIN)/python -m pip install --progress-bar on -e '.[test]'; \
+	fi
+	@touch $(STAMP)
+	@echo "make: $(VENV) is ready"
 
 # init creates the database on a fresh clone (no other command does) and upgrades it later.
-run: install
+run: install ## start the service on SQLite (http://127.0.0.1:8000)
 	$(BIN)/r2p-mailer init
 	R2P_ALLOW_PRIVATE_FEEDS=$${R2P_ALLOW_PRIVATE_FEEDS:-false} $(BIN)/r2p-mailer run
 
-lint: install
-	$(BIN)/ruff check mailer subscribers jobs tests bench alembic scripts
-	$(BIN)/ruff format --check mailer subscribers jobs tests bench alembic scripts
+format: install ## ruff format and ruff check --fix on the code
+	$(BIN)/ruff format $(CODE)
+	$(BIN)/ruff check --fix $(CODE)
 
-typecheck: install
+lint: install ## ruff check and ruff format --check
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+
+typecheck: install ## mypy (strict)
 	$(BIN)/mypy
 
 pytest: install
@@ -31,14 +48,18 @@ pytest: install
 
 test: lint typecheck pytest
 
-bench: install
+# The quick loop while coding: the tests alone, on SQLite, no browser.
+test-fast: install ## pytest only: SQLite, no browser tests (quick)
+	env -u R2P_TEST_POSTGRES_URL -u R2P_TEST_REQUIRE_BROWSER $(BIN)/pytest -m "not browser and not postgres"
+
+bench: install ## the feed-poll benchmark
 	$(BIN)/python bench/poll.py
 
-clean:
+clean: ## remove .venv and the tool caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: screenshots
-screenshots: install
+screenshots: install ## pages and emails as Chromium renders them, into screenshots/
 	$(BIN)/python scripts/screenshots.py --out screenshots
 	$(BIN)/python scripts/digest_screenshots.py --out screenshots
 	$(BIN)/python scripts/mail_screenshots.py --out screenshots
