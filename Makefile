@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CODE := mailer subscribers jobs tests bench alembic scripts setup.py
+CODE := mailer subscribers jobs staff service tests bench alembic scripts setup.py
 
 .PHONY: help install run test test-fast format lint typecheck pytest bench clean
 

@@ -194,12 +194,16 @@ def trial(tree: Path, args: argparse.Namespace) -> dict[str, float]:
         R2P_SMTP_CONNECTIONS="4",
     )
     subprocess.run(
-        [sys.executable, "-m", "mailer", "init"], cwd=tree, env=env, check=True, capture_output=True
+        [sys.executable, "-m", "service", "init"],
+        cwd=tree,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     queue(url, args.messages)
     with (tmp / "worker.log").open("wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "mailer", "worker"], cwd=tree, env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "service", "worker"], cwd=tree, env=env, stdout=log, stderr=log
         )
         try:
             if not wait(lambda: relay.received >= args.messages // 4, 120):

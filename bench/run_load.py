@@ -174,7 +174,7 @@ def main() -> None:
         )
         log = (tmp / "run.log").open("w")
         service = subprocess.Popen(
-            [sys.executable, "-m", "mailer", "run", "--port", str(port)],
+            [sys.executable, "-m", "service", "run", "--port", str(port)],
             env=env,
             cwd=tmp,
             stdout=log,

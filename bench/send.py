@@ -449,7 +449,7 @@ def run_on_sqlite(args: argparse.Namespace, sink: Sink, tmp: Path) -> list[tuple
     create_issue(settings, factory)
     port = free_port()
     service = subprocess.Popen(
-        [sys.executable, "-m", "mailer", "run", "--port", str(port)],
+        [sys.executable, "-m", "service", "run", "--port", str(port)],
         env=service_env(settings, sink),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -499,7 +499,7 @@ def run_on_postgresql(
             session.add(Admin(email="bench@example.org", password_hash="-"))
         workers = [
             subprocess.Popen(
-                [sys.executable, "-m", "mailer", "worker"],
+                [sys.executable, "-m", "service", "worker"],
                 env=service_env(settings, sink),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

@@ -97,7 +97,7 @@ def authenticate(email: str, password: str, *, now: datetime, session: Session) 
 
 def end_sessions(admin_id: int, *, session: Session) -> None:
     """End every web session of this admin (all browsers): sessions carry the generation
-    they began in (subscribers/web/admin/session.py). Atomic in the database."""
+    they began in (staff/console/session.py). Atomic in the database."""
     session.execute(
         update(Admin)
         .where(Admin.id == admin_id)

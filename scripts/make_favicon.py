@@ -1,4 +1,4 @@
-"""Writes subscribers/static/favicon.ico from subscribers/static/favicon.svg, drawn by
+"""Writes mailer/web/static/favicon.ico from mailer/web/static/favicon.svg, drawn by
 Chromium (the browsers' own rasteriser) at 16, 32 and 48 px, as PNG images in one ICO file.
 
     .venv/bin/python scripts/make_favicon.py

@@ -22,11 +22,11 @@ from fastapi import FastAPI
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailer.app import create_app  # noqa: E402
 from mailer.config import Settings  # noqa: E402
 from mailer.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
 from mailer.migrate import upgrade_to_head  # noqa: E402
 from mailer.tokens import Purpose, make_token  # noqa: E402
+from service.app import create_app  # noqa: E402
 from subscribers.choices import Choices  # noqa: E402
 from subscribers.consent import FORM_SENTENCE, Consent  # noqa: E402
 from subscribers.signup import add_by_admin  # noqa: E402

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.models import RateHit
+from mailer.web.ratelimit import lock_key
 from subscribers.addresses import domain_of, mailbox_key
-from subscribers.ratelimit import lock_key
 
 log = logging.getLogger(__name__)
 

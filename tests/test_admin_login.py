@@ -14,7 +14,7 @@ from fastapi import Response
 
 from mailer.admins import hash_password
 from mailer.models import Admin
-from subscribers.web.admin import session as admin_session
+from staff.console import session as admin_session
 from tests.conftest import Db, make_settings
 from tests.support.browser import Reader, Site
 from tests.test_admin_support import (

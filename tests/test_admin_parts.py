@@ -12,12 +12,12 @@ from itsdangerous import URLSafeSerializer
 
 from mailer.alerts import AlertError
 from mailer.models import Admin
+from staff.console import maildir
+from staff.console import session as admin_session
+from staff.console.alert_form import AlertForm, expiry_choices, unix_lines
+from staff.console.auth import login_url, safe_next
+from staff.console.timefmt import Clock, span
 from subscribers.choices import vocabulary
-from subscribers.web.admin import maildir
-from subscribers.web.admin import session as admin_session
-from subscribers.web.admin.alert_form import AlertForm, expiry_choices, unix_lines
-from subscribers.web.admin.auth import login_url, safe_next
-from subscribers.web.admin.timefmt import Clock, span
 
 KEY = "test-signing-key"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import feedparser
 from fastapi.testclient import TestClient
 
-from mailer.app import create_app
+from service.app import create_app
 from tests.conftest import Db
 from tests.support.ledger import add_readers
 from tests.test_digest import ingested, send_digest

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from fastapi import FastAPI
 
-from mailer.app import create_app
+from service.app import create_app
 from tests.conftest import Db
 from tests.support.browser import Site, chromium, require_chromium, serve
 from tests.support.ledger import add_readers

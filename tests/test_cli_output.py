@@ -17,10 +17,10 @@ import pytest
 import typer
 from sqlalchemy import select
 
-from mailer.cli import app
 from mailer.db import session_scope
 from mailer.models import Source, Subscriber
 from mailer.spreadsheet import restore
+from service.cli import app
 from tests.conftest import Db
 from tests.support.feedserver import FeedServer
 from tests.support.running import cli, invoke
@@ -101,7 +101,7 @@ def test_a_real_pipe_gets_tsv_and_grep_finds_the_address(cli_env: Db) -> None:
     invoke("subscribers", "add", LONG_ADDRESS, "--confirmed")
     env = {**os.environ, "COLUMNS": "80"}
     piped = subprocess.run(
-        [sys.executable, "-m", "mailer", "subscribers", "list"],
+        [sys.executable, "-m", "service", "subscribers", "list"],
         capture_output=True,
         text=True,
         env=env,

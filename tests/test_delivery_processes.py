@@ -44,7 +44,7 @@ def worker_process(
         **settings,
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "mailer", "deliver", "--once"],
+        [sys.executable, "-m", "service", "deliver", "--once"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

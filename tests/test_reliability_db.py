@@ -98,7 +98,7 @@ def test_digest_send_succeeds_while_another_process_writes(busy_sqlite: Db, tmp_
         COLUMNS="200",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "mailer", "digest", "send"],
+        [sys.executable, "-m", "service", "digest", "send"],
         env=env,
         capture_output=True,
         text=True,

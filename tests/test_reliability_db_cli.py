@@ -23,7 +23,7 @@ def run_cli(tmp_path: Path, database_url: str, *args: str) -> subprocess.Complet
         COLUMNS="200",
     )
     return subprocess.run(
-        [sys.executable, "-m", "mailer", *args],
+        [sys.executable, "-m", "service", *args],
         env=env,
         capture_output=True,
         text=True,

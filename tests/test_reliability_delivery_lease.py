@@ -42,7 +42,7 @@ def worker_process(db: Db, smtp: SMTPServer, tmp_path: Path) -> subprocess.Popen
         R2P_LEASE_SECONDS=str(LEASE),
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "mailer", "worker"],
+        [sys.executable, "-m", "service", "worker"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

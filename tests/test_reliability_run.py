@@ -83,7 +83,7 @@ def running(db: Db, tmp_path: Path, smtp_url: str, **settings: str) -> Iterator[
     log = tmp_path / "run.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mailer", "run", "--port", str(port)],
+            [sys.executable, "-m", "service", "run", "--port", str(port)],
             cwd=tmp_path,
             env=env,
             stdout=out,

@@ -51,11 +51,11 @@ def test_run_starts_without_internet_and_reports_unreachable_feeds(tmp_path: Pat
         "R2P_METRICS_TOKEN": METRICS_TOKEN,
     }
     # Only init creates the database (`make run` runs it first).
-    subprocess.run([sys.executable, "-m", "mailer", "init"], cwd=tmp_path, env=env, check=True)
+    subprocess.run([sys.executable, "-m", "service", "init"], cwd=tmp_path, env=env, check=True)
     log = tmp_path / "run.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mailer", "run", "--port", str(port)],
+            [sys.executable, "-m", "service", "run", "--port", str(port)],
             cwd=tmp_path,
             env=env,
             stdout=out,
@@ -112,11 +112,11 @@ def test_run_signs_up_polls_sends_a_digest_and_stops_cleanly(
         "R2P_METRICS_TOKEN": METRICS_TOKEN,
     }
     # Only init creates the database (`make run` runs it first).
-    subprocess.run([sys.executable, "-m", "mailer", "init"], cwd=tmp_path, env=env, check=True)
+    subprocess.run([sys.executable, "-m", "service", "init"], cwd=tmp_path, env=env, check=True)
     log = tmp_path / "run.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mailer", "run", "--port", str(port)],
+            [sys.executable, "-m", "service", "run", "--port", str(port)],
             cwd=tmp_path,
             env=env,
             stdout=out,

@@ -84,7 +84,10 @@ def scheduler_process(db: Db, tmp_path: Path, name: str) -> subprocess.Popen[byt
     )
     log = (tmp_path / f"{name}.log").open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "mailer", "scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "service", "scheduler"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import typer
 from sqlalchemy import func, select
 
-from mailer.cli import app
 from mailer.models import AuditEntry, Base, Campaign
+from service.cli import app
 from tests.conftest import Db
 from tests.support.feedserver import FeedServer
 from tests.support.running import cli

@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 from sqlalchemy import select
 
-from mailer.cli import _configure_logging
 from mailer.db import session_scope
+from mailer.logs import configure_logging as _configure_logging
 from mailer.models import Source
 from mailer.terminal import plain, safe
 from tests.conftest import Db

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from subscribers.ratelimit import RateLimiter
+from mailer.web.ratelimit import RateLimiter
 from tests.conftest import Db
 
 CLIENTS = 20

@@ -402,6 +402,6 @@ def test_the_data_link_expires_after_an_hour(site: Site) -> None:
 
 
 def test_data_link_tokens_are_kept_out_of_access_logs() -> None:
-    from subscribers.web.redact import redact
+    from mailer.web.redact import redact
 
     assert redact("/data/secret.token.here") == "/data/[token]"

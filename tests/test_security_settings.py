@@ -248,7 +248,7 @@ def test_a_command_in_an_empty_directory_creates_no_database(
     empty = tmp_path / "elsewhere"
     empty.mkdir()
     done = subprocess.run(
-        [sys.executable, "-m", "mailer", *command],
+        [sys.executable, "-m", "service", *command],
         cwd=empty,
         env=child_env(tmp_path),
         capture_output=True,

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mailer.app import create_app
+from service.app import create_app
 from tests.conftest import Db
 from tests.support.browser import Site
 from tests.support.ledger import add_readers, deliveries

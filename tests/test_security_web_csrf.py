@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from mailer.app import create_app
+from service.app import create_app
 from tests.conftest import Db
 from tests.support.browser import CSRF_INPUT, Site
 from tests.test_admin_support import (

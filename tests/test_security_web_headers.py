@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from mailer.app import create_app
+from service.app import create_app
 from tests.conftest import Db
 from tests.support.browser import CSRF_INPUT, Site
 from tests.test_admin_support import (

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from subscribers.ratelimit import client_key
-from subscribers.web.admin.login import Backoff, LoginLimits
+from mailer.web.ratelimit import client_key
+from staff.console.login import Backoff, LoginLimits
 from tests.conftest import Db
 from tests.support.browser import Reader, Site
 from tests.test_admin_support import AMINA, BRUNO, PASSWORD, admin_site, audit_actions, login

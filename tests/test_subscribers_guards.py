@@ -8,8 +8,8 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 from mailer.models import RateHit
-from subscribers import csrf
-from subscribers.ratelimit import RateLimiter, client_key, forget_old_hits
+from mailer.web import csrf
+from mailer.web.ratelimit import RateLimiter, client_key, forget_old_hits
 from tests.conftest import Db
 
 KEY = "test-secret-key-not-for-production"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from mailer.app import create_app
-from subscribers.web.redact import ACCESS_LOGGER, RedactTokens, redact
+from mailer.web.redact import ACCESS_LOGGER, RedactTokens, redact
+from service.app import create_app
 from tests.conftest import Db
 
 

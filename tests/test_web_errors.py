@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from mailer.app import create_app
+from service.app import create_app
 from tests.conftest import Db
 
 HTML = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from mailer.db import session_scope
 from mailer.digest import archive_issue, archive_issues
-from subscribers.web.pages import factory_of, render, settings_of
+from mailer.web.pages import factory_of, render, settings_of
 
 router = APIRouter()
 

@@ -1,11 +1,18 @@
-"""The choice fields shared by the signup and preferences forms, as the page shows them."""
+"""The choice fields shared by the signup and preferences forms, as the page shows them,
+and ``render_with_choices`` for the pages (readers' and staff's) that show them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 
 from mailer.models import Subscriber
-from subscribers.choices import Choices, Vocabulary, read_choices
+from mailer.web.pages import render, settings_of
+from subscribers.choices import LANGUAGES, Choices, Vocabulary, read_choices, vocabulary
 
 CHECKED = "on"
 
@@ -50,3 +57,21 @@ class ChoiceFields:
             topics=self.topics,
             known=known,
         )
+
+
+def render_with_choices(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status: int = 200,
+    csrf_session: str = "",
+) -> HTMLResponse:
+    """``mailer.web.pages.render`` with the languages and topics a reader can choose."""
+    choices = {
+        "languages": LANGUAGES,
+        "vocabulary": vocabulary(settings_of(request).relevance_file),
+    }
+    return render(
+        request, name, {**choices, **(context or {})}, status=status, csrf_session=csrf_session
+    )

@@ -21,6 +21,13 @@ from sqlalchemy.orm import Session
 from mailer.db import session_scope
 from mailer.models import Subscriber
 from mailer.tokens import Purpose, make_token
+from mailer.web.pages import (
+    SECURITY_HEADERS,
+    csrf_ok,
+    factory_of,
+    settings_of,
+    wake_worker,
+)
 from subscribers.choices import ChoiceError, describe, vocabulary
 from subscribers.consent import FORM_SENTENCE, Consent, open_request
 from subscribers.gdpr import erase, export_data
@@ -28,15 +35,7 @@ from subscribers.lookup import LinkError, LinkExpiredError, LinkGoneError, subsc
 from subscribers.mails import choices_of, queue_data_link
 from subscribers.preferences import awaits_confirmation, confirm, save_choices, unsubscribe
 from subscribers.signup import request_signup
-from subscribers.web.forms import CHECKED, ChoiceFields
-from subscribers.web.pages import (
-    SECURITY_HEADERS,
-    csrf_ok,
-    factory_of,
-    render,
-    settings_of,
-    wake_worker,
-)
+from subscribers.web.forms import CHECKED, ChoiceFields, render_with_choices
 from subscribers.web.signup import EXPIRED_FORM
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,9 @@ def _link_problem(request: Request, exc: LinkError) -> Response:
         problem, status = "gone", 404
     else:
         problem, status = "invalid", 400
-    return render(request, "link_problem.html", {"problem": problem, "email": ""}, status=status)
+    return render_with_choices(
+        request, "link_problem.html", {"problem": problem, "email": ""}, status=status
+    )
 
 
 def _preferences_page(
@@ -76,7 +77,7 @@ def _preferences_page(
         "notice": notice,
         "errors": errors or {},
     }
-    return render(request, "preferences.html", context, status=status)
+    return render_with_choices(request, "preferences.html", context, status=status)
 
 
 def _confirm_page(
@@ -96,7 +97,7 @@ def _confirm_page(
         "token": token,
         "errors": errors or {},
     }
-    return render(request, "confirm.html", context, status=status)
+    return render_with_choices(request, "confirm.html", context, status=status)
 
 
 @router.get("/confirm/{token}")
@@ -238,7 +239,7 @@ def data_page(request: Request, token: str) -> Response:
             )
         except LinkError as exc:
             return _link_problem(request, exc)
-    return render(request, "data.html", {"email": subscriber.email, "token": token})
+    return render_with_choices(request, "data.html", {"email": subscriber.email, "token": token})
 
 
 @router.post("/data/{token}")
@@ -254,7 +255,7 @@ def download_data(
             return _link_problem(request, exc)
         if not csrf_ok(request, csrf_token):
             context = {"email": subscriber.email, "token": token, "errors": {"form": EXPIRED_FORM}}
-            return render(request, "data.html", context, status=400)
+            return render_with_choices(request, "data.html", context, status=400)
         data = export_data(subscriber, session=session)
     headers = {
         **SECURITY_HEADERS,
@@ -286,7 +287,7 @@ def delete_me(
             return _preferences_page(request, subscriber, errors=errors, status=400)
         erase(subscriber, now=datetime.now(UTC), session=session)
     log.info("a subscriber erased their data")
-    return render(request, "deleted.html")
+    return render_with_choices(request, "deleted.html")
 
 
 @router.get("/unsubscribe/{token}")
@@ -298,7 +299,7 @@ def unsubscribe_page(request: Request, token: str) -> Response:
             )
         except LinkError as exc:
             return _link_problem(request, exc)
-    return render(
+    return render_with_choices(
         request,
         "unsubscribe.html",
         {"email": subscriber.email, "status": subscriber.status, "token": token},
@@ -329,7 +330,7 @@ def unsubscribe_post(
                 return PlainTextResponse(f"Not unsubscribed: {exc}.", 400)
             return _link_problem(request, exc)
         if not one_click and not csrf_ok(request, csrf_token):
-            return render(
+            return render_with_choices(
                 request,
                 "unsubscribe.html",
                 {
@@ -350,4 +351,4 @@ def unsubscribe_post(
     if one_click:
         return PlainTextResponse("You are unsubscribed.", 200, headers=SECURITY_HEADERS)
     manage = make_token(settings, Purpose.MANAGE, subscriber.link_secret)
-    return render(request, "unsubscribed.html", {"manage_token": manage})
+    return render_with_choices(request, "unsubscribed.html", {"manage_token": manage})

@@ -14,21 +14,20 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailer.db import write_session
-from subscribers.addresses import InvalidAddressError, normalise_address
-from subscribers.choices import ChoiceError, vocabulary
-from subscribers.consent import FORM_SENTENCE, Consent
-from subscribers.signup import request_signup, resend_link
-from subscribers.web.forms import CHECKED, ChoiceFields
-from subscribers.web.pages import (
+from mailer.web.pages import (
     SECURITY_HEADERS,
     client_of,
     csrf_ok,
     factory_of,
     limiter_of,
-    render,
     settings_of,
     wake_worker,
 )
+from subscribers.addresses import InvalidAddressError, normalise_address
+from subscribers.choices import ChoiceError, vocabulary
+from subscribers.consent import FORM_SENTENCE, Consent
+from subscribers.signup import request_signup, resend_link
+from subscribers.web.forms import CHECKED, ChoiceFields, render_with_choices
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -42,7 +41,7 @@ EXPIRED_FORM = (
 def _form_page(
     request: Request, *, email: str, fields: ChoiceFields, errors: dict[str, str], status: int
 ) -> Response:
-    return render(
+    return render_with_choices(
         request,
         "subscribe.html",
         {"email": email, "fields": fields, "consent_text": FORM_SENTENCE, "errors": errors},
@@ -56,7 +55,7 @@ def _sent() -> Response:
 
 def _too_many(request: Request) -> Response:
     log.warning("%s rate limit reached for a client", request.url.path.strip("/") or "signup")
-    return render(
+    return render_with_choices(
         request,
         "message.html",
         {
@@ -144,7 +143,7 @@ def subscribe(
 @router.get(SENT)
 def check_your_inbox(request: Request) -> Response:
     days = max(1, settings_of(request).confirm_link_max_age.days)
-    return render(request, "sent.html", {"valid_days": days})
+    return render_with_choices(request, "sent.html", {"valid_days": days})
 
 
 @router.post("/resend")
@@ -157,7 +156,7 @@ def resend(
     context: dict[str, Any] = {"email": email[:400], "errors": {}, "problem": "resend"}
     if not csrf_ok(request, csrf_token):
         context["errors"] = {"form": EXPIRED_FORM}
-        return render(request, "link_problem.html", context, status=400)
+        return render_with_choices(request, "link_problem.html", context, status=400)
     now = datetime.now(UTC)
     if not limiter_of(request).allow(client_of(request), now):
         return _too_many(request)
@@ -165,7 +164,7 @@ def resend(
         address = normalise_address(email)
     except InvalidAddressError as exc:
         context["errors"] = {"email": str(exc)}
-        return render(request, "link_problem.html", context, status=400)
+        return render_with_choices(request, "link_problem.html", context, status=400)
     with write_session(factory_of(request)) as session:
         mailed = resend_link(address, settings=settings_of(request), now=now, session=session)
     if mailed:

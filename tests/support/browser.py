@@ -29,10 +29,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.deliver import DeliveryWorker
-from mailer.app import create_app
 from mailer.config import Settings
 from mailer.models import Subscriber
 from mailer.sending.memory import MemorySender
+from service.app import create_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from typer.testing import CliRunner, Result
 
-from mailer.cli import app
+from service.cli import app
 
 runner = CliRunner()
 

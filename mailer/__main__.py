@@ -1,7 +1,0 @@
-"""`python -m mailer` is the same as the `r2p-mailer` command."""
-
-from __future__ import annotations
-
-from mailer.cli import app
-
-app(prog_name="r2p-mailer")

@@ -1,0 +1,120 @@
+"""``r2p-mailer feeds ...``: the feed sources and their health."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from mailer.admins import audit_cli
+from mailer.db import session_scope
+from mailer.errors import MailerError
+from mailer.feeds.registry import (
+    SourceSpec,
+    add_source,
+    list_sources,
+    set_enabled,
+)
+from mailer.terminal import safe
+from service.cli.context import MailerTyper, cli_context, console, fail
+from service.cli.output import Column, FormatOption, print_records
+
+feeds_app = MailerTyper(help="List, add, enable and disable feed sources.")
+
+
+FEED_COLUMNS = (
+    Column("key", "source"),
+    Column("title", "title"),
+    Column("url", "url"),
+    Column("enabled", "on"),
+    Column("disabled_reason", "why off"),
+    Column("items", "items"),
+    Column("last_success_at", "last success"),
+    Column("consecutive_failures", "failures"),
+    Column("empty_responses", "empty", in_table=False),
+    Column("last_empty_at", "last empty", in_table=False),
+    Column("last_error", "last error"),
+    Column("last_error_at", "error at", in_table=False),
+)
+
+
+@feeds_app.command("list")
+def feeds_list(format: FormatOption = None) -> None:
+    """Show every source with its health: last success, failures, last error. The table
+    leaves out empty answers and when they and the last error happened; tsv, json and
+    csv have every field."""
+    with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
+        records = (
+            {
+                "key": source.key,
+                "title": source.title,
+                "url": source.url,
+                "enabled": source.enabled,
+                "disabled_reason": source.disabled_reason,
+                "items": count,
+                "last_success_at": source.last_success_at,
+                "consecutive_failures": source.consecutive_failures,
+                "empty_responses": source.empty_responses,
+                "last_empty_at": source.last_empty_at,
+                "last_error": source.last_error,
+                "last_error_at": source.last_error_at,
+            }
+            for source, count in list_sources(session=session)
+        )
+        print_records(records, FEED_COLUMNS, format=format, title="Feed sources")
+
+
+@feeds_app.command("add")
+def feeds_add(
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help="Short name: lower-case letters, digits, hyphens.")
+    ],
+    url: Annotated[str, typer.Argument(metavar="URL", help="The feed's http(s) URL.")],
+    title: Annotated[str, typer.Option(metavar="TEXT", help="A readable name.")] = "",
+    language: Annotated[
+        str, typer.Option(metavar="LANG", help="Language code of the feed.")
+    ] = "en",
+    always_relevant: Annotated[
+        bool, typer.Option(help="Keep every item of this feed, whatever its words.")
+    ] = False,
+) -> None:
+    """Add a feed source. Private and loopback addresses are refused unless
+    R2P_ALLOW_PRIVATE_FEEDS=true."""
+    with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
+        spec = SourceSpec(
+            key=key, url=url, title=title, language=language, always_relevant=always_relevant
+        )
+        try:
+            add_source(spec, allow_private=settings.allow_private_feeds, session=session)
+        except MailerError as exc:
+            raise fail(str(exc)) from None
+        audit_cli("feed.add", now=datetime.now(UTC), session=session, target=key, url=url)
+    console.print(f"Added source {safe(key)}: {safe(url)}")
+
+
+def _set_enabled(key: str, enabled: bool) -> None:
+    with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
+        try:
+            set_enabled(key, enabled, session=session)
+        except MailerError as exc:
+            raise fail(str(exc)) from None
+        action = "feed.enable" if enabled else "feed.disable"
+        audit_cli(action, now=datetime.now(UTC), session=session, target=key)
+    console.print(f"Source {safe(key)} {'enabled' if enabled else 'disabled'}.")
+
+
+@feeds_app.command("disable")
+def feeds_disable(
+    key: Annotated[str, typer.Argument(metavar="KEY", help="The source's key.")],
+) -> None:
+    """Stop polling a source (its stored items stay)."""
+    _set_enabled(key, False)
+
+
+@feeds_app.command("enable")
+def feeds_enable(
+    key: Annotated[str, typer.Argument(metavar="KEY", help="The source's key.")],
+) -> None:
+    """Poll a disabled source again."""
+    _set_enabled(key, True)

@@ -1,0 +1,44 @@
+"""The admin console (/admin: login, dashboard, alerts, campaigns, digest preview,
+Maildir, audit log, subscribers) and the JSON admin API (/api/).
+
+``include(app)`` adds both to the app that ``subscribers.web.include`` sets up; the API's
+token is checked by a middleware, before any request body is read.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from staff import api
+from staff.api.auth import ApiAuthentication
+from staff.console import (
+    alert_compose,
+    alert_pages,
+    api_docs,
+    audit_pages,
+    dashboard,
+    digest_preview,
+    login,
+    mail_pages,
+    subscriber_pages,
+)
+from staff.console.auth import LoginRequiredError, login_required_handler
+
+
+def include(app: FastAPI) -> None:
+    login.install(app)
+    app.add_middleware(ApiAuthentication)
+    app.add_exception_handler(LoginRequiredError, login_required_handler)
+    for module in (
+        login,
+        dashboard,
+        alert_compose,
+        alert_pages,
+        digest_preview,
+        mail_pages,
+        audit_pages,
+        subscriber_pages,
+        api_docs,
+    ):
+        app.include_router(module.router)
+    app.include_router(api.router)

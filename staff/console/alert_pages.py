@@ -1,0 +1,202 @@
+"""One alert: its page (preview, approvals, expiry, live progress), the preview frame,
+and the buttons: send a test to yourself, approve, cancel."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
+
+import anyio.from_thread
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from mailer.alerts import AlertError, ApprovalResult, get_alert, test_message
+from mailer.content import render_campaign
+from mailer.db import session_scope
+from mailer.email.render import RenderedEmail, preview_values
+from mailer.errors import MailerError
+from mailer.models import Campaign
+from mailer.outbox import CampaignStateError
+from mailer.web.pages import factory_of, settings_of, wake_worker
+from staff import actions
+from staff.console.alert_view import alert_view
+from staff.console.auth import admin_csrf_ok, require_admin
+from staff.console.session import AdminIdentity
+from staff.console.views import (
+    EXPIRED_FORM,
+    client_ip,
+    email_html,
+    page,
+    problem,
+    see_other,
+)
+from subscribers.choices import vocabulary
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+router = APIRouter(include_in_schema=False)
+Admin = Annotated[AdminIdentity, Depends(require_admin)]
+
+REFRESH_SECONDS = 3
+DONE = {
+    "created": "Draft saved. Check the preview, send yourself a test, then approve.",
+    "tested": "A test is on its way to you.",
+    "approved": "Approved: the alert is going out now.",
+    "recorded": "Your approval is recorded.",
+    "cancelled": "Alert cancelled: nothing more will be sent.",
+}
+
+
+def _preview(request: Request, campaign: Campaign, address: str) -> RenderedEmail:
+    settings = settings_of(request)
+    with session_scope(factory_of(request)) as session:
+        rendered = render_campaign(campaign, "en", settings=settings, session=session)
+    return rendered.with_slots(preview_values(settings, address))
+
+
+def _no_alert(request: Request, admin: AdminIdentity, alert_id: int) -> Response:
+    return problem(request, admin, "No such alert", f"There is no alert {alert_id}.", 404)
+
+
+def _alert_page(
+    request: Request,
+    admin: AdminIdentity,
+    alert_id: int,
+    *,
+    notice: str = "",
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    settings = settings_of(request)
+    now = datetime.now(UTC)
+    with session_scope(factory_of(request)) as session:
+        try:
+            campaign = get_alert(alert_id, session=session)
+        except AlertError:
+            return _no_alert(request, admin, alert_id)
+        view = alert_view(
+            campaign,
+            viewer=admin.email,
+            needed=settings.alert_approvers,
+            known=vocabulary(settings.relevance_file),
+            now=now,
+            session=session,
+        )
+    context = {
+        "alert": view,
+        "text": _preview(request, campaign, admin.email).text,
+        "notice": notice,
+        "errors": {"form": error} if error else {},
+        "refresh": REFRESH_SECONDS if view.row.live else 0,
+    }
+    return page(request, "alert.html", context, admin=admin, section="campaigns", status=status)
+
+
+@router.get("/admin/alerts/{alert_id}")
+def show(request: Request, admin: Admin, alert_id: int, done: str = "") -> Response:
+    return _alert_page(request, admin, alert_id, notice=DONE.get(done, ""))
+
+
+@router.get("/admin/alerts/{alert_id}/preview")
+def preview(request: Request, admin: Admin, alert_id: int) -> Response:
+    """The alert's HTML exactly as a reader gets it (their links stand in), for the frame."""
+    with session_scope(factory_of(request)) as session:
+        try:
+            campaign = get_alert(alert_id, session=session)
+        except AlertError:
+            return _no_alert(request, admin, alert_id)
+    return email_html(_preview(request, campaign, admin.email).html)
+
+
+@router.post("/admin/alerts/{alert_id}/test")
+def send_test(
+    request: Request, admin: Admin, alert_id: int, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    """Send the alert, marked [TEST], to the admin who asks (and nobody else)."""
+    if not admin_csrf_ok(request, csrf_token):
+        return _alert_page(request, admin, alert_id, error=EXPIRED_FORM, status=400)
+    settings = settings_of(request)
+    with session_scope(factory_of(request)) as session:
+        try:
+            campaign = get_alert(alert_id, session=session)
+        except AlertError:
+            return _no_alert(request, admin, alert_id)
+        message = test_message(campaign, admin.email, settings=settings, session=session)
+    try:
+        result = anyio.from_thread.run(actions.send_test, settings, admin.email, message)
+    except (MailerError, OSError) as exc:
+        log.warning("alert test could not be sent: %s", exc.__class__.__name__)
+        error = f"The test could not be sent: {exc}. Check R2P_SMTP_URL and the mail server."
+        return _alert_page(request, admin, alert_id, error=error, status=502)
+    with session_scope(factory_of(request)) as session:
+        actor = actions.Actor(admin.email, client_ip(request), "web")
+        actions.record_test(campaign, result, actor=actor, now=datetime.now(UTC), session=session)
+    if result.verdict != "sent":
+        error = f"The mail server did not accept the test: {result.code} {result.reply}"
+        return _alert_page(request, admin, alert_id, error=error, status=502)
+    return see_other(f"/admin/alerts/{alert_id}?done=tested")
+
+
+def _act(
+    request: Request,
+    admin: AdminIdentity,
+    alert_id: int,
+    csrf_token: str,
+    verb: str,
+    action: Callable[[Campaign, actions.Actor, Session], T],
+) -> T | Response:
+    """Run one button's action on the alert in its own transaction; the alert page with
+    the reason when the form is stale, the alert is missing or its state forbids it."""
+    if not admin_csrf_ok(request, csrf_token):
+        return _alert_page(request, admin, alert_id, error=EXPIRED_FORM, status=400)
+    actor = actions.Actor(admin.email, client_ip(request), "web")
+    with session_scope(factory_of(request)) as session:
+        try:
+            campaign = get_alert(alert_id, session=session)
+        except AlertError:
+            return _no_alert(request, admin, alert_id)
+        try:
+            return action(campaign, actor, session)
+        except (AlertError, CampaignStateError) as exc:
+            session.rollback()
+            error = f"Not {verb}: {exc}."
+            return _alert_page(request, admin, alert_id, error=error, status=409)
+
+
+@router.post("/admin/alerts/{alert_id}/approve")
+def approve(
+    request: Request, admin: Admin, alert_id: int, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    settings = settings_of(request)
+
+    def approve_it(campaign: Campaign, actor: actions.Actor, session: Session) -> ApprovalResult:
+        now = datetime.now(UTC)
+        return actions.approve_alert(
+            campaign, actor=actor, settings=settings, now=now, session=session
+        )
+
+    result = _act(request, admin, alert_id, csrf_token, "approved", approve_it)
+    if isinstance(result, Response):
+        return result
+    if result.approved:
+        wake_worker(request)  # after the commit, or the worker would find nothing
+        log.info("alert %d approved: %d queued", alert_id, result.queued)
+    return see_other(
+        f"/admin/alerts/{alert_id}?done={'approved' if result.approved else 'recorded'}"
+    )
+
+
+@router.post("/admin/alerts/{alert_id}/cancel")
+def cancel(
+    request: Request, admin: Admin, alert_id: int, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    def cancel_it(campaign: Campaign, actor: actions.Actor, session: Session) -> int:
+        return actions.cancel_alert(campaign, actor=actor, now=datetime.now(UTC), session=session)
+
+    result = _act(request, admin, alert_id, csrf_token, "cancelled", cancel_it)
+    if isinstance(result, Response):
+        return result
+    return see_other(f"/admin/alerts/{alert_id}?done=cancelled")

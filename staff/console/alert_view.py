@@ -1,0 +1,101 @@
+"""An alert as the console shows it: its words, audience, approvals under the two-person
+rule, expiry and delivery progress, and what the admin looking at it may do next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailer.alerts import _alert_readers, alert_status
+from mailer.models import Campaign
+from staff.console.overview import OPEN, CampaignRow, row_of
+from subscribers.choices import Vocabulary
+
+
+@dataclass(frozen=True)
+class AlertView:
+    row: CampaignRow
+    audience: str
+    topic_labels: list[str]
+    approved_by: list[str]
+    needed: int
+    audience_size: int
+    created_by: str
+    created_at: datetime
+    approved_at: datetime | None
+    finished_at: datetime | None
+    expired: bool
+    viewer: str
+
+    @property
+    def awaiting(self) -> bool:
+        return self.row.status == "draft" and not self.expired
+
+    @property
+    def viewer_approved(self) -> bool:
+        return self.viewer in self.approved_by
+
+    @property
+    def can_approve(self) -> bool:
+        return self.awaiting and not self.viewer_approved
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.row.status in OPEN
+
+    @property
+    def approvals_line(self) -> str:
+        """Where the approval stands, in the words the two-person rule needs."""
+        have, need = len(self.approved_by), self.needed
+        if self.row.status == "draft":
+            if self.expired:
+                return "Expired before it was approved: it can no longer be sent."
+            if have == 0:
+                if need == 1:
+                    return "Not approved yet. Approving sends it at once."
+                return f"0 of {need} approvals; {need} admins must approve."
+            more = "another admin must" if need - have == 1 else f"{need - have} more admins must"
+            return f"{have} of {need} approvals; {more} approve."
+        if not self.approved_by:
+            return "Never approved."
+        return "Approved by " + ", ".join(self.approved_by) + "."
+
+    @property
+    def nobody_to_send_to(self) -> bool:
+        return self.row.status == "sending" and self.row.total == 0
+
+
+def audience_size(campaign: Campaign, *, session: Session) -> int:
+    """How many readers approval would queue now. Counts through mailer.alerts' own
+    audience rule so the number cannot disagree with what approval does."""
+    return sum(1 for _ in _alert_readers(campaign, session=session))
+
+
+def alert_view(
+    campaign: Campaign,
+    *,
+    viewer: str,
+    needed: int,
+    known: Vocabulary,
+    now: datetime,
+    session: Session,
+) -> AlertView:
+    status = alert_status(campaign, session=session)
+    topics = [str(t) for t in campaign.context.get("topics", [])]
+    by_topics = campaign.context.get("audience") == "topics"
+    return AlertView(
+        row=row_of(campaign, status["counts"]),
+        audience="topics" if by_topics else "all",
+        topic_labels=[known.label(t) for t in topics] if by_topics else [],
+        approved_by=list(status["approved_by"]),
+        needed=needed,
+        audience_size=audience_size(campaign, session=session) if campaign.status == "draft" else 0,
+        created_by=campaign.created_by,
+        created_at=campaign.created_at,
+        approved_at=campaign.approved_at,
+        finished_at=campaign.finished_at,
+        expired=campaign.expires_at is not None and campaign.expires_at <= now,
+        viewer=viewer,
+    )
