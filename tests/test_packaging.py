@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_layers import LAYERS
+
 PROJECT = Path(__file__).resolve().parent.parent
 # What the wheel is built from (copied, so that the build writes nothing into the checkout).
 BUILD_INPUTS = (
@@ -35,9 +37,7 @@ BUILD_INPUTS = (
     "alembic.ini",
     "alembic",
     "templates",
-    "mailer",
-    "subscribers",
-    "jobs",
+    *LAYERS,
 )
 SETUPTOOLS_FOR_BUILD = (77, 0)
 STARTUP_DEADLINE_SECONDS = 40.0
