@@ -1,5 +1,6 @@
-"""The ASGI app factory (a composition root): the web routes, and for `r2p-mailer run` the
-scheduler (in this process) and a delivery worker (in a child process, restarted if it
+"""The ASGI app factory: the shared web plumbing (``mailer.web``), the reader pages
+(``subscribers.web``) and the staff console and API (``staff.console``), and for
+`r2p-mailer run` the scheduler (in this process) and a delivery worker (in a child process, restarted if it
 dies: jobs/worker_process.py) tied to the app's lifespan.
 
 What guards every request lives here too: ``SecurityHeaders`` gives every answer the

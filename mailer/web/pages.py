@@ -1,8 +1,9 @@
-"""What every reader page shares: the Jinja environment, security headers, the CSRF
-cookie, and access to the app's settings, database and worker.
+"""What every web page shares, the readers' and the staff console's: the Jinja
+environment, security headers, the CSRF cookie, and access to the app's settings, database,
+rate limiter and worker.
 
 ``response_headers`` is what every answer of the app carries unless it sets its own
-(mailer/app.py adds them in one middleware); ``SECURITY_HEADERS`` stays for the routes
+(service/app.py adds them in one middleware); ``SECURITY_HEADERS`` stays for the routes
 that name them.
 """
 

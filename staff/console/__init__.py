@@ -1,8 +1,8 @@
-"""The admin console (/admin: login, dashboard, alerts, campaigns, digest preview,
-Maildir, audit log, subscribers) and the JSON admin API (/api/).
+"""The staff console (/admin: login, dashboard, alerts, campaigns, digest preview,
+Maildir, audit log, subscribers) and the JSON admin API (/api/, ``staff.api``).
 
-``include(app)`` adds both to the app that ``subscribers.web.include`` sets up; the API's
-token is checked by a middleware, before any request body is read.
+``include(app)`` adds both to the app ``service.app.create_app`` builds; the API's token
+is checked by a middleware, before any request body is read.
 """
 
 from __future__ import annotations

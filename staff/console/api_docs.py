@@ -2,7 +2,7 @@
 
 Each operation is read from the app's own OpenAPI document (so it cannot drift from the
 code), and the document itself is at /admin/api/openapi.json for tools. FastAPI's public
-/docs, /redoc and /openapi.json are switched off (mailer/app.py): they would publish the
+/docs, /redoc and /openapi.json are switched off (service/app.py): they would publish the
 admin API's shape to anyone, and Swagger UI loads its scripts from a CDN.
 """
 
