@@ -3,6 +3,7 @@ choices offered (the default, R2P_ALERT_EXPIRES, among them)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from subscribers.choices import Vocabulary
 
 STANDARD_EXPIRIES = tuple(timedelta(hours=h) for h in (1, 3, 6, 12, 24, 48))
 TOPICS = "topics"
+SECONDS = re.compile(r"[0-9]{1,9}")
 
 
 def unix_lines(text: str) -> str:
@@ -51,7 +53,7 @@ class AlertForm:
     def lifetime(self) -> timedelta:
         """The chosen expiry (``staff.actions.alerts`` applies the limit); raises
         AlertError when it is not a number of seconds."""
-        if not self.expires.isdigit() or len(self.expires) > 9:
+        if not SECONDS.fullmatch(self.expires):
             raise AlertError("choose when the alert expires from the list")
         return timedelta(seconds=int(self.expires))
 
