@@ -136,7 +136,7 @@ class DeliveryWorker:
 
     def __post_init__(self) -> None:
         self._signer = DkimSigner.from_settings(self.settings)
-        self._envelope_from = self.settings.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
+        self._envelope_from = self.settings.envelope_from
         self.breaker = Breaker(
             self.settings.breaker_failures, self.settings.breaker_probe_every.total_seconds()
         )

@@ -171,33 +171,5 @@ def os_user() -> str:
         return "unknown"
 
 
-def cli_actor() -> str:
-    return f"cli:{os_user()}"
-
-
-def audit_cli(
-    action: str,
-    *,
-    now: datetime,
-    session: Session,
-    target: str = "",
-    admin: str | None = None,
-    **detail: Any,
-) -> None:
-    """Record a command-line action. The actor is ``admin`` when the command proved who
-    that admin is (password or API token), else ``cli:<os user>``; the operating-system
-    user is in the detail either way."""
-    audit(
-        admin or cli_actor(),
-        action,
-        now=now,
-        session=session,
-        target=target,
-        via="cli",
-        os_user=os_user(),
-        **detail,
-    )
-
-
 def recent_audit(*, session: Session, limit: int = 100) -> list[AuditEntry]:
     return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))

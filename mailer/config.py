@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from email.utils import parseaddr
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -188,8 +189,14 @@ class Settings(BaseSettings):
         return self.var_dir / "mail"
 
     @property
+    def envelope_from(self) -> str:
+        """The bare address of R2P_MAIL_FROM (``news@example.org`` from ``R2P news
+        <news@example.org>``): the SMTP envelope sender, where bounces go."""
+        return parseaddr(self.mail_from)[1]
+
+    @property
     def mail_domain(self) -> str:
-        address = self.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
+        address = self.envelope_from
         return address.rsplit("@", 1)[-1].lower() if "@" in address else "localhost"
 
     @property

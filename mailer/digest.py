@@ -2,14 +2,15 @@
 relevant items ingested since the previous issue's cutoff; each reader gets the items their
 topics select (``mailer.digest_content``). What
 runs it weekly is ``jobs/schedule.py``; this module is its content and its campaign.
-``issue_digest`` plans, creates and queues an issue in one write transaction, tried again
-when the database is locked or the connection is lost (``mailer.db.run_with_retry``).
+``issue`` plans, creates and queues an issue in the caller's transaction; ``issue_digest``
+does it in one write transaction of its own, tried again when the database is locked or
+the connection is lost (``mailer.db.run_with_retry``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -173,30 +174,28 @@ class Issued:
     message: str
 
 
+def issue(*, settings: Settings, period: str | None, by: str, session: Session) -> Issued:
+    """Plan, create and queue the issue for ``period`` (default: this week in the readers'
+    time zone) in the caller's transaction; the week's key keeps it to one issue."""
+    plan = plan_digest(
+        now=datetime.now(UTC), session=session, period=period, timezone=settings.digest_timezone
+    )
+    campaign, queued, message = create_digest(plan, settings=settings, session=session, by=by)
+    return Issued(plan, campaign, queued, message)
+
+
 def issue_digest(
     factory: sessionmaker[Session],
     *,
     settings: Settings,
     period: str | None = None,
     by: str = "scheduler",
-    also: Callable[[Session, Issued], None] | None = None,
 ) -> Issued:
-    """Plan, create and queue the issue for ``period`` (default: this week in the readers'
-    time zone) in one write transaction, with ``also`` (an audit entry, say) in the same
-    one. A lock or a lost connection rolls it all back and it runs again from the plan;
-    the week's key keeps it to one issue whatever happens."""
-
-    def work(session: Session) -> Issued:
-        plan = plan_digest(
-            now=datetime.now(UTC), session=session, period=period, timezone=settings.digest_timezone
-        )
-        campaign, queued, message = create_digest(plan, settings=settings, session=session, by=by)
-        issued = Issued(plan, campaign, queued, message)
-        if also is not None:
-            also(session, issued)
-        return issued
-
-    return run_with_retry(factory, work)
+    """``issue`` in one write transaction of its own. A lock or a lost connection rolls it
+    all back and it runs again from the plan."""
+    return run_with_retry(
+        factory, lambda session: issue(settings=settings, period=period, by=by, session=session)
+    )
 
 
 def digest_rendering(

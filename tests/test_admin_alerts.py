@@ -112,7 +112,7 @@ def test_an_unknown_item_is_a_404(site: Site, item: str) -> None:
         ({"audience": "topics"}, "choose at least one topic"),
         ({"audience": "topics", "topics": ["atlantis"]}, "Unknown topic: atlantis"),
         ({"audience": "everyone"}, "the audience must be one of all, topics"),
-        ({"expires": "31536000"}, "choose when the alert expires from the list"),
+        ({"expires": "31536000"}, "an alert may wait at most 7 days before it expires"),
         ({"expires": "soon"}, "choose when the alert expires from the list"),
     ],
 )

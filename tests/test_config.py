@@ -81,3 +81,19 @@ def test_durations_accept_units_and_refuse_nonsense() -> None:
     for bad in ("", "-5m", "5 parsecs", "0", "30"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("mail_from", "envelope", "domain"),
+    [
+        ("R2P Mailer <r2p-mailer@localhost>", "r2p-mailer@localhost", "localhost"),
+        ("R2P <news@R2P.example.org>", "news@R2P.example.org", "r2p.example.org"),
+        ('"R2P <news>, Geneva" <news@r2p.example.org>', "news@r2p.example.org", "r2p.example.org"),
+        ("news@r2p.example.org", "news@r2p.example.org", "r2p.example.org"),
+    ],
+)
+def test_the_envelope_sender_is_the_bare_address_of_mail_from(
+    mail_from: str, envelope: str, domain: str
+) -> None:
+    settings = load_settings(_env_file=None, mail_from=mail_from)
+    assert (settings.envelope_from, settings.mail_domain) == (envelope, domain)

@@ -9,17 +9,12 @@ from typing import Annotated
 
 import typer
 
-from mailer.admins import (
-    AdminError,
-    add_admin,
-    audit_cli,
-    create_token,
-    get_admin,
-    revoke_tokens,
-)
+from mailer.admins import AdminError, get_admin
 from mailer.db import session_scope
 from mailer.terminal import safe
 from service.cli.context import MailerTyper, cli_context, console, fail
+from staff.actions import accounts
+from staff.actions.actor import Actor
 
 admins_app = MailerTyper(help="Admin accounts and API tokens.")
 
@@ -41,10 +36,11 @@ def admins_add(
     password = _read_password(confirm=True)
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
         try:
-            admin = add_admin(email, password, session=session)
+            admin = accounts.add(
+                email, password, actor=Actor.cli(), now=datetime.now(UTC), session=session
+            )
         except AdminError as exc:
             raise fail(str(exc)) from None
-        audit_cli("admin.add", target=admin.email, now=datetime.now(UTC), session=session)
     console.print(f"Admin {safe(admin.email)} added.")
 
 
@@ -59,13 +55,8 @@ def admins_token(
             admin = get_admin(email, session=session)
         except AdminError as exc:
             raise fail(str(exc)) from None
-        token = create_token(admin, name=name, session=session)
-        audit_cli(
-            "token.create",
-            target=admin.email,
-            now=datetime.now(UTC),
-            session=session,
-            name=name,
+        token = accounts.new_token(
+            admin, name=name, actor=Actor.cli(), now=datetime.now(UTC), session=session
         )
     console.print(token, markup=False, highlight=False)
 
@@ -80,12 +71,5 @@ def admins_revoke(
             admin = get_admin(email, session=session)
         except AdminError as exc:
             raise fail(str(exc)) from None
-        count = revoke_tokens(admin, now=datetime.now(UTC), session=session)
-        audit_cli(
-            "token.revoke",
-            target=admin.email,
-            now=datetime.now(UTC),
-            session=session,
-            count=count,
-        )
+        count = accounts.revoke(admin, actor=Actor.cli(), now=datetime.now(UTC), session=session)
     console.print(f"Revoked {count} token(s) of {safe(admin.email)}.")

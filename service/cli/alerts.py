@@ -3,7 +3,6 @@ command line (the same actions as the staff console, audited the same way)."""
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import sys
 from datetime import UTC, datetime
@@ -11,33 +10,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
-from mailer.admins import (
-    admin_for_token,
-    audit_cli,
-    cli_actor,
-    verify_password,
-)
-from mailer.alerts import (
-    AlertError,
-    Draft,
-    alert_status,
-    approve,
-    approver,
-    create_alert,
-    draft_from_item,
-    get_alert,
-    test_message,
-)
+from mailer.alerts import AlertError, Draft, alert_status, get_alert
 from mailer.db import session_scope
 from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
-from mailer.models import Admin
-from mailer.outbox import cancel
-from mailer.sending import SendResult, make_sender
 from mailer.terminal import safe
 from service.cli.context import MailerTyper, cli_context, console, fail
+from staff.actions import accounts, alerts
+from staff.actions.actor import Actor
 
 alert_app = MailerTyper(help="Compose, test, approve and cancel urgent alerts.")
 
@@ -70,36 +51,37 @@ def alert_create(
     """Create a draft alert and print its id. Nothing is sent until it is approved."""
     if (body_file is None) == (item is None):
         raise fail("give exactly one of --body-file or --item", code=2)
+    try:
+        lifetime = parse_duration(expires) if expires else None
+    except ValueError as exc:
+        raise fail(f"--expires: {exc}", code=2) from None
+    try:
+        body = body_file.read_text(encoding="utf-8") if body_file is not None else ""
+    except OSError as exc:
+        raise fail(f"cannot read {body_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise fail(f"{body_file} is not UTF-8 text") from None
+    chosen = tuple(t.strip() for t in topics.split(",") if t.strip())
     with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
-        try:
-            base = draft_from_item(item, session=session) if item is not None else None
-            body = body_file.read_text(encoding="utf-8") if body_file is not None else ""
-            chosen = tuple(t.strip() for t in topics.split(",") if t.strip())
-            draft = Draft(
-                subject=subject if subject is not None else (base.subject if base else ""),
-                body=body or (base.body if base else ""),
-                link=link or (base.link if base else ""),
-                audience="topics" if chosen else "all",
-                topics=chosen,
-                item_id=item,
-            )
-            try:
-                lifetime = parse_duration(expires) if expires else settings.alert_expires
-            except ValueError as exc:
-                raise fail(f"--expires: {exc}", code=2) from None
-            now = datetime.now(UTC)
-            campaign = create_alert(
-                draft, by=cli_actor(), expires_in=lifetime, now=now, session=session
-            )
-        except (MailerError, OSError, ValueError) as exc:
-            raise fail(str(exc)) from None
-        audit_cli(
-            "alert.create",
-            target=campaign.key,
-            now=now,
-            session=session,
-            expires_at=str(campaign.expires_at),
+        draft = Draft(
+            subject=subject or "",
+            body=body,
+            link=link,
+            audience="topics" if chosen else "all",
+            topics=chosen,
+            item_id=item,
         )
+        try:
+            campaign = alerts.create(
+                alerts.from_item(draft, session=session),
+                expires_in=lifetime,
+                actor=Actor.cli(),
+                settings=settings,
+                now=datetime.now(UTC),
+                session=session,
+            )
+        except MailerError as exc:
+            raise fail(str(exc)) from None
     console.print(campaign.id)
 
 
@@ -109,33 +91,22 @@ def alert_test(
     to: Annotated[str, typer.Option(metavar="ADDRESS", help="Where to send the test.")],
 ) -> None:
     """Send the alert to yourself exactly as readers will see it (marked [TEST])."""
-    with cli_context() as (settings, _engine, factory):
-        with session_scope(factory) as session:
-            try:
-                campaign = get_alert(alert_id, session=session)
-                message = test_message(campaign, to, settings=settings, session=session)
-            except MailerError as exc:
-                raise fail(str(exc)) from None
-            key = campaign.key
-
-        async def send() -> SendResult:
-            sender = make_sender(settings)
-            try:
-                envelope = settings.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
-                return await sender.send(envelope, to, message)
-            finally:
-                await sender.aclose()
-
-        result = asyncio.run(send())
-        with session_scope(factory) as session:
-            audit_cli(
-                "alert.test",
-                target=key,
+    with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
+        try:
+            campaign = get_alert(alert_id, session=session)
+        except AlertError as exc:
+            raise fail(str(exc)) from None
+        try:
+            result = alerts.send_test(
+                campaign,
+                to,
+                actor=Actor.cli(),
+                settings=settings,
                 now=datetime.now(UTC),
                 session=session,
-                to=to,
-                verdict=result.verdict,
             )
+        except (MailerError, OSError) as exc:
+            raise fail(f"the test could not be sent: {exc}") from None
     if result.verdict != "sent":
         raise fail(f"the test was not accepted: {result.code} {result.reply}")
     console.print(f"Test sent to {safe(to)}: {safe(result.reply)}")
@@ -151,20 +122,6 @@ def _read_secret(what: str, *, from_stdin: bool) -> str:
             code=2,
         )
     return getpass.getpass(f"{what}: ")
-
-
-def _proven_admin(
-    email: str, *, token: str | None, password: str | None, session: Session
-) -> Admin:
-    """The admin ``email`` names, if the password or API token proves it is them."""
-    admin = approver(email, session=session)
-    if token is not None:
-        owner = admin_for_token(token, now=datetime.now(UTC), session=session)
-        if owner is None or owner.id != admin.id:
-            raise AlertError(f"not a valid API token of {admin.email}")
-    elif password is None or not verify_password(password, admin.password_hash):
-        raise AlertError(f"wrong password for {admin.email}")
-    return admin
 
 
 @alert_app.command("approve")
@@ -209,35 +166,29 @@ def alert_approve(
         now = datetime.now(UTC)
         try:
             with session_scope(factory) as session:
-                admin = _proven_admin(
+                admin = accounts.proven_admin(
                     by,
                     token=secret if token_stdin else None,
                     password=None if token_stdin else secret,
-                    session=session,
-                )
-                campaign = get_alert(alert_id, session=session)
-                result = approve(
-                    campaign, by=admin.email, settings=settings, now=now, session=session
-                )
-                audit_cli(
-                    "alert.approve",
-                    admin=admin.email,
-                    target=campaign.key,
                     now=now,
                     session=session,
-                    queued=result.queued,
-                    proof=proof,
+                )
+                result = alerts.approve_alert(
+                    get_alert(alert_id, session=session),
+                    actor=Actor.cli(admin.email, proof=proof),
+                    settings=settings,
+                    now=now,
+                    session=session,
                 )
         except MailerError as exc:
             with session_scope(factory) as session:
-                audit_cli(
-                    "alert.approve.refused",
-                    target=f"alert:{alert_id}",
+                alerts.refused_approval(
+                    alert_id,
+                    named=by,
+                    reason=str(exc),
+                    actor=Actor.cli(proof=proof),
                     now=now,
                     session=session,
-                    named=by[:320],
-                    proof=proof,
-                    reason=str(exc),
                 )
             raise fail(str(exc)) from None
     if result.approved:
@@ -254,19 +205,15 @@ def alert_cancel(
 ) -> None:
     """Cancel an alert, even mid-send: what is not sent yet is not sent."""
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
-        now = datetime.now(UTC)
         try:
-            campaign = get_alert(alert_id, session=session)
-            cancelled = cancel(campaign, now=now, session=session)
+            cancelled = alerts.cancel_alert(
+                get_alert(alert_id, session=session),
+                actor=Actor.cli(),
+                now=datetime.now(UTC),
+                session=session,
+            )
         except MailerError as exc:
             raise fail(str(exc)) from None
-        audit_cli(
-            "alert.cancel",
-            target=campaign.key,
-            now=now,
-            session=session,
-            cancelled=cancelled,
-        )
     console.print(f"Alert {alert_id} cancelled; {cancelled} unsent delivery(ies) dropped.")
 
 

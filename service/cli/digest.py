@@ -11,12 +11,13 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailer.admins import audit_cli, cli_actor
-from mailer.db import session_scope
-from mailer.digest import Issued, issue_digest, plan_digest, preview_digest
+from mailer.db import run_with_retry, session_scope
+from mailer.digest import Issued, plan_digest, preview_digest
 from mailer.models import Subscriber
 from mailer.terminal import safe
 from service.cli.context import MailerTyper, cli_context, console, fail
+from staff.actions import digest
+from staff.actions.actor import Actor
 
 digest_app = MailerTyper(help="Preview or send the weekly digest.")
 PERIOD = re.compile(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")
@@ -76,16 +77,13 @@ def digest_send(
     if period is not None and not PERIOD.match(period):
         raise fail(f"{period!r} is not an ISO week like 2026-W48", code=2)
 
-    def audit(session: Session, issued: Issued) -> None:
-        audit_cli(
-            "digest.send",
-            now=datetime.now(UTC),
-            session=session,
-            target=issued.campaign.key if issued.campaign is not None else issued.plan.period,
-            created=issued.campaign is not None,
-            queued=issued.queued,
-        )
-
+    actor = Actor.cli()
     with cli_context() as (settings, _engine, factory):
-        issued = issue_digest(factory, settings=settings, period=period, by=cli_actor(), also=audit)
+
+        def send(session: Session) -> Issued:
+            return digest.send(
+                period, actor=actor, settings=settings, now=datetime.now(UTC), session=session
+            )
+
+        issued = run_with_retry(factory, send)
     console.print(safe(issued.message))

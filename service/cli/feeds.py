@@ -7,18 +7,14 @@ from typing import Annotated
 
 import typer
 
-from mailer.admins import audit_cli
 from mailer.db import session_scope
 from mailer.errors import MailerError
-from mailer.feeds.registry import (
-    SourceSpec,
-    add_source,
-    list_sources,
-    set_enabled,
-)
+from mailer.feeds.registry import SourceSpec, list_sources
 from mailer.terminal import safe
 from service.cli.context import MailerTyper, cli_context, console, fail
 from service.cli.output import Column, FormatOption, print_records
+from staff.actions import feeds
+from staff.actions.actor import Actor
 
 feeds_app = MailerTyper(help="List, add, enable and disable feed sources.")
 
@@ -86,21 +82,21 @@ def feeds_add(
             key=key, url=url, title=title, language=language, always_relevant=always_relevant
         )
         try:
-            add_source(spec, allow_private=settings.allow_private_feeds, session=session)
+            feeds.add(
+                spec, actor=Actor.cli(), settings=settings, now=datetime.now(UTC), session=session
+            )
         except MailerError as exc:
             raise fail(str(exc)) from None
-        audit_cli("feed.add", now=datetime.now(UTC), session=session, target=key, url=url)
     console.print(f"Added source {safe(key)}: {safe(url)}")
 
 
 def _set_enabled(key: str, enabled: bool) -> None:
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
+        change = feeds.enable if enabled else feeds.disable
         try:
-            set_enabled(key, enabled, session=session)
+            change(key, actor=Actor.cli(), now=datetime.now(UTC), session=session)
         except MailerError as exc:
             raise fail(str(exc)) from None
-        action = "feed.enable" if enabled else "feed.disable"
-        audit_cli(action, now=datetime.now(UTC), session=session, target=key)
     console.print(f"Source {safe(key)} {'enabled' if enabled else 'disabled'}.")
 
 

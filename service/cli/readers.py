@@ -15,44 +15,21 @@ import typer
 from rich.progress import Progress
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from mailer.admins import audit_cli
 from mailer.db import session_scope, write_session
 from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
 from mailer.models import Subscriber
-from mailer.spreadsheet import write_csv
 from mailer.terminal import safe
 from service.cli.context import MailerTyper, cli_context, console, errors, fail
 from service.cli.output import Column, FormatOption, print_records
+from staff.actions import readers
+from staff.actions.actor import Actor
 from subscribers.addresses import normalise_address
-from subscribers.choices import Choices, clean_language, clean_topics, vocabulary
-from subscribers.consent import ADMIN_CONFIRMED, ADMIN_PENDING, Consent
-from subscribers.gdpr import erase
-from subscribers.importer import Row, import_subscribers
+from subscribers.importer import Row
 from subscribers.lookup import find_by_email
-from subscribers.purge import purge_unconfirmed
-from subscribers.signup import add_by_admin
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
-EXPORT_COLUMNS = (
-    "email",
-    "status",
-    "language",
-    "wants_digest",
-    "wants_alerts",
-    "topics",
-    "created_at",
-    "confirmed_at",
-    "unsubscribed_at",
-    "hard_bounces",
-    "consent_at",
-    "consent_form",
-    "consent_text",
-    "consent_ip",
-    "consent_user_agent",
-)
 
 subscribers_app = MailerTyper(help="List, add, import, export and remove subscribers.")
 
@@ -129,35 +106,20 @@ def add(
     """Add one reader. Without --confirmed they get a confirmation email first."""
     with cli_context() as (settings, _engine, factory):
         try:
-            address = normalise_address(email)
-            choices = Choices(
-                language=clean_language(language),
-                wants_digest=digest,
-                wants_alerts=alerts,
-                topics=clean_topics(topic or [], vocabulary(settings.relevance_file)),
-            )
-            now = datetime.now(UTC)
-            consent = Consent(
-                at=now, form="admin-cli", text=ADMIN_CONFIRMED if confirmed else ADMIN_PENDING
-            )
             with session_scope(factory) as session:
-                added = add_by_admin(
-                    address,
-                    choices,
-                    consent,
+                added = readers.add(
+                    email,
+                    language=language,
+                    topics=topic or [],
+                    wants_digest=digest,
+                    wants_alerts=alerts,
                     confirmed=confirmed,
+                    actor=Actor.cli(),
                     settings=settings,
-                    now=now,
+                    now=datetime.now(UTC),
                     session=session,
                 )
-                session.flush()
-                audit_cli(
-                    "subscriber.add",
-                    now=now,
-                    session=session,
-                    target=f"subscriber:{added.id}",
-                    confirmed=confirmed,
-                )
+                address = added.email
         except MailerError as exc:
             raise fail(f"{email}: {exc}") from None
     if confirmed:
@@ -195,42 +157,32 @@ def import_file(
         # A write session: on SQLite it holds the write lock from the start, so the check
         # against the list and the inserts see the same list.
         try:
-            with write_session(factory) as session:
-                with Progress(console=errors, transient=True) as progress:
-                    checking = progress.add_task("checking rows", total=None)
-                    storing = progress.add_task("importing", total=None, visible=False)
+            with (
+                write_session(factory) as session,
+                Progress(console=errors, transient=True) as progress,
+            ):
+                checking = progress.add_task("checking rows", total=None)
+                storing = progress.add_task("importing", total=None, visible=False)
 
-                    def checked(_row: Row) -> None:
-                        progress.advance(checking)
+                def checked(_row: Row) -> None:
+                    progress.advance(checking)
 
-                    def stored(done: int, total: int) -> None:
-                        progress.update(checking, visible=False)
-                        progress.update(storing, completed=done, total=total, visible=True)
+                def stored(done: int, total: int) -> None:
+                    progress.update(checking, visible=False)
+                    progress.update(storing, completed=done, total=total, visible=True)
 
-                    now = datetime.now(UTC)
-                    report = import_subscribers(
-                        data,
-                        confirmed=confirmed,
-                        source=file.name,
-                        settings=settings,
-                        now=now,
-                        session=session,
-                        on_row=checked,
-                        on_stored=stored,
-                    )
-                if dry_run:
-                    session.rollback()
-                else:
-                    audit_cli(
-                        "subscribers.import",
-                        now=now,
-                        session=session,
-                        target=file.name,
-                        confirmed=confirmed,
-                        accepted=report.accepted,
-                        active=report.confirmed,
-                        rejected=len(report.rejected),
-                    )
+                report = readers.import_file(
+                    data,
+                    source=file.name,
+                    confirmed=confirmed,
+                    dry_run=dry_run,
+                    on_row=checked,
+                    on_stored=stored,
+                    actor=Actor.cli(),
+                    settings=settings,
+                    now=datetime.now(UTC),
+                    session=session,
+                )
         except MailerError as exc:
             raise fail(f"{file}: {exc}; nothing was imported") from None
         except IntegrityError:
@@ -256,20 +208,6 @@ def import_file(
     )
 
 
-def _write_export(out: TextIO, session: Session, status: str | None) -> int:
-    query = select(Subscriber).order_by(Subscriber.id)
-    if status is not None:
-        query = query.where(Subscriber.status == status)
-    rows = (
-        [
-            " ".join(sub.topics) if column == "topics" else getattr(sub, column)
-            for column in EXPORT_COLUMNS
-        ]
-        for sub in session.scalars(query.execution_options(yield_per=1000))
-    )
-    return write_csv(out, EXPORT_COLUMNS, rows)
-
-
 @subscribers_app.command("export")
 def export(
     out: Annotated[
@@ -285,23 +223,26 @@ def export(
     leading ' (which `import` removes again). Every export is recorded in the audit log."""
     _check_status(status)
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
+
+        def export_to(handle: TextIO) -> int:
+            return readers.export(
+                handle,
+                status=status,
+                target=str(out) if out is not None else "stdout",
+                actor=Actor.cli(),
+                now=datetime.now(UTC),
+                session=session,
+            )
+
         if out is None:
-            count = _write_export(sys.stdout, session, status)
+            count = export_to(sys.stdout)
         else:
             try:
                 fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             except OSError as exc:
                 raise fail(f"cannot write {out}: {exc.strerror}") from None
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                count = _write_export(handle, session, status)
-        audit_cli(
-            "subscribers.export",
-            now=datetime.now(UTC),
-            session=session,
-            target=str(out) if out is not None else "stdout",
-            status=status or "all",
-            count=count,
-        )
+                count = export_to(handle)
     if out is not None:
         errors.print(f"Exported {count} subscriber(s) to {safe(out)}.", highlight=False)
 
@@ -320,12 +261,7 @@ def remove(
             subscriber = find_by_email(address, session=session)
             if subscriber is None:
                 raise fail(f"no subscriber with the address {address}")
-            # The audit names the row id, not the address: the log must not keep what
-            # the erasure deleted.
-            target, was = f"subscriber:{subscriber.id}", subscriber.status
-            now = datetime.now(UTC)
-            erase(subscriber, now=now, session=session)
-            audit_cli("subscriber.remove", now=now, session=session, target=target, was_status=was)
+            readers.remove(subscriber, actor=Actor.cli(), now=datetime.now(UTC), session=session)
     console.print(f"Removed {safe(address)} and erased their data.")
 
 
@@ -349,13 +285,5 @@ def purge(
         except ValueError as exc:
             raise fail(f"--older-than: {exc}", code=2) from None
         with session_scope(factory) as session:
-            now = datetime.now(UTC)
-            count = purge_unconfirmed(now=now, older_than=age, session=session)
-            audit_cli(
-                "subscribers.purge",
-                now=now,
-                session=session,
-                older_than=str(age),
-                deleted=count,
-            )
+            count = readers.purge(age, actor=Actor.cli(), now=datetime.now(UTC), session=session)
     console.print(f"Deleted {count} unconfirmed signup(s) older than {age}.")

@@ -18,7 +18,6 @@ from jobs.deliver import Progress as DeliveryProgress
 from jobs.poll import PollOutcome, poll_sources
 from jobs.runtime import Runtime
 from jobs.scheduler import SchedulerHost
-from mailer.admins import audit_cli
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, make_sessionmaker, session_scope
 from mailer.errors import MailerError
@@ -33,6 +32,7 @@ from mailer.sending import make_sender
 from mailer.terminal import safe
 from service.cli.context import MailerTyper, cli_context, console, errors, fail
 from service.cli.output import Column, FormatOption, print_records
+from staff.actions.actor import Actor
 
 service_app = MailerTyper()
 
@@ -57,7 +57,7 @@ def initialise(*, create: bool = True) -> Initialised:
             with session_scope(make_sessionmaker(engine)) as session:
                 added = seed_sources(load_default_sources(settings.sources_file), session=session)
                 if before != revision or added:
-                    audit_cli(
+                    Actor.cli().record(
                         "database.init",
                         now=datetime.now(UTC),
                         session=session,
@@ -123,7 +123,7 @@ def poll(
         new = sum(o.new for o in outcomes)
         failed = [o for o in outcomes if o.status in {"failed", "gone"}]
         with session_scope(factory) as session:
-            audit_cli(
+            Actor.cli().record(
                 "feeds.poll",
                 now=datetime.now(UTC),
                 session=session,
@@ -198,7 +198,7 @@ def _drain(*, once: bool) -> None:
                 raise fail(str(exc)) from None
         with session_scope(factory) as session:
             waiting = queue_depth(session=session)
-            audit_cli(
+            Actor.cli().record(
                 "outbox.deliver",
                 now=datetime.now(UTC),
                 session=session,

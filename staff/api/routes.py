@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from mailer.alerts import AlertError, Draft, alert_status, draft_from_item, get_alert, suggestions
+from mailer.alerts import AlertError, Draft, alert_status, get_alert, suggestions
 from mailer.config import Settings
 from mailer.db import session_scope
 from mailer.digest_content import item_topics
@@ -21,7 +21,8 @@ from mailer.models import Campaign
 from mailer.observe import health
 from mailer.outbox import CampaignStateError
 from mailer.web.pages import factory_of, settings_of, wake_worker
-from staff import actions
+from staff.actions import alerts
+from staff.actions.actor import Actor
 from staff.api.auth import api_admin, api_error, no_store
 from staff.api.models import (
     AlertIn,
@@ -35,10 +36,8 @@ from staff.api.models import (
 from staff.console.alert_form import unix_lines
 from staff.console.session import AdminIdentity
 from staff.console.views import client_ip
-from subscribers.choices import ChoiceError, clean_topics, vocabulary
 
 ApiAdmin = Annotated[AdminIdentity, Depends(api_admin)]
-MAX_LIFETIME = timedelta(days=7)
 UNAUTHORISED: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No token, or a wrong or revoked one."}
 }
@@ -57,8 +56,8 @@ router = APIRouter(
 )
 
 
-def _actor(request: Request, admin: AdminIdentity) -> actions.Actor:
-    return actions.Actor(admin.email, client_ip(request), "api")
+def _actor(request: Request, admin: AdminIdentity) -> Actor:
+    return Actor.api(admin.email, client_ip(request))
 
 
 def _alert(alert_id: int, session: Session) -> Campaign:
@@ -72,31 +71,23 @@ def _out(campaign: Campaign, settings: Settings, session: Session) -> AlertOut:
     return AlertOut.of(alert_status(campaign, session=session), settings.alert_approvers)
 
 
-def _lifetime(expires_in: str | None, default: timedelta) -> timedelta:
+def _lifetime(expires_in: str | None) -> timedelta | None:
     if expires_in is None:
-        return default
+        return None
     try:
-        lifetime = parse_duration(expires_in)
+        return parse_duration(expires_in)
     except (ValueError, OverflowError) as exc:
         raise AlertError(f"expires_in: {exc}") from None
-    if lifetime > MAX_LIFETIME:
-        raise AlertError("expires_in: an alert may wait at most 7 days")
-    return lifetime
 
 
-def _draft(body: AlertIn, settings: Settings, session: Session) -> Draft:
+def _draft(body: AlertIn) -> Draft:
     """The draft the request describes; empty fields come from ``item_id``'s item."""
-    base = draft_from_item(body.item_id, session=session) if body.item_id is not None else None
-    try:
-        topics = clean_topics(body.topics, vocabulary(settings.relevance_file))
-    except ChoiceError as exc:
-        raise AlertError(str(exc)) from None
     return Draft(
-        subject=body.subject or (base.subject if base else ""),
-        body=unix_lines(body.body) or (base.body if base else ""),
-        link=body.link or (base.link if base else ""),
-        audience="topics" if topics else "all",
-        topics=topics,
+        subject=body.subject,
+        body=unix_lines(body.body),
+        link=body.link,
+        audience="topics" if any(t.strip() for t in body.topics) else "all",
+        topics=tuple(body.topics),
         item_id=body.item_id,
     )
 
@@ -112,10 +103,11 @@ def create_alert(request: Request, body: AlertIn, admin: ApiAdmin) -> AlertOut:
     settings = settings_of(request)
     with session_scope(factory_of(request)) as session:
         try:
-            campaign = actions.create(
-                _draft(body, settings, session),
+            campaign = alerts.create(
+                alerts.from_item(_draft(body), session=session),
+                expires_in=_lifetime(body.expires_in),
                 actor=_actor(request, admin),
-                expires_in=_lifetime(body.expires_in, settings.alert_expires),
+                settings=settings,
                 now=datetime.now(UTC),
                 session=session,
             )
@@ -142,7 +134,7 @@ def approve(request: Request, alert_id: int, admin: ApiAdmin) -> ApprovalOut:
     with session_scope(factory_of(request)) as session:
         campaign = _alert(alert_id, session)
         try:
-            result = actions.approve_alert(
+            result = alerts.approve_alert(
                 campaign,
                 actor=_actor(request, admin),
                 settings=settings,
@@ -178,7 +170,7 @@ def cancel(request: Request, alert_id: int, admin: ApiAdmin) -> CancelOut:
     with session_scope(factory_of(request)) as session:
         campaign = _alert(alert_id, session)
         try:
-            dropped = actions.cancel_alert(
+            dropped = alerts.cancel_alert(
                 campaign, actor=_actor(request, admin), now=datetime.now(UTC), session=session
             )
         except CampaignStateError as exc:

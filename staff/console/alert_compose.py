@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from mailer.alerts import AlertError, draft_from_item
 from mailer.db import session_scope
 from mailer.web.pages import factory_of, settings_of
-from staff import actions
+from staff.actions import alerts
+from staff.actions.actor import Actor
 from staff.console.alert_form import AlertForm, expiry_choices
 from staff.console.auth import admin_csrf_ok, require_admin
 from staff.console.session import AdminIdentity
@@ -68,17 +69,15 @@ def create(
     form = AlertForm(subject, body, link, audience, frozenset(topics), expires, item_id)
     if not admin_csrf_ok(request, csrf_token):
         return _form_page(request, admin, form, error=EXPIRED_FORM, status=400)
-    now = datetime.now(UTC)
-    actor = actions.Actor(admin.email, client_ip(request), "web")
+    actor = Actor.web(admin.email, client_ip(request))
     with session_scope(factory_of(request)) as session:
         try:
-            if item_id is not None:
-                draft_from_item(item_id, session=session)  # the item must exist
-            campaign = actions.create(
-                form.draft(vocabulary(settings.relevance_file)),
+            campaign = alerts.create(
+                form.draft(),
+                expires_in=form.lifetime(),
                 actor=actor,
-                expires_in=form.lifetime(settings.alert_expires),
-                now=now,
+                settings=settings,
+                now=datetime.now(UTC),
                 session=session,
             )
         except AlertError as exc:

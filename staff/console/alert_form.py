@@ -3,15 +3,17 @@ choices offered (the default, R2P_ALERT_EXPIRES, among them)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mailer.alerts import AlertError, Draft
 from staff.console.timefmt import span
-from subscribers.choices import ChoiceError, Vocabulary, clean_topics
+from subscribers.choices import Vocabulary
 
 STANDARD_EXPIRIES = tuple(timedelta(hours=h) for h in (1, 3, 6, 12, 24, 48))
 TOPICS = "topics"
+SECONDS = re.compile(r"[0-9]{1,9}")
 
 
 def unix_lines(text: str) -> str:
@@ -48,26 +50,20 @@ class AlertForm:
             item_id=draft.item_id,
         )
 
-    def lifetime(self, default: timedelta) -> timedelta:
-        """The chosen expiry; raises AlertError for anything the form did not offer."""
-        offered = {value for value, _label in expiry_choices(default)}
-        if self.expires not in offered:
+    def lifetime(self) -> timedelta:
+        """The chosen expiry (``staff.actions.alerts`` applies the limit); raises
+        AlertError when it is not a number of seconds."""
+        if not SECONDS.fullmatch(self.expires):
             raise AlertError("choose when the alert expires from the list")
         return timedelta(seconds=int(self.expires))
 
-    def draft(self, known: Vocabulary) -> Draft:
-        """The draft to validate and store; raises AlertError (unknown topic included)."""
-        topics: tuple[str, ...] = ()
-        if self.audience == TOPICS:
-            try:
-                topics = clean_topics(self.topics, known)
-            except ChoiceError as exc:
-                raise AlertError(str(exc)) from None
+    def draft(self) -> Draft:
+        """The draft to validate and store (``staff.actions.alerts.create``)."""
         return Draft(
             subject=self.subject,
             body=unix_lines(self.body),
             link=self.link,
             audience=self.audience,
-            topics=topics,
+            topics=tuple(sorted(self.topics)) if self.audience == TOPICS else (),
             item_id=self.item_id,
         )

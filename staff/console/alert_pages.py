@@ -8,12 +8,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
-import anyio.from_thread
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from mailer.alerts import AlertError, ApprovalResult, get_alert, test_message
+from mailer.alerts import AlertError, ApprovalResult, get_alert
 from mailer.content import render_campaign
 from mailer.db import session_scope
 from mailer.email.render import RenderedEmail, preview_values
@@ -21,7 +20,8 @@ from mailer.errors import MailerError
 from mailer.models import Campaign
 from mailer.outbox import CampaignStateError
 from mailer.web.pages import factory_of, settings_of, wake_worker
-from staff import actions
+from staff.actions import alerts
+from staff.actions.actor import Actor
 from staff.console.alert_view import alert_view
 from staff.console.auth import admin_csrf_ok, require_admin
 from staff.console.session import AdminIdentity
@@ -118,22 +118,26 @@ def send_test(
     """Send the alert, marked [TEST], to the admin who asks (and nobody else)."""
     if not admin_csrf_ok(request, csrf_token):
         return _alert_page(request, admin, alert_id, error=EXPIRED_FORM, status=400)
-    settings = settings_of(request)
+    actor = Actor.web(admin.email, client_ip(request))
     with session_scope(factory_of(request)) as session:
         try:
             campaign = get_alert(alert_id, session=session)
         except AlertError:
             return _no_alert(request, admin, alert_id)
-        message = test_message(campaign, admin.email, settings=settings, session=session)
-    try:
-        result = anyio.from_thread.run(actions.send_test, settings, admin.email, message)
-    except (MailerError, OSError) as exc:
-        log.warning("alert test could not be sent: %s", exc.__class__.__name__)
-        error = f"The test could not be sent: {exc}. Check R2P_SMTP_URL and the mail server."
-        return _alert_page(request, admin, alert_id, error=error, status=502)
-    with session_scope(factory_of(request)) as session:
-        actor = actions.Actor(admin.email, client_ip(request), "web")
-        actions.record_test(campaign, result, actor=actor, now=datetime.now(UTC), session=session)
+        try:
+            result = alerts.send_test(
+                campaign,
+                admin.email,
+                actor=actor,
+                settings=settings_of(request),
+                now=datetime.now(UTC),
+                session=session,
+            )
+        except (MailerError, OSError) as exc:
+            session.rollback()
+            log.warning("alert test could not be sent: %s", exc.__class__.__name__)
+            error = f"The test could not be sent: {exc}. Check R2P_SMTP_URL and the mail server."
+            return _alert_page(request, admin, alert_id, error=error, status=502)
     if result.verdict != "sent":
         error = f"The mail server did not accept the test: {result.code} {result.reply}"
         return _alert_page(request, admin, alert_id, error=error, status=502)
@@ -146,13 +150,13 @@ def _act(
     alert_id: int,
     csrf_token: str,
     verb: str,
-    action: Callable[[Campaign, actions.Actor, Session], T],
+    action: Callable[[Campaign, Actor, Session], T],
 ) -> T | Response:
     """Run one button's action on the alert in its own transaction; the alert page with
     the reason when the form is stale, the alert is missing or its state forbids it."""
     if not admin_csrf_ok(request, csrf_token):
         return _alert_page(request, admin, alert_id, error=EXPIRED_FORM, status=400)
-    actor = actions.Actor(admin.email, client_ip(request), "web")
+    actor = Actor.web(admin.email, client_ip(request))
     with session_scope(factory_of(request)) as session:
         try:
             campaign = get_alert(alert_id, session=session)
@@ -172,9 +176,9 @@ def approve(
 ) -> Response:
     settings = settings_of(request)
 
-    def approve_it(campaign: Campaign, actor: actions.Actor, session: Session) -> ApprovalResult:
+    def approve_it(campaign: Campaign, actor: Actor, session: Session) -> ApprovalResult:
         now = datetime.now(UTC)
-        return actions.approve_alert(
+        return alerts.approve_alert(
             campaign, actor=actor, settings=settings, now=now, session=session
         )
 
@@ -193,8 +197,8 @@ def approve(
 def cancel(
     request: Request, admin: Admin, alert_id: int, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
-    def cancel_it(campaign: Campaign, actor: actions.Actor, session: Session) -> int:
-        return actions.cancel_alert(campaign, actor=actor, now=datetime.now(UTC), session=session)
+    def cancel_it(campaign: Campaign, actor: Actor, session: Session) -> int:
+        return alerts.cancel_alert(campaign, actor=actor, now=datetime.now(UTC), session=session)
 
     result = _act(request, admin, alert_id, csrf_token, "cancelled", cancel_it)
     if isinstance(result, Response):

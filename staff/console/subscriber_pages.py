@@ -16,7 +16,8 @@ from fastapi.responses import Response
 from mailer.db import get_by_id, session_scope
 from mailer.models import Subscriber
 from mailer.web.pages import factory_of, settings_of
-from staff import actions
+from staff.actions import readers
+from staff.actions.actor import Actor
 from staff.console.auth import admin_csrf_ok, require_admin
 from staff.console.overview import active_reach, reader_counts
 from staff.console.session import AdminIdentity
@@ -103,10 +104,8 @@ def remove(
         elif confirm_remove != CHECKED:
             errors["remove"] = "Tick the box to confirm the removal."
         elif subscriber is not None:
-            actor = actions.Actor(admin.email, client_ip(request), "web")
-            actions.remove_subscriber(
-                subscriber, actor=actor, now=datetime.now(UTC), session=session
-            )
+            actor = Actor.web(admin.email, client_ip(request))
+            readers.remove(subscriber, actor=actor, now=datetime.now(UTC), session=session)
     if subscriber is None:
         gone = {"form": "That subscriber no longer exists (already removed?)."}
         return _page(request, admin, errors=gone, status=404)

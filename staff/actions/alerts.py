@@ -1,0 +1,169 @@
+"""Urgent alerts as staff act on them: create a draft, send oneself a test, approve,
+cancel. The console, the API and the CLI call these, so every front end applies the same
+checks (topics, expiry) and writes the same audit entry (alert.create, alert.test,
+alert.approve, alert.cancel).
+
+Like data functions they take the session and never commit; the caller commits, then
+wakes the delivery worker (after the commit, or it would find nothing to send).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from mailer.alerts import (
+    AlertError,
+    ApprovalResult,
+    Draft,
+    approve,
+    create_alert,
+    draft_from_item,
+    test_message,
+)
+from mailer.config import Settings
+from mailer.models import Campaign
+from mailer.outbox import cancel
+from mailer.sending import SendResult, make_sender
+from staff.actions.actor import Actor
+from subscribers.choices import ChoiceError, clean_topics, vocabulary
+
+MAX_LIFETIME = timedelta(days=7)
+TOO_LONG = "an alert may wait at most 7 days before it expires"
+
+
+def lifetime(expires_in: timedelta | None, settings: Settings) -> timedelta:
+    """How long the alert may wait to be sent (default R2P_ALERT_EXPIRES): at most
+    ``MAX_LIFETIME`` whoever asks, so a forgotten draft cannot go out weeks later."""
+    chosen = settings.alert_expires if expires_in is None else expires_in
+    if chosen <= timedelta(0):
+        raise AlertError("the expiry must be in the future")
+    if chosen > MAX_LIFETIME:
+        raise AlertError(TOO_LONG)
+    return chosen
+
+
+def from_item(draft: Draft, *, session: Session) -> Draft:
+    """``draft`` with its empty subject, body and link taken from its item (if it names
+    one; raises AlertError when that item does not exist)."""
+    if draft.item_id is None:
+        return draft
+    base = draft_from_item(draft.item_id, session=session)
+    return Draft(
+        subject=draft.subject or base.subject,
+        body=draft.body or base.body,
+        link=draft.link or base.link,
+        audience=draft.audience,
+        topics=draft.topics,
+        item_id=draft.item_id,
+    )
+
+
+def _known_topics(draft: Draft, settings: Settings) -> Draft:
+    try:
+        topics = clean_topics(draft.topics, vocabulary(settings.relevance_file))
+    except ChoiceError as exc:
+        raise AlertError(str(exc)) from None
+    return Draft(draft.subject, draft.body, draft.link, draft.audience, topics, draft.item_id)
+
+
+def create(
+    draft: Draft,
+    *,
+    expires_in: timedelta | None,
+    actor: Actor,
+    settings: Settings,
+    now: datetime,
+    session: Session,
+) -> Campaign:
+    """A draft alert; nothing is sent until it is approved. Raises AlertError with the
+    reason: an unknown item or topic, an expiry beyond ``MAX_LIFETIME``, a bad field."""
+    chosen = lifetime(expires_in, settings)
+    if draft.item_id is not None:
+        draft_from_item(draft.item_id, session=session)  # the item must exist
+    campaign = create_alert(
+        _known_topics(draft, settings),
+        by=actor.email,
+        expires_in=chosen,
+        now=now,
+        session=session,
+    )
+    actor.record(
+        "alert.create",
+        target=campaign.key,
+        now=now,
+        session=session,
+        expires_at=str(campaign.expires_at),
+    )
+    return campaign
+
+
+async def _send(settings: Settings, to: str, message: bytes) -> SendResult:
+    sender = make_sender(settings)
+    try:
+        return await sender.send(settings.envelope_from, to, message)
+    finally:
+        await sender.aclose()
+
+
+def send_test(
+    campaign: Campaign,
+    to: str,
+    *,
+    actor: Actor,
+    settings: Settings,
+    now: datetime,
+    session: Session,
+) -> SendResult:
+    """Send the alert, marked [TEST], to ``to`` through the configured transport (SMTP or
+    Maildir) and audit it with the server's verdict. Runs its own event loop: call it
+    from a thread that has none (a CLI command, a synchronous route). A transport that
+    cannot be used at all raises (MailerError, OSError) and nothing is audited."""
+    message = test_message(campaign, to, settings=settings, session=session)
+    result = asyncio.run(_send(settings, to, message))
+    actor.record(
+        "alert.test",
+        target=campaign.key,
+        now=now,
+        session=session,
+        to=to,
+        verdict=result.verdict,
+    )
+    return result
+
+
+def approve_alert(
+    campaign: Campaign, *, actor: Actor, settings: Settings, now: datetime, session: Session
+) -> ApprovalResult:
+    """Record the approval; with enough of them the alert is queued in this transaction.
+    Raises AlertError (not an active admin, same admin twice) or CampaignStateError (not
+    a draft, expired)."""
+    result = approve(campaign, by=actor.email, settings=settings, now=now, session=session)
+    actor.record(
+        "alert.approve", target=campaign.key, now=now, session=session, queued=result.queued
+    )
+    return result
+
+
+def refused_approval(
+    alert_id: int, *, named: str, reason: str, actor: Actor, now: datetime, session: Session
+) -> None:
+    """Audit an approval that was refused (wrong password or token, not allowed), in a
+    transaction of its own since the refused one is rolled back."""
+    actor.record(
+        "alert.approve.refused",
+        target=f"alert:{alert_id}",
+        now=now,
+        session=session,
+        named=named[:320],
+        reason=reason,
+    )
+
+
+def cancel_alert(campaign: Campaign, *, actor: Actor, now: datetime, session: Session) -> int:
+    """Stop the alert, even mid-send; returns the deliveries dropped."""
+    cancelled = cancel(campaign, now=now, session=session)
+    actor.record("alert.cancel", target=campaign.key, now=now, session=session, cancelled=cancelled)
+    return cancelled
