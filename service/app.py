@@ -1,7 +1,7 @@
 """The ASGI app factory: the shared web plumbing (``mailer.web``), the reader pages
 (``subscribers.web``) and the staff console and API (``staff.console``), and for
-`r2p-mailer run` the scheduler (in this process) and a delivery worker (in a child process, restarted if it
-dies: jobs/worker_process.py) tied to the app's lifespan.
+`r2p-mailer run` the scheduler (in this process) and a delivery worker (in a child
+process, restarted if it dies: jobs/worker_process.py) tied to the app's lifespan.
 
 What guards every request lives here too: ``SecurityHeaders`` gives every answer the
 security headers (HSTS on https sites) unless it set its own; ``BodyLimit`` refuses a body
