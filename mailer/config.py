@@ -27,6 +27,8 @@ from mailer.smtp_url import smtp_url_problem
 from mailer.varfiles import write_once
 
 ENV_PREFIX = "R2P_"
+# The longest an urgent alert may wait to be sent, whoever creates it and however.
+MAX_ALERT_LIFETIME = timedelta(days=7)
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -122,6 +124,15 @@ class Settings(BaseSettings):
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
         return url.render_as_string(hide_password=False)
+
+    @field_validator("alert_expires")
+    @classmethod
+    def _alert_expires(cls, value: timedelta) -> timedelta:
+        # staff.actions.alerts refuses longer lifetimes: a longer default would refuse
+        # every alert that relies on it, at the worst moment.
+        if not timedelta(0) < value <= MAX_ALERT_LIFETIME:
+            raise ValueError("must be more than 0 and at most 7d")
+        return value
 
     @field_validator("mail_from")
     @classmethod

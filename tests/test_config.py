@@ -49,6 +49,8 @@ def test_it_reads_r2p_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         ("R2P_DATABASE_URL", "not a url"),
         ("R2P_BASE_URL", "ftp://example.org"),
         ("R2P_POLL_EVERY", "0"),
+        ("R2P_ALERT_EXPIRES", "8d"),
+        ("R2P_ALERT_EXPIRES", "0s"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(

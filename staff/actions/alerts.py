@@ -23,14 +23,14 @@ from mailer.alerts import (
     draft_from_item,
     test_message,
 )
-from mailer.config import Settings
+from mailer.config import MAX_ALERT_LIFETIME, Settings
 from mailer.models import Campaign
 from mailer.outbox import cancel
 from mailer.sending import SendResult, make_sender
 from staff.actions.actor import Actor
 from subscribers.choices import ChoiceError, clean_topics, vocabulary
 
-MAX_LIFETIME = timedelta(days=7)
+MAX_LIFETIME = MAX_ALERT_LIFETIME
 TOO_LONG = "an alert may wait at most 7 days before it expires"
 
 
