@@ -40,7 +40,7 @@ from mailer.db import session_scope
 from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
 from mailer.models import Admin
-from mailer.outbox import cancel
+from mailer.outbox.campaigns import cancel
 from mailer.sending import SendResult, make_sender
 from mailer.terminal import safe
 

@@ -23,6 +23,7 @@ from mailer.db import session_scope, write_session
 from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
 from mailer.models import Subscriber
+from mailer.outbox.status import REPORTED_SUBSCRIBER
 from mailer.output import Column, FormatOption, print_records
 from mailer.spreadsheet import write_csv
 from mailer.terminal import safe
@@ -35,7 +36,7 @@ from subscribers.lookup import find_by_email
 from subscribers.purge import purge_unconfirmed
 from subscribers.signup import add_by_admin
 
-STATUSES = ("pending", "active", "unsubscribed", "bounced")
+STATUSES = REPORTED_SUBSCRIBER
 EXPORT_COLUMNS = (
     "email",
     "status",

@@ -17,7 +17,7 @@ from mailer.admins import audit
 from mailer.alerts import ApprovalResult, Draft, approve, create_alert
 from mailer.config import Settings
 from mailer.models import Campaign, Subscriber
-from mailer.outbox import cancel
+from mailer.outbox.campaigns import cancel
 from mailer.sending import SendResult, make_sender
 from subscribers.gdpr import erase
 

@@ -19,7 +19,7 @@ from mailer.db import session_scope
 from mailer.email.render import RenderedEmail, preview_values
 from mailer.errors import MailerError
 from mailer.models import Campaign
-from mailer.outbox import CampaignStateError
+from mailer.outbox.campaigns import CampaignStateError
 from subscribers.choices import vocabulary
 from subscribers.web.admin import actions
 from subscribers.web.admin.alert_view import alert_view

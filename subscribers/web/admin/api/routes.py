@@ -19,7 +19,7 @@ from mailer.digest_content import item_topics
 from mailer.durations import parse_duration
 from mailer.models import Campaign
 from mailer.observe import health
-from mailer.outbox import CampaignStateError
+from mailer.outbox.campaigns import CampaignStateError
 from subscribers.choices import ChoiceError, clean_topics, vocabulary
 from subscribers.web.admin import actions
 from subscribers.web.admin.alert_form import unix_lines
