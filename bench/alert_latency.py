@@ -29,7 +29,9 @@ from mailer.config import Settings
 from mailer.db import make_engine, make_sessionmaker, session_scope
 from mailer.migrate import upgrade_to_head
 from mailer.models import Admin, Subscriber
-from mailer.outbox import PRIORITY_DIGEST, enqueue, get_or_create_campaign, start
+from mailer.outbox.campaigns import get_or_create_campaign, start
+from mailer.outbox.ledger import enqueue
+from mailer.outbox.status import Priority
 from mailer.sending.smtp import SMTPPool, parse_smtp_url
 from tests.support.smtpserver import SMTPServer
 
@@ -93,7 +95,7 @@ def queue_digest_traffic(settings: Settings, factory: object, readers: int) -> N
             template="alert",
             subject="Digest traffic",
             context={"body": "Weekly news.", "link": ""},
-            priority=PRIORITY_DIGEST,
+            priority=Priority.DIGEST,
             session=session,
         )
         start(campaign, by="bench", now=now, session=session)

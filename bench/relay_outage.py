@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from mailer.db import make_engine, make_sessionmaker  # noqa: E402
 from mailer.models import Delivery, Subscriber  # noqa: E402
-from mailer.outbox import enqueue, get_or_create_campaign, start  # noqa: E402
+from mailer.outbox.campaigns import get_or_create_campaign, start  # noqa: E402
+from mailer.outbox.ledger import enqueue  # noqa: E402
 
 
 class Relay:

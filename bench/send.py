@@ -234,7 +234,7 @@ def samples(settings: Any, factory: Any) -> list[dict[str, Any]]:
     from mailer.db import session_scope
     from mailer.email.render import preview_values
     from mailer.models import Campaign, Delivery
-    from mailer.outbox import Claimed
+    from mailer.outbox.ledger import Claimed
     from mailer.sending.memory import MemorySender
 
     worker = DeliveryWorker(settings, factory, MemorySender())

@@ -51,18 +51,18 @@ from mailer.db import describe_db_error, run_with_retry, session_scope, write_se
 from mailer.email.compose import MessageTemplate, build_template, date_header, message_id_for
 from mailer.email.dkim import DkimSigner
 from mailer.models import Campaign, WorkerStatus
-from mailer.outbox import (
+from mailer.outbox.campaigns import finish_campaigns
+from mailer.outbox.ledger import (
     Claimed,
     Settled,
     claim,
     defer,
-    finish_campaigns,
     higher_priority_due,
     release,
     renew_lease,
-    retrying_now,
     settle,
 )
+from mailer.outbox.queries import retrying_now
 from mailer.sending.base import Sender, SendResult
 from mailer.sending.breaker import Breaker, Counters, RateWindow, is_relay_failure
 from mailer.tokens import Purpose, link, make_token

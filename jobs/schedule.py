@@ -19,7 +19,8 @@ from mailer.config import Settings
 from mailer.db import run_with_retry, session_scope
 from mailer.digest import campaign_key, iso_period, issue_digest
 from mailer.models import Campaign
-from mailer.outbox import expire_campaigns, requeue_expired_leases
+from mailer.outbox.campaigns import expire_campaigns
+from mailer.outbox.ledger import requeue_expired_leases
 from mailer.web.ratelimit import forget_old_hits
 from subscribers.purge import purge_unconfirmed
 

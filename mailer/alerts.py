@@ -24,15 +24,10 @@ from mailer.email.render import RenderedEmail, preview_values
 from mailer.errors import MailerError
 from mailer.feeds.sanitise import strip_control
 from mailer.models import Admin, Approval, Campaign, Item, Source
-from mailer.outbox import (
-    PRIORITY_ALERT,
-    CampaignStateError,
-    delivery_counts,
-    enqueue,
-    get_or_create_campaign,
-    lock_campaign,
-    start,
-)
+from mailer.outbox.campaigns import CampaignStateError, get_or_create_campaign, lock_campaign, start
+from mailer.outbox.ledger import enqueue
+from mailer.outbox.queries import delivery_counts
+from mailer.outbox.status import CampaignStatus, Priority
 
 SUBJECT_MAX = 200
 BODY_MAX = 5000
@@ -133,7 +128,7 @@ def create_alert(
             "topics": list(clean.topics),
             "item_id": clean.item_id,
         },
-        priority=PRIORITY_ALERT,
+        priority=Priority.ALERT,
         expires_at=now + expires_in,
         created_by=by,
         session=session,
@@ -178,7 +173,7 @@ def approve(
     # Two admins approving (or one approving, one cancelling) at the same moment must see
     # each other's work: hold the campaign row before reading its state and approvals.
     lock_campaign(campaign, session=session)
-    if campaign.status != "draft":
+    if campaign.status != CampaignStatus.DRAFT:
         raise CampaignStateError(f"alert {campaign.id} is {campaign.status}, not awaiting approval")
     if campaign.expires_at is not None and campaign.expires_at <= now:
         raise CampaignStateError(

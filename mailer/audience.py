@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.models import Subscriber
+from mailer.outbox.status import SubscriberStatus
 
 
 def matching_readers(
@@ -20,7 +21,7 @@ def matching_readers(
     wants = Subscriber.wants_digest if wanting == "digest" else Subscriber.wants_alerts
     rows = session.execute(
         select(Subscriber.id, Subscriber.language, Subscriber.topics)
-        .where(Subscriber.status == "active", wants)
+        .where(Subscriber.status == SubscriberStatus.ACTIVE, wants)
         .order_by(Subscriber.id)
         .execution_options(yield_per=2000)
     )

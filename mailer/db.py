@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -264,3 +265,15 @@ def get_by_id(model: type[Row], row_id: int, *, session: Session) -> Row | None:
     if not 1 <= row_id <= MAX_ROW_ID:
         return None
     return session.get(model, row_id)
+
+
+DialectInsert = postgresql.Insert | sqlite.Insert
+
+
+def dialect_insert(session: Session) -> Callable[[Any], DialectInsert]:
+    """The ``insert`` of the session's backend (PostgreSQL's or SQLite's), the one with
+    ``on_conflict_do_nothing`` (INSERT ... ON CONFLICT DO NOTHING, which both backends
+    accept but SQLAlchemy's generic ``insert`` cannot express)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert

@@ -25,7 +25,9 @@ from mailer.db import run_with_retry
 from mailer.digest_content import ContentPlanner, digest_context, load_entries, week_items
 from mailer.email.render import RenderedEmail, preview_values, render_email
 from mailer.models import Campaign, CampaignContent, Item, Source
-from mailer.outbox import PRIORITY_DIGEST, enqueue, get_or_create_campaign, start
+from mailer.outbox.campaigns import get_or_create_campaign, start
+from mailer.outbox.ledger import enqueue
+from mailer.outbox.status import PUBLISHED_CAMPAIGN, Priority
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def create_digest(
         template="digest",
         subject=digest_subject(plan),
         context=plan_context(plan),
-        priority=PRIORITY_DIGEST,
+        priority=Priority.DIGEST,
         created_by=by,
         session=session,
     )
@@ -238,15 +240,12 @@ def preview_digest(
     return rendered.with_slots(preview_values(settings, address))
 
 
-PUBLISHED = ("sending", "paused", "done")
-
-
 def archive_issues(*, session: Session) -> list[Campaign]:
     """Digest issues that went out (or are going out), newest first."""
     return list(
         session.scalars(
             select(Campaign)
-            .where(Campaign.kind == "digest", Campaign.status.in_(PUBLISHED))
+            .where(Campaign.kind == "digest", Campaign.status.in_(PUBLISHED_CAMPAIGN))
             .order_by(Campaign.key.desc())
         )
     )
@@ -256,7 +255,7 @@ def archive_issue(key: str, *, settings: Settings, session: Session) -> dict[str
     """One published issue with every item (no section limit), or None."""
     campaign = session.scalar(
         select(Campaign).where(
-            Campaign.key == key, Campaign.kind == "digest", Campaign.status.in_(PUBLISHED)
+            Campaign.key == key, Campaign.kind == "digest", Campaign.status.in_(PUBLISHED_CAMPAIGN)
         )
     )
     if campaign is None:

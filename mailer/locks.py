@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mailer.db import dialect_insert
 from mailer.models import Lock
 
 
@@ -25,9 +25,8 @@ def acquire(name: str, holder: str, *, ttl: timedelta, now: datetime, session: S
     )
     if taken.rowcount:  # type: ignore[attr-defined]
         return True
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     created = session.execute(
-        insert(Lock)
+        dialect_insert(session)(Lock)
         .values(name=name, holder=holder, expires_at=now + ttl)
         .on_conflict_do_nothing()
         .returning(Lock.name)

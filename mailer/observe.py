@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 from mailer.fleet import BREAKER_STATES, Worker, workers
 from mailer.locks import holder_of
 from mailer.models import Campaign, Delivery, Item, Source, Subscriber
-from mailer.outbox import queue_depth
+from mailer.outbox.ledger import due_conditions
+from mailer.outbox.queries import queue_depth
+from mailer.outbox.status import REPORTED_SUBSCRIBER, DeliveryStatus
 
 # Defaults of R2P_LEASE_SECONDS and R2P_HEALTH_QUEUE_AGE, for callers without settings.
 LEASE = timedelta(seconds=30)
@@ -37,12 +39,7 @@ def oldest_due_age(*, now: datetime, session: Session) -> float:
     oldest = session.scalar(
         select(Delivery.next_attempt_at)
         .join(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(
-            Delivery.status == "queued",
-            Delivery.next_attempt_at <= now,
-            Campaign.status == "sending",
-            (Campaign.expires_at.is_(None)) | (Campaign.expires_at > now),
-        )
+        .where(*due_conditions(now))
         .order_by(Delivery.next_attempt_at)
         .limit(1)
     )
@@ -161,10 +158,7 @@ def metrics_text(*, now: datetime, session: Session, lease: timedelta = LEASE) -
             "gauge",
             "r2p_deliveries",
             "Deliveries by status.",
-            [
-                ({"status": s}, by_status.get(s, 0))
-                for s in ("queued", "sending", "sent", "failed", "cancelled")
-            ],
+            [({"status": s}, by_status.get(s, 0)) for s in DeliveryStatus],
         ),
         _family(
             "gauge",
@@ -182,10 +176,7 @@ def metrics_text(*, now: datetime, session: Session, lease: timedelta = LEASE) -
             "gauge",
             "r2p_subscribers",
             "Subscribers by status.",
-            [
-                ({"status": s}, readers.get(s, 0))
-                for s in ("pending", "active", "unsubscribed", "bounced")
-            ],
+            [({"status": s}, readers.get(s, 0)) for s in REPORTED_SUBSCRIBER],
         ),
         *worker_metrics(now=now, session=session, lease=lease),
     ]

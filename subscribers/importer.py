@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.errors import MailerError
 from mailer.models import ConsentEvent, Subscriber
+from mailer.outbox.status import SubscriberStatus
 from mailer.spreadsheet import restore
 from subscribers.addresses import InvalidAddressError, normalise_address
 from subscribers.choices import (
@@ -161,12 +162,12 @@ def _check(
     if address in seen:
         raise ChoiceError(f"the same address as line {seen[address]}")
     file_status = row.values.get("status", "").lower()
-    if file_status not in {"", "active", "pending"}:
+    if file_status not in {"", SubscriberStatus.ACTIVE, SubscriberStatus.PENDING}:
         raise ChoiceError(f"the file says this reader is {file_status}")
     choices = _choices(row, known)
     if address in listed:
         raise ChoiceError(f"already on the list ({listed[address]})")
-    return _Accepted(address, choices, file_status != "pending")
+    return _Accepted(address, choices, file_status != SubscriberStatus.PENDING)
 
 
 def import_subscribers(

@@ -14,6 +14,7 @@ from mailer.config import Settings
 from mailer.db import MAX_ROW_ID
 from mailer.errors import MailerError
 from mailer.models import Subscriber
+from mailer.outbox.status import SubscriberStatus
 from mailer.tokens import LegacyLink, Purpose, TokenError, TokenExpiredError, read_token
 
 
@@ -66,7 +67,7 @@ def subscriber_for_link(
     if (
         isinstance(named, LegacyLink)
         and purpose is Purpose.CONFIRM
-        and subscriber.status != "pending"
+        and subscriber.status != SubscriberStatus.PENDING
     ):
         raise LinkExpiredError("this link has expired")
     return subscriber

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.models import ConsentEvent, Subscriber
-from mailer.outbox import queue_transactional
+from mailer.outbox.transactional import queue_transactional
 from mailer.tokens import DATA_LINK_MAX_AGE
 from subscribers.choices import Choices, describe, vocabulary
 from subscribers.mailcap import take_mail_slot

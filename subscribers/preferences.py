@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from mailer.models import Delivery, Subscriber, new_link_secret
+from mailer.outbox.ledger import cancel_queued_where
+from mailer.outbox.status import SubscriberStatus
 from subscribers.choices import Choices
 from subscribers.consent import (
     CONFIRMED,
@@ -29,15 +30,15 @@ from subscribers.signup import apply_choices
 def awaits_confirmation(subscriber: Subscriber, *, session: Session) -> bool:
     """Whether the confirmation button would change something: a pending signup, or a
     request to come back from a reader who opted out."""
-    if subscriber.status == "pending":
+    if subscriber.status == SubscriberStatus.PENDING:
         return True
-    if subscriber.status == "active":
+    if subscriber.status == SubscriberStatus.ACTIVE:
         return False
     return open_request(subscriber.id, session=session) is not None
 
 
 def _activate(subscriber: Subscriber, *, now: datetime) -> None:
-    subscriber.status = "active"
+    subscriber.status = SubscriberStatus.ACTIVE
     subscriber.confirmed_at = now
     subscriber.hard_bounces = 0
 
@@ -48,10 +49,10 @@ def confirm(subscriber: Subscriber, *, now: datetime, session: Session) -> bool:
     Pending -> active. A reader who opted out comes back only if a signup request is
     waiting (its choices and consent take effect now, and their link secret is replaced);
     otherwise nothing changes (an old confirmation link must not undo an unsubscribe)."""
-    if subscriber.status == "active":
+    if subscriber.status == SubscriberStatus.ACTIVE:
         return False
     request = open_request(subscriber.id, session=session)
-    if subscriber.status != "pending":
+    if subscriber.status != SubscriberStatus.PENDING:
         if request is None:
             return False
         apply_choices(subscriber, choices_of(request))
@@ -84,20 +85,14 @@ def save_choices(subscriber: Subscriber, choices: Choices, *, session: Session) 
     """Store an active reader's new choices. A reader who opted out comes back through a
     signup request confirmed from their mailbox (subscribers.signup), never by saving
     from a preferences link, which may sit in a forwarded digest."""
-    if subscriber.status != "active":
+    if subscriber.status != SubscriberStatus.ACTIVE:
         raise ValueError("only an active reader's choices are saved directly")
     apply_choices(subscriber, choices)
     session.flush()
 
 
 def cancel_queued(subscriber_id: int, reason: str, *, session: Session) -> int:
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.subscriber_id == subscriber_id, Delivery.status == "queued")
-        .values(status="cancelled", last_reply=reason)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return cancel_queued_where(Delivery.subscriber_id == subscriber_id, reason, session=session)
 
 
 def unsubscribe(
@@ -106,9 +101,9 @@ def unsubscribe(
     """Stop all mail to the reader now; False if they were already unsubscribed. The
     withdrawal is kept in the consent history (``how``: the button or one-click)."""
     cancel_queued(subscriber.id, "the reader unsubscribed", session=session)
-    if subscriber.status == "unsubscribed":
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
         return False
-    subscriber.status = "unsubscribed"
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED
     subscriber.unsubscribed_at = now
     session.flush()
     record_event(

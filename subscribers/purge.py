@@ -17,6 +17,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from mailer.models import ConsentEvent, Subscriber
+from mailer.outbox.status import SubscriberStatus
 from subscribers.consent import CONFIRMED, SIGNUP
 from subscribers.gdpr import delete_subscribers
 
@@ -31,7 +32,7 @@ def purge_unconfirmed(*, now: datetime, older_than: timedelta, session: Session)
     while ids := list(
         session.scalars(
             select(Subscriber.id)
-            .where(Subscriber.status == "pending", asked_at < cutoff)
+            .where(Subscriber.status == SubscriberStatus.PENDING, asked_at < cutoff)
             .limit(BATCH)
         )
     ):
@@ -47,7 +48,7 @@ def forget_unconfirmed_requests(*, now: datetime, older_than: timedelta, session
     confirmed = exists().where(
         confirmation.event == CONFIRMED, confirmation.request_id == ConsentEvent.id
     )
-    not_pending = select(Subscriber.id).where(Subscriber.status != "pending")
+    not_pending = select(Subscriber.id).where(Subscriber.status != SubscriberStatus.PENDING)
     result = session.execute(
         delete(ConsentEvent)
         .where(

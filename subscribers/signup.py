@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.db import dialect_insert
 from mailer.errors import MailerError
 from mailer.models import Subscriber
+from mailer.outbox.status import SubscriberStatus
 from subscribers.choices import Choices
 from subscribers.consent import ADMIN, SIGNUP, Consent, record_event
 from subscribers.lookup import find_by_email
@@ -74,11 +75,11 @@ def _insert_pending(
         "consent_user_agent",
     )
     values = {name: getattr(draft, name) for name in columns}
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     new_id = session.scalar(
-        insert(Subscriber)
-        .values(email=address, status="pending", created_at=now, hard_bounces=0, **values)
+        dialect_insert(session)(Subscriber)
+        .values(
+            email=address, status=SubscriberStatus.PENDING, created_at=now, hard_bounces=0, **values
+        )
         .on_conflict_do_nothing(index_elements=[Subscriber.email])
         .returning(Subscriber.id)
     )
@@ -104,12 +105,12 @@ def request_signup(
             return SignupResult("new", mailed)
         subscriber = find_by_email(address, session=session)
         assert subscriber is not None
-    if subscriber.status == "active":
+    if subscriber.status == SubscriberStatus.ACTIVE:
         # Nothing changes without proof of the mailbox: the reader gets their own link.
         mailed = queue_manage_link(subscriber, settings=settings, now=now, session=session)
         return SignupResult("active", mailed)
     record_event(subscriber.id, SIGNUP, consent, choices, session=session)
-    if subscriber.status == "pending":
+    if subscriber.status == SubscriberStatus.PENDING:
         # Never confirmed, nothing to protect: the latest request is what they confirm.
         apply_choices(subscriber, choices)
         consent.record_on(subscriber)
@@ -127,9 +128,9 @@ def resend_link(address: str, *, settings: Settings, now: datetime, session: Ses
     subscriber = find_by_email(address, session=session)
     if subscriber is None:
         return False
-    if subscriber.status == "pending":
+    if subscriber.status == SubscriberStatus.PENDING:
         return queue_confirmation(subscriber, settings=settings, now=now, session=session)
-    if subscriber.status == "active":
+    if subscriber.status == SubscriberStatus.ACTIVE:
         return queue_manage_link(subscriber, settings=settings, now=now, session=session)
     return False
 
@@ -141,7 +142,7 @@ def admin_subscriber(
     imports, which add many at once)."""
     subscriber = Subscriber(
         email=address,
-        status="active" if confirmed else "pending",
+        status=SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING,
         created_at=now,
         confirmed_at=now if confirmed else None,
         hard_bounces=0,

@@ -12,7 +12,7 @@ from markupsafe import escape
 from sqlalchemy import func, select
 
 from mailer.models import Campaign
-from mailer.outbox import claim
+from mailer.outbox.ledger import claim
 from subscribers.choices import vocabulary
 from tests.conftest import Db
 from tests.support.browser import Site, parse

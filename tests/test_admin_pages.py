@@ -12,7 +12,7 @@ from markupsafe import escape
 from sqlalchemy import func, select
 
 from mailer.models import AuditEntry, Erasure, Subscriber
-from mailer.outbox import Settled, claim, settle
+from mailer.outbox.ledger import Settled, claim, settle
 from mailer.sending.base import SendResult
 from tests.conftest import Db
 from tests.support.browser import Reader, Site, deliver

@@ -23,7 +23,8 @@ from mailer.admins import (
 from mailer.alerts import AlertError, Draft, alert_status, approve, create_alert, suggestions
 from mailer.feeds.registry import SourceSpec, add_source
 from mailer.models import Admin, AuditEntry, Campaign, Item
-from mailer.outbox import CampaignStateError, cancel, claim
+from mailer.outbox.campaigns import CampaignStateError, cancel
+from mailer.outbox.ledger import claim
 from tests.conftest import Db
 from tests.support.feedserver import FeedServer
 from tests.support.ledger import add_readers, campaign_status, deliveries, drain, smtp_sender

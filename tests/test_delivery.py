@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from jobs.deliver import DeliveryWorker
-from mailer import outbox
 from mailer.models import Campaign, Subscriber
-from mailer.outbox import PRIORITY_DIGEST, claim, settle
+from mailer.outbox import campaigns, ledger
+from mailer.outbox.ledger import claim, settle
+from mailer.outbox.status import Priority
 from mailer.sending import make_sender
 from mailer.sending.base import SendResult
 from mailer.sending.memory import MemorySender
@@ -174,7 +175,7 @@ def test_an_expired_lease_returns_rows_and_the_loser_cannot_settle(db: Db) -> No
     with db.session() as session:
         ok = SendResult("sent", 250, "OK")
         settle(
-            [outbox.Settled(first[0], ok, "<late@x>")],
+            [ledger.Settled(first[0], ok, "<late@x>")],
             worker="w1",
             now=later,
             hard_bounce_limit=2,
@@ -192,18 +193,18 @@ def test_pause_resume_and_cancel_never_resend(db: Db, smtp_server: SMTPServer) -
     with db.session() as session:
         campaign = session.get_one(Campaign, campaign_id)
         campaign.status = "sending"  # reopen to add two more readers, as a late enqueue would
-        outbox.enqueue(
+        ledger.enqueue(
             campaign,
             [(i, "en") for i in readers],
             now=datetime.now(UTC),
             deadline_at=datetime.now(UTC) + timedelta(days=1),
             session=session,
         )
-        outbox.pause(campaign, session=session)
+        campaigns.pause(campaign, session=session)
         session.commit()
     assert drain(db, smtp_sender(smtp_server.url)).sent == 0
     with db.session() as session:
-        outbox.resume(session.get_one(Campaign, campaign_id), session=session)
+        campaigns.resume(session.get_one(Campaign, campaign_id), session=session)
         session.commit()
     assert drain(db, smtp_sender(smtp_server.url)).sent == 2
     assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == sorted(
@@ -212,14 +213,16 @@ def test_pause_resume_and_cancel_never_resend(db: Db, smtp_server: SMTPServer) -
     other = alert_campaign(db, readers, key="alert:cancelled")
     with db.session() as session:
         assert (
-            outbox.cancel(session.get_one(Campaign, other), now=datetime.now(UTC), session=session)
+            campaigns.cancel(
+                session.get_one(Campaign, other), now=datetime.now(UTC), session=session
+            )
             == 4
         )
         session.commit()
     assert drain(db, smtp_sender(smtp_server.url)).sent == 0
     assert {r.status for r in deliveries(db, other)} == {"cancelled"}
-    with db.session() as session, pytest.raises(outbox.CampaignStateError):
-        outbox.cancel(session.get_one(Campaign, other), now=datetime.now(UTC), session=session)
+    with db.session() as session, pytest.raises(campaigns.CampaignStateError):
+        campaigns.cancel(session.get_one(Campaign, other), now=datetime.now(UTC), session=session)
 
 
 def test_enqueueing_twice_adds_nothing(db: Db) -> None:
@@ -227,7 +230,7 @@ def test_enqueueing_twice_adds_nothing(db: Db) -> None:
     campaign_id = alert_campaign(db, readers)
     with db.session() as session:
         campaign = session.get_one(Campaign, campaign_id)
-        added = outbox.enqueue(
+        added = ledger.enqueue(
             campaign,
             [(i, "en") for i in readers],
             now=datetime.now(UTC),
@@ -240,7 +243,7 @@ def test_enqueueing_twice_adds_nothing(db: Db) -> None:
 
 def test_alerts_are_claimed_before_digest_traffic(db: Db) -> None:
     readers = add_readers(db, [f"r{i}@example.org" for i in range(6)])
-    digest = alert_campaign(db, readers, key="digest:test", priority=PRIORITY_DIGEST)
+    digest = alert_campaign(db, readers, key="digest:test", priority=Priority.DIGEST)
     alert = alert_campaign(db, readers[:2], key="alert:urgent")
     with db.session() as session:
         batch = claim(
@@ -256,7 +259,7 @@ def test_an_expired_alert_is_cancelled_never_sent_late(db: Db, smtp_server: SMTP
         session.commit()
     assert drain(db, smtp_sender(smtp_server.url)).sent == 0
     with db.session() as session:
-        report = outbox.expire_campaigns(now=datetime.now(UTC), session=session)
+        report = campaigns.expire_campaigns(now=datetime.now(UTC), session=session)
         session.commit()
     assert report == {"alert:test": 1}
     assert deliveries(db, campaign)[0].status == "cancelled"
@@ -373,9 +376,9 @@ def test_a_retry_for_a_cancelled_campaign_is_cancelled_not_queued(db: Db) -> Non
     now = datetime.now(UTC)
     with db.session() as session:
         [held] = claim(worker="w", limit=5, lease=timedelta(minutes=5), now=now, session=session)
-        outbox.cancel(session.get_one(Campaign, campaign_id), now=now, session=session)
+        campaigns.cancel(session.get_one(Campaign, campaign_id), now=now, session=session)
         settle(
-            [outbox.Settled(held, SendResult("retry", 451, "try later"), "")],
+            [ledger.Settled(held, SendResult("retry", 451, "try later"), "")],
             worker="w",
             now=now,
             hard_bounce_limit=2,
@@ -400,7 +403,7 @@ def test_a_hard_bounce_recorded_twice_counts_once(db: Db) -> None:
     for _ in range(2):
         with db.session() as session:
             settle(
-                [outbox.Settled(claimed, refused, "")],
+                [ledger.Settled(claimed, refused, "")],
                 worker="w1",
                 now=now,
                 hard_bounce_limit=2,

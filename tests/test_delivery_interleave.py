@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 
 from jobs.deliver import DeliveryWorker
 from mailer.models import Campaign, Delivery
-from mailer.outbox import PRIORITY_DIGEST, Claimed, start
+from mailer.outbox.campaigns import start
+from mailer.outbox.ledger import Claimed
+from mailer.outbox.status import Priority
 from subscribers.choices import Choices
 from subscribers.consent import FORM_SENTENCE, Consent
 from subscribers.signup import request_signup
@@ -48,7 +50,7 @@ def sign_up(db: Db, address: str) -> None:
 def test_confirmations_due_mid_digest_go_next_and_the_batch_is_not_given_back(db: Db) -> None:
     readers = add_readers(db, [f"digest{i:04d}@example.org" for i in range(600)])
     digest = alert_campaign(
-        db, readers, key="digest:2026-W49", subject="Weekly", priority=PRIORITY_DIGEST
+        db, readers, key="digest:2026-W49", subject="Weekly", priority=Priority.DIGEST
     )
     holder: list[DeliveryWorker] = []
 
@@ -84,7 +86,7 @@ def test_urgent_rows_fill_the_queue_up_to_one_batch_at_a_time(db: Db) -> None:
         db,
         add_readers(db, [f"digest{i:04d}@example.org" for i in range(300)]),
         key="digest:2026-W49",
-        priority=PRIORITY_DIGEST,
+        priority=Priority.DIGEST,
     )
     alert = alert_campaign(
         db, add_readers(db, [f"alert{i:04d}@example.org" for i in range(250)]), approve=False

@@ -8,7 +8,7 @@ import asyncio
 import collections
 
 from jobs.deliver import DeliveryWorker
-from mailer.outbox import Claimed
+from mailer.outbox.ledger import Claimed
 from mailer.sending.base import SendResult
 from tests.conftest import Db
 from tests.support.ledger import add_readers, alert_campaign, deliveries

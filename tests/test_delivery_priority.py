@@ -16,7 +16,8 @@ import pytest
 from jobs.deliver import DeliveryWorker
 from mailer.email.compose import message_id_for
 from mailer.models import Campaign
-from mailer.outbox import PRIORITY_DIGEST, start
+from mailer.outbox.campaigns import start
+from mailer.outbox.status import Priority
 from mailer.sending.base import SendResult
 from mailer.sending.smtp import data_payload
 from tests.conftest import Db
@@ -44,7 +45,7 @@ def test_an_alert_approved_mid_batch_is_sent_before_the_rest_of_that_batch(
 ) -> None:
     digest_readers = add_readers(db, [f"digest{i:04d}@example.org" for i in range(1000)])
     digest = alert_campaign(
-        db, digest_readers, key="digest:2026-W49", subject="Weekly", priority=PRIORITY_DIGEST
+        db, digest_readers, key="digest:2026-W49", subject="Weekly", priority=Priority.DIGEST
     )
     urgent = alert_campaign(
         db, add_readers(db, ["urgent1@example.org", "urgent2@example.org"]), approve=False

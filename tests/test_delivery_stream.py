@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from jobs.deliver import STREAM_BATCHES, DeliveryWorker
 from mailer.models import Delivery
-from mailer.outbox import PRIORITY_DIGEST, Claimed, Settled
+from mailer.outbox.ledger import Claimed, Settled
+from mailer.outbox.status import Priority
 from tests.conftest import Db
 from tests.support.ledger import PacedSender, add_readers, alert_campaign, deliveries
 
@@ -41,7 +42,7 @@ def sending_now(db: Db) -> int:
 
 def test_a_long_queue_is_one_claim_topped_up_and_never_more_than_a_batch_held(db: Db) -> None:
     readers = add_readers(db, [f"reader{i:04d}@example.org" for i in range(1000)])
-    digest = alert_campaign(db, readers, key="digest:2026-W49", priority=PRIORITY_DIGEST)
+    digest = alert_campaign(db, readers, key="digest:2026-W49", priority=Priority.DIGEST)
     held: list[int] = []
 
     def look(count: int) -> None:
@@ -65,7 +66,7 @@ def test_a_stream_ends_after_a_bounded_number_of_batches(db: Db) -> None:
     batch = 20
     total = batch * STREAM_BATCHES * 3
     readers = add_readers(db, [f"reader{i:04d}@example.org" for i in range(total)])
-    alert_campaign(db, readers, key="digest:2026-W49", priority=PRIORITY_DIGEST)
+    alert_campaign(db, readers, key="digest:2026-W49", priority=Priority.DIGEST)
     sender = PacedSender(lambda n: None)
     worker = CountingWorker(db.settings(delivery_batch=batch), db.factory, sender)
     progress = asyncio.run(worker.run(once=True))
@@ -75,7 +76,7 @@ def test_a_stream_ends_after_a_bounded_number_of_batches(db: Db) -> None:
 
 def test_wake_ups_during_a_batch_do_not_each_record_replies(db: Db) -> None:
     readers = add_readers(db, [f"reader{i:04d}@example.org" for i in range(300)])
-    alert_campaign(db, readers, key="digest:2026-W49", priority=PRIORITY_DIGEST)
+    alert_campaign(db, readers, key="digest:2026-W49", priority=Priority.DIGEST)
     holder: list[DeliveryWorker] = []
     sender = PacedSender(lambda n: holder[0].wake())  # a signup after every message
     worker = CountingWorker(db.settings(delivery_batch=300), db.factory, sender)

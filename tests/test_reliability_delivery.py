@@ -17,7 +17,7 @@ from sqlalchemy import Engine, event, select, text, update
 from jobs.deliver import DeliveryWorker
 from mailer.db import make_engine, make_sessionmaker
 from mailer.models import Delivery, WorkerStatus
-from mailer.outbox import retrying_now
+from mailer.outbox.queries import retrying_now
 from tests.conftest import Db
 from tests.support.ledger import add_readers, alert_campaign, deliveries, make_due, smtp_sender
 from tests.support.running import invoke, wait_until

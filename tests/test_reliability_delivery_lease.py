@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from jobs.deliver import DeliveryWorker
 from mailer.models import Delivery, WorkerStatus
-from mailer.outbox import claim
+from mailer.outbox.ledger import claim
 from mailer.sending.smtp import SMTPPool, parse_smtp_url
 from tests.conftest import Db
 from tests.support.ledger import add_readers, alert_campaign, deliveries

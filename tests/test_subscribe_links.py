@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from mailer.db import session_scope
 from mailer.models import Campaign, Delivery, Erasure, Subscriber
-from mailer.outbox import queue_transactional
+from mailer.outbox.transactional import queue_transactional
 from mailer.tokens import Purpose, make_token
 from subscribers.choices import Choices
 from subscribers.consent import Consent

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from mailer.db import session_scope
 from mailer.models import Campaign, Delivery, Subscriber
-from mailer.outbox import queue_transactional
+from mailer.outbox.transactional import queue_transactional
 from subscribers import purge
 from subscribers.purge import purge_unconfirmed
 from tests.conftest import Db

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mailer.db import dialect_insert
 from mailer.feeds.normalise import Entry
 from mailer.feeds.sanitise import plain_text
 from mailer.feeds.tagging import Tagger
@@ -70,9 +70,7 @@ def store_entries(
         )
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Item).on_conflict_do_nothing().returning(Item.id)
+    statement = dialect_insert(session)(Item).on_conflict_do_nothing().returning(Item.id)
     return len(session.scalars(statement, rows).all())
 
 

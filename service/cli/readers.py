@@ -20,6 +20,7 @@ from mailer.db import session_scope, write_session
 from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
 from mailer.models import Subscriber
+from mailer.outbox.status import REPORTED_SUBSCRIBER
 from mailer.terminal import safe
 from service.cli.context import MailerTyper, cli_context, console, errors, fail
 from service.cli.output import Column, FormatOption, print_records
@@ -29,7 +30,7 @@ from subscribers.addresses import normalise_address
 from subscribers.importer import Row
 from subscribers.lookup import find_by_email
 
-STATUSES = ("pending", "active", "unsubscribed", "bounced")
+STATUSES = REPORTED_SUBSCRIBER
 
 subscribers_app = MailerTyper(help="List, add, import, export and remove subscribers.")
 

@@ -27,7 +27,7 @@ from mailer.feeds.registry import (
 )
 from mailer.logs import configure_logging
 from mailer.migrate import current_revision, upgrade_to_head
-from mailer.outbox import queue_depth
+from mailer.outbox.queries import queue_depth
 from mailer.sending import make_sender
 from mailer.terminal import safe
 from service.cli.context import MailerTyper, cli_context, console, errors, fail

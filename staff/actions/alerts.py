@@ -25,7 +25,7 @@ from mailer.alerts import (
 )
 from mailer.config import MAX_ALERT_LIFETIME, Settings
 from mailer.models import Campaign
-from mailer.outbox import cancel
+from mailer.outbox.campaigns import cancel
 from mailer.sending import SendResult, make_sender
 from staff.actions.actor import Actor
 from subscribers.choices import ChoiceError, clean_topics, vocabulary

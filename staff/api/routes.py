@@ -19,7 +19,7 @@ from mailer.digest_content import item_topics
 from mailer.durations import parse_duration
 from mailer.models import Campaign
 from mailer.observe import health
-from mailer.outbox import CampaignStateError
+from mailer.outbox.campaigns import CampaignStateError
 from mailer.web.pages import factory_of, settings_of, wake_worker
 from staff.actions import alerts
 from staff.actions.actor import Actor

@@ -18,7 +18,7 @@ from mailer.db import session_scope
 from mailer.email.render import RenderedEmail, preview_values
 from mailer.errors import MailerError
 from mailer.models import Campaign
-from mailer.outbox import CampaignStateError
+from mailer.outbox.campaigns import CampaignStateError
 from mailer.web.pages import factory_of, settings_of, wake_worker
 from staff.actions import alerts
 from staff.actions.actor import Actor

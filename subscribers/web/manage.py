@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailer.db import session_scope
 from mailer.models import Subscriber
+from mailer.outbox.status import SubscriberStatus
 from mailer.tokens import Purpose, make_token
 from mailer.web.pages import (
     SECURITY_HEADERS,
@@ -112,7 +113,11 @@ def confirm_link(request: Request, token: str) -> Response:
             return _link_problem(request, exc)
         if awaits_confirmation(subscriber, session=session):
             return _confirm_page(request, subscriber, token, session=session)
-    notice = "Your subscription was already confirmed." if subscriber.status == "active" else ""
+    notice = (
+        "Your subscription was already confirmed."
+        if subscriber.status == SubscriberStatus.ACTIVE
+        else ""
+    )
     return _preferences_page(request, subscriber, notice=notice)
 
 
@@ -134,7 +139,7 @@ def confirm_post(request: Request, token: str, csrf_token: Annotated[str, Form()
     if confirmed:
         log.info("subscriber %d confirmed", subscriber.id)
         notice = "Thank you: your subscription is confirmed."
-    elif subscriber.status == "active":
+    elif subscriber.status == SubscriberStatus.ACTIVE:
         notice = "Your subscription was already confirmed."
     else:
         notice = ""
@@ -184,7 +189,7 @@ def save_preferences(
         except ChoiceError as exc:
             errors = {exc.field: str(exc)}
             return _preferences_page(request, subscriber, fields=fields, errors=errors, status=400)
-        if subscriber.status == "active":
+        if subscriber.status == SubscriberStatus.ACTIVE:
             save_choices(subscriber, choices, session=session)
             return _preferences_page(request, subscriber, notice="Your choices are saved.")
         # The link is in every old digest and may have been forwarded: coming back after an

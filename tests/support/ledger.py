@@ -12,7 +12,9 @@ from sqlalchemy import select
 from jobs.deliver import DeliveryWorker, Progress
 from mailer.config import Settings
 from mailer.models import Campaign, Delivery, Subscriber
-from mailer.outbox import PRIORITY_ALERT, enqueue, get_or_create_campaign, start
+from mailer.outbox.campaigns import get_or_create_campaign, start
+from mailer.outbox.ledger import enqueue
+from mailer.outbox.status import Priority
 from mailer.sending.base import Sender, SendResult
 from mailer.sending.smtp import SMTPPool, parse_smtp_url
 from tests.conftest import Db
@@ -33,7 +35,7 @@ def alert_campaign(
     *,
     key: str = "alert:test",
     subject: str = "Imminent risk in El Fasher",
-    priority: int = PRIORITY_ALERT,
+    priority: int = Priority.ALERT,
     expires_in: timedelta | None = None,
     deadline: timedelta = timedelta(days=2),
     approve: bool = True,
