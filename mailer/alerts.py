@@ -143,13 +143,19 @@ def get_alert(campaign_id: int, *, session: Session) -> Campaign:
     return campaign
 
 
-def _alert_readers(campaign: Campaign, *, session: Session) -> Iterator[tuple[int, str]]:
+def alert_readers(campaign: Campaign, *, session: Session) -> Iterator[tuple[int, str]]:
+    """(id, language) of each reader the alert goes to: alerts wanted, topics matching."""
     by_topics = campaign.context.get("audience") == "topics"
     wanted = set(campaign.context.get("topics", [])) if by_topics else None
     for subscriber_id, language, _topics in matching_readers(
         wanting="alerts", topics=wanted, session=session
     ):
         yield subscriber_id, language
+
+
+def audience_size(campaign: Campaign, *, session: Session) -> int:
+    """How many readers approval would queue now (the same rule approval applies)."""
+    return sum(1 for _ in alert_readers(campaign, session=session))
 
 
 def approver(email: str, *, session: Session) -> Admin:
@@ -197,7 +203,7 @@ def approve(
     assert campaign.expires_at is not None
     queued = enqueue(
         campaign,
-        _alert_readers(campaign, session=session),
+        alert_readers(campaign, session=session),
         deadline_at=campaign.expires_at,
         now=now,
         session=session,

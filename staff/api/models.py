@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from mailer.outbox.status import CampaignStatus
 
 
 def _valid_text(value: str) -> str:
@@ -18,7 +20,6 @@ def _valid_text(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_valid_text)]
-CampaignStatus = Literal["draft", "sending", "paused", "done", "cancelled", "expired"]
 
 
 class Problem(BaseModel):

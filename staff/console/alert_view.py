@@ -8,8 +8,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailer.alerts import _alert_readers, alert_status
+from mailer.alerts import alert_status, audience_size
 from mailer.models import Campaign
+from mailer.outbox.status import CampaignStatus
 from staff.console.overview import OPEN, CampaignRow, row_of
 from subscribers.choices import Vocabulary
 
@@ -31,7 +32,7 @@ class AlertView:
 
     @property
     def awaiting(self) -> bool:
-        return self.row.status == "draft" and not self.expired
+        return self.row.status == CampaignStatus.DRAFT and not self.expired
 
     @property
     def viewer_approved(self) -> bool:
@@ -49,7 +50,7 @@ class AlertView:
     def approvals_line(self) -> str:
         """Where the approval stands, in the words the two-person rule needs."""
         have, need = len(self.approved_by), self.needed
-        if self.row.status == "draft":
+        if self.row.status == CampaignStatus.DRAFT:
             if self.expired:
                 return "Expired before it was approved: it can no longer be sent."
             if have == 0:
@@ -64,13 +65,7 @@ class AlertView:
 
     @property
     def nobody_to_send_to(self) -> bool:
-        return self.row.status == "sending" and self.row.total == 0
-
-
-def audience_size(campaign: Campaign, *, session: Session) -> int:
-    """How many readers approval would queue now. Counts through mailer.alerts' own
-    audience rule so the number cannot disagree with what approval does."""
-    return sum(1 for _ in _alert_readers(campaign, session=session))
+        return self.row.status == CampaignStatus.SENDING and self.row.total == 0
 
 
 def alert_view(
@@ -91,7 +86,9 @@ def alert_view(
         topic_labels=[known.label(t) for t in topics] if by_topics else [],
         approved_by=list(status["approved_by"]),
         needed=needed,
-        audience_size=audience_size(campaign, session=session) if campaign.status == "draft" else 0,
+        audience_size=audience_size(campaign, session=session)
+        if campaign.status == CampaignStatus.DRAFT
+        else 0,
         created_by=campaign.created_by,
         created_at=campaign.created_at,
         approved_at=campaign.approved_at,

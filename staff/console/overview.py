@@ -13,17 +13,24 @@ from sqlalchemy.orm import Session
 from mailer.alerts import suggestions
 from mailer.feeds.registry import list_sources
 from mailer.models import Campaign, Delivery, Erasure, Item, Subscriber
+from mailer.outbox.status import (
+    OPEN_CAMPAIGN,
+    REPORTED_SUBSCRIBER,
+    CampaignStatus,
+    DeliveryStatus,
+)
 
-DELIVERY_STATES = ("queued", "sending", "sent", "failed", "cancelled")
-READER_STATES = ("pending", "active", "unsubscribed", "bounced")
-OPEN = ("draft", "sending", "paused")
-STATUS_LABELS = {
-    "draft": "Awaiting approval",
-    "sending": "Sending",
-    "paused": "Paused",
-    "done": "Sent",
-    "cancelled": "Cancelled",
-    "expired": "Expired",
+DELIVERY_STATES = tuple(DeliveryStatus)
+SETTLED_DELIVERY = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED)
+READER_STATES = REPORTED_SUBSCRIBER
+OPEN = OPEN_CAMPAIGN
+STATUS_LABELS: dict[str, str] = {
+    CampaignStatus.DRAFT: "Awaiting approval",
+    CampaignStatus.SENDING: "Sending",
+    CampaignStatus.PAUSED: "Paused",
+    CampaignStatus.DONE: "Sent",
+    CampaignStatus.CANCELLED: "Cancelled",
+    CampaignStatus.EXPIRED: "Expired",
 }
 
 
@@ -81,7 +88,7 @@ def items_since(since: datetime, *, session: Session) -> dict[str, int]:
 
 def reader_counts(*, session: Session) -> dict[str, int]:
     """Readers by status (every status shown, zeros included), and erasures so far."""
-    counts = dict.fromkeys(READER_STATES, 0)
+    counts: dict[str, int] = dict.fromkeys(READER_STATES, 0)
     for status, n in session.execute(
         select(Subscriber.status, func.count()).group_by(Subscriber.status)
     ):
@@ -119,7 +126,7 @@ class CampaignRow:
 
     @property
     def settled(self) -> int:
-        return self.counts["sent"] + self.counts["failed"] + self.counts["cancelled"]
+        return sum(self.counts[state] for state in SETTLED_DELIVERY)
 
     @property
     def open(self) -> bool:
@@ -129,7 +136,7 @@ class CampaignRow:
     @property
     def live(self) -> bool:
         """Still moving: worth refreshing the page for."""
-        return self.status == "sending" and self.total > self.settled
+        return self.status == CampaignStatus.SENDING and self.total > self.settled
 
 
 def counts_by_campaign(ids: list[int], *, session: Session) -> dict[int, dict[str, int]]:
@@ -180,7 +187,11 @@ def drafts_awaiting(*, now: datetime, session: Session) -> list[Campaign]:
     return list(
         session.scalars(
             select(Campaign)
-            .where(Campaign.kind == "alert", Campaign.status == "draft", Campaign.expires_at > now)
+            .where(
+                Campaign.kind == "alert",
+                Campaign.status == CampaignStatus.DRAFT,
+                Campaign.expires_at > now,
+            )
             .order_by(Campaign.created_at.desc())
         )
     )
