@@ -1,5 +1,5 @@
 """Shared fixtures: migrated databases (SQLite always, PostgreSQL when configured), settings,
-and a local feed server."""
+a local feed server, and cheap admin password hashes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer import admins
 from mailer.config import Settings
 from mailer.db import make_engine, make_sessionmaker
 from mailer.migrate import upgrade_to_head
@@ -27,6 +28,18 @@ POSTGRES_URL = os.environ.get("R2P_TEST_POSTGRES_URL", "")
 NO_POSTGRES = (
     "PostgreSQL tests need R2P_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)"
 )
+# Microseconds a hash instead of ~0.1 s at the production cost, which every admin test
+# would pay at least twice (the account, the login). tests/test_admin_passwords.py checks
+# that production keeps its cost and that hashes verify by the cost they carry.
+TEST_SCRYPT_COST = admins.ScryptCost(n=2**4, r=8, p=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[admins.ScryptCost]:
+    """Admin passwords in this test process are hashed at ``TEST_SCRYPT_COST``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(admins, "scrypt_cost", TEST_SCRYPT_COST)
+        yield TEST_SCRYPT_COST
 
 
 def make_settings(tmp_path: Path, database_url: str = "", **overrides: Any) -> Settings:
