@@ -23,8 +23,8 @@ from mailer.outbox import claim
 from mailer.sending.smtp import SMTPPool, parse_smtp_url
 from tests.conftest import Db
 from tests.support.ledger import add_readers, alert_campaign, deliveries
-from tests.support.running import wait_until
 from tests.support.smtpserver import SMTPServer
+from tests.support.waiting import wait_until
 
 LEASE = 6
 

@@ -13,8 +13,8 @@ import httpx
 
 from tests.conftest import Db
 from tests.support.ledger import add_readers, alert_campaign
-from tests.support.running import wait_until
 from tests.support.smtpserver import SMTPServer, _free_port
+from tests.support.waiting import wait_until
 from tests.test_reliability_run import running
 
 TOKEN = "health-run-token-0123456789"

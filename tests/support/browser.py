@@ -13,7 +13,6 @@ import os
 import re
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from mailer.app import create_app
 from mailer.config import Settings
 from mailer.models import Subscriber
 from mailer.sending.memory import MemorySender
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -78,11 +78,13 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the app did not start")
-            time.sleep(0.01)
+        wait_until(
+            lambda: self.server.started or not self.thread.is_alive(),
+            30,
+            message="the live server's start-up",
+        )
+        if not self.server.started:
+            raise RuntimeError("the app did not start")
         return self
 
     def stop(self) -> None:
