@@ -116,9 +116,10 @@ class FeedServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
         self.server.daemon_threads = True
-        # A short poll interval: shutdown() waits up to one interval for the loop to notice.
+        # A short poll interval: shutdown() waits up to one interval (10 ms) for the loop
+        # to notice.
         threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         ).start()
         return self
 
