@@ -136,7 +136,7 @@ class Db:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
-    """A migrated, empty database: a copy of a SQLite template, or the shared PostgreSQL
+    """A migrated, empty database: a copy of a SQLite template, or this worker's PostgreSQL
     test database, emptied after each test."""
     if request.param == "sqlite":
         path = tmp_path / "test.sqlite3"
@@ -147,10 +147,17 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
     engine = make_engine(url)
     yield Db(url=url, engine=engine, factory=make_sessionmaker(engine), tmp_path=tmp_path)
     if request.param != "sqlite":
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        empty_postgres_database(engine)
     engine.dispose()
+
+
+def empty_postgres_database(engine: Engine) -> None:
+    """Every table emptied and every sequence back at 1, as after the migrations. DELETE,
+    children first, not TRUNCATE: on a test's handful of rows it is ten times quicker."""
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+        conn.execute(text("SELECT setval(oid, 1, false) FROM pg_class WHERE relkind = 'S'"))
 
 
 @pytest.fixture
