@@ -43,10 +43,16 @@ lint: install ## ruff check and ruff format --check
 typecheck: install ## mypy (strict)
 	$(BIN)/mypy
 
-pytest: install
-	$(BIN)/pytest
+# Tests run in PYTEST_WORKERS processes (pytest-xdist; `make pytest PYTEST_WORKERS=0` runs
+# them in this one). The slowest ten are listed, and the time the run took is the last line.
+PYTEST_WORKERS ?= 3
+pytest: install ## the tests alone, in parallel (PostgreSQL and browser ones when configured)
+	@start=$$(date +%s); \
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=10; status=$$?; \
+	echo "make: pytest took $$(( $$(date +%s) - start )) s"; \
+	exit $$status
 
-test: lint typecheck pytest
+test: lint typecheck pytest ## every check: ruff, mypy and the tests
 
 # The quick loop while coding: the tests alone, on SQLite, no browser.
 test-fast: install ## pytest only: SQLite, no browser tests (quick)

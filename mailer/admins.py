@@ -11,6 +11,7 @@ import getpass
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -21,7 +22,6 @@ from sqlalchemy.orm import Session
 from mailer.errors import MailerError
 from mailer.models import Admin, AdminToken, AuditEntry
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 PASSWORD_MIN = 12
 TOKEN_PREFIX = "r2p_"  # noqa: S105 - a visible prefix, not a secret
 
@@ -30,13 +30,30 @@ class AdminError(MailerError):
     """An admin account or token cannot be created or used as asked."""
 
 
+@dataclass(frozen=True)
+class ScryptCost:
+    """scrypt's work factors: CPU/memory cost ``n``, block size ``r``, parallelism ``p``."""
+
+    n: int
+    r: int
+    p: int
+
+
+PRODUCTION_SCRYPT_COST = ScryptCost(n=2**15, r=8, p=1)
+# The cost new hashes are made at. Only the test suite lowers it (tests/conftest.py); there
+# is no setting for it. Verifying reads the cost stored in the hash, so a hash made at any
+# cost still verifies.
+scrypt_cost = PRODUCTION_SCRYPT_COST
+
+
 def hash_password(password: str) -> str:
+    cost = scrypt_cost
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=64 * 1024 * 1024
+        password.encode(), salt=salt, n=cost.n, r=cost.r, p=cost.p, maxmem=64 * 1024 * 1024
     )
     encoded = base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encoded}"
+    return f"scrypt${cost.n}${cost.r}${cost.p}${encoded}"
 
 
 def verify_password(password: str, stored: str) -> bool:

@@ -1,5 +1,5 @@
 """Shared fixtures: migrated databases (SQLite always, PostgreSQL when configured), settings,
-and a local feed server."""
+a local feed server, and cheap admin password hashes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer import admins
 from mailer.config import Settings
 from mailer.db import make_engine, make_sessionmaker
 from mailer.migrate import upgrade_to_head
@@ -27,6 +28,18 @@ POSTGRES_URL = os.environ.get("R2P_TEST_POSTGRES_URL", "")
 NO_POSTGRES = (
     "PostgreSQL tests need R2P_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)"
 )
+# Microseconds a hash instead of ~0.1 s at the production cost, which every admin test
+# would pay at least twice (the account, the login). tests/test_admin_passwords.py checks
+# that production keeps its cost and that hashes verify by the cost they carry.
+TEST_SCRYPT_COST = admins.ScryptCost(n=2**4, r=8, p=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[admins.ScryptCost]:
+    """Admin passwords in this test process are hashed at ``TEST_SCRYPT_COST``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(admins, "scrypt_cost", TEST_SCRYPT_COST)
+        yield TEST_SCRYPT_COST
 
 
 def make_settings(tmp_path: Path, database_url: str = "", **overrides: Any) -> Settings:
@@ -123,7 +136,7 @@ class Db:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
-    """A migrated, empty database: a copy of a SQLite template, or the shared PostgreSQL
+    """A migrated, empty database: a copy of a SQLite template, or this worker's PostgreSQL
     test database, emptied after each test."""
     if request.param == "sqlite":
         path = tmp_path / "test.sqlite3"
@@ -134,6 +147,8 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
     engine = make_engine(url)
     yield Db(url=url, engine=engine, factory=make_sessionmaker(engine), tmp_path=tmp_path)
     if request.param != "sqlite":
+        # TRUNCATE, not DELETE: it also resets the planner's statistics, which a test of
+        # query plans (test_reliability_health_metrics.py) depends on.
         tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

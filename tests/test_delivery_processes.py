@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,8 @@ from sqlalchemy import insert, select
 from mailer.models import Delivery, Subscriber
 from tests.conftest import Db
 from tests.support.ledger import alert_campaign, deliveries
-from tests.support.running import wait_until
 from tests.support.smtpserver import SMTPServer
+from tests.support.waiting import wait_until
 
 
 def bulk_readers(db: Db, count: int) -> list[int]:
@@ -64,11 +64,14 @@ def test_a_worker_killed_mid_campaign_loses_nothing_and_resends_only_what_was_in
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert first.returncode == -signal.SIGKILL
-    in_flight = {d.subscriber_id for d in deliveries(db, campaign) if d.status == "sending"}
+    sending = [d for d in deliveries(db, campaign) if d.status == "sending"]
+    in_flight = {d.subscriber_id for d in sending}
     assert 0 < len(smtp_server.received) < 2000
     assert len(in_flight) <= int(batch)
 
-    time.sleep(5.5)  # the killed worker's lease runs out
+    leases = [d.lease_until for d in sending if d.lease_until is not None]
+    lease_ends = max(leases, default=datetime.now(UTC))
+    wait_until(lambda: datetime.now(UTC) > lease_ends, message="the killed worker's lease end")
     second = worker_process(
         db, smtp_server, tmp_path, R2P_DELIVERY_BATCH=batch, R2P_LEASE_SECONDS="5"
     )

@@ -17,7 +17,7 @@ from jobs.poll import PollOutcome, poll_sources
 from mailer.feeds.registry import SourceSpec, add_source, get_source
 from mailer.models import Item, Source
 from tests.conftest import Db
-from tests.support.feedserver import FeedServer
+from tests.support.feedserver import FeedServer, gzip_bomb
 
 
 def add(db: Db, key: str, url: str, **kwargs: Any) -> None:
@@ -342,8 +342,12 @@ def test_a_body_over_the_cap_is_refused(db: Db, feed_server: FeedServer) -> None
     assert items(db) == []
 
 
+def test_the_gzip_bomb_is_a_valid_gzip_file_of_what_it_claims() -> None:
+    assert gzip.decompress(gzip_bomb(3, head=b"<feed>")) == b"<feed>" + b" " * 3_000_000
+
+
 def test_a_gzip_bomb_stops_at_the_cap(db: Db, feed_server: FeedServer) -> None:
-    bomb = gzip.compress(b"<rss>" + b" " * 200_000_000, compresslevel=9)
+    bomb = gzip_bomb(200)  # 200 MB of spaces behind the feed's first tag
     assert len(bomb) < 300_000
 
     def handler(request: BaseHTTPRequestHandler) -> None:

@@ -23,7 +23,7 @@ from mailer.models import Campaign, Delivery
 from tests.conftest import Db
 from tests.support.feedserver import FeedServer
 from tests.support.ledger import add_readers
-from tests.support.running import wait_until
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

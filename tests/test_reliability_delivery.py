@@ -20,8 +20,9 @@ from mailer.models import Delivery, WorkerStatus
 from mailer.outbox.queries import retrying_now
 from tests.conftest import Db
 from tests.support.ledger import add_readers, alert_campaign, deliveries, make_due, smtp_sender
-from tests.support.running import invoke, wait_until
+from tests.support.running import invoke
 from tests.support.smtpserver import SMTPServer
+from tests.support.waiting import wait_until
 
 LOCK_TIMEOUT_MS = 200
 

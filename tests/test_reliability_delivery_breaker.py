@@ -15,8 +15,8 @@ from mailer.sending.base import SendResult
 from mailer.sending.breaker import Breaker
 from tests.conftest import Db
 from tests.support.ledger import add_readers, alert_campaign, deliveries, smtp_sender
-from tests.support.running import wait_until
 from tests.support.smtpserver import SMTPServer, _free_port
+from tests.support.waiting import wait_until
 
 READERS = 300
 

@@ -13,8 +13,8 @@ import httpx
 
 from tests.conftest import Db
 from tests.support.ledger import add_readers, alert_campaign
-from tests.support.running import wait_until
 from tests.support.smtpserver import SMTPServer, _free_port
+from tests.support.waiting import wait_until
 from tests.test_reliability_run import running
 
 TOKEN = "health-run-token-0123456789"
@@ -43,6 +43,9 @@ def test_health_is_degraded_while_the_relay_is_down_and_ok_when_it_returns(
         "breaker_failures": "3",
         "breaker_probe_every": "1s",
         "health_degraded_status": "503",
+        # The shortest lease: rows claimed while the relay was down and not sent are only
+        # taken again when their lease ends (30 s by default).
+        "lease_seconds": "5",
     }
     with running(db, tmp_path, relay.url, **settings) as service:
         base = service.base

@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from mailer.models import Delivery
 from tests.conftest import Db
 from tests.support.ledger import add_readers, alert_campaign
-from tests.support.running import wait_until
 from tests.support.smtpserver import SMTPServer
+from tests.support.waiting import wait_until
 from tests.test_run import free_port
 
 STARTED = re.compile(r"delivery worker process (\d+) started")

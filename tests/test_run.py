@@ -19,8 +19,8 @@ from sqlalchemy import text
 
 from mailer.db import make_engine
 from tests.support.feedserver import FeedServer
-from tests.support.running import wait_until
 from tests.support.smtpserver import SMTPServer
+from tests.support.waiting import wait_until
 
 METRICS_TOKEN = "run-test-metrics-token"
 

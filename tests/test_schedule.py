@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from mailer.locks import acquire, holder_of
 from mailer.models import Lock
 from tests.conftest import Db, make_settings
 from tests.support.feedserver import FeedServer
-from tests.support.running import wait_until
+from tests.support.waiting import wait_until
 
 
 def test_every_job_is_declared_with_an_id_and_safe_options(tmp_path: Path) -> None:
@@ -101,8 +100,17 @@ def test_two_schedulers_run_each_job_once_and_the_second_takes_over(
     first = scheduler_process(db, tmp_path, "first")
     second = scheduler_process(db, tmp_path, "second")
     try:
-        wait_until(lambda: len(feed_server.requests_to("/press.xml")) >= 1)
-        time.sleep(2.5)  # long enough for a second scheduler's start-up poll to show
+        wait_until(
+            lambda: len(feed_server.requests_to("/press.xml")) >= 1, message="the start-up poll"
+        )
+        # The other one has found the lock held, so it runs no schedule (no second poll).
+        wait_until(
+            lambda: any(
+                "another scheduler holds the lock" in (tmp_path / f"{name}.log").read_text()
+                for name in ("first", "second")
+            ),
+            message="the second scheduler waiting for the lock",
+        )
         assert len(feed_server.requests_to("/press.xml")) == 1
         with db.session() as session:
             holder = session.scalar(select(Lock.holder).where(Lock.name == "scheduler"))

@@ -13,7 +13,6 @@ import os
 import re
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from mailer.config import Settings
 from mailer.models import Subscriber
 from mailer.sending.memory import MemorySender
 from service.app import create_app
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -58,13 +58,35 @@ def bound_socket() -> socket.socket:
     return sock
 
 
+class PromptServer(uvicorn.Server):
+    """uvicorn's server, stopping in milliseconds rather than 0.15 s or so (hundreds of
+    tests start and stop one): it looks for a stop request every 10 ms instead of 100 ms,
+    and skips uvicorn's fixed 0.1 s grace for open connections when none is open."""
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):  # on_tick refreshes the Date every 10th
+            counter = (counter + 1) % 864_000
+            await asyncio.sleep(0.01)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.server_state.connections or self.server_state.tasks:
+            await super().shutdown(sockets)
+            return
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+        await self.lifespan.shutdown()
+
+
 class LiveServer:
     """``app`` served by uvicorn in a background thread on ``sock``."""
 
     def __init__(self, app: FastAPI, sock: socket.socket) -> None:
         self.app = app
         self.sock = sock
-        self.server = uvicorn.Server(
+        self.server = PromptServer(
             uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
         )
         self.thread = threading.Thread(
@@ -78,11 +100,13 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the app did not start")
-            time.sleep(0.01)
+        wait_until(
+            lambda: self.server.started or not self.thread.is_alive(),
+            30,
+            message="the live server's start-up",
+        )
+        if not self.server.started:
+            raise RuntimeError("the app did not start")
         return self
 
     def stop(self) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import struct
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +18,22 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "feeds"
 LAST_MODIFIED = "Mon, 16 Nov 2026 20:00:00 GMT"
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
+BOMB_BLOCK = b" " * 1_000_000
+
+
+def gzip_bomb(megabytes: int, head: bytes = b"<rss>") -> bytes:
+    """A gzip file of ``head`` and then ``megabytes`` MB of spaces, in milliseconds: one
+    compressed megabyte is repeated (a full flush makes each deflate block stand alone), so
+    nothing is compressed ``megabytes`` times; the trailer is written by hand."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    start = compressor.compress(head) + compressor.flush(zlib.Z_FULL_FLUSH)
+    block = compressor.compress(BOMB_BLOCK) + compressor.flush(zlib.Z_FULL_FLUSH)
+    crc = zlib.crc32(head)
+    for _ in range(megabytes):
+        crc = zlib.crc32(BOMB_BLOCK, crc)
+    size = len(head) + megabytes * len(BOMB_BLOCK)
+    last_block = b"\x03\x00"  # an empty final block (fixed Huffman codes, end of block)
+    return start + block * megabytes + last_block + struct.pack("<II", crc, size % 2**32)
 
 
 @dataclass
@@ -98,7 +116,11 @@ class FeedServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() waits up to one interval (10 ms) for the loop
+        # to notice.
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
