@@ -12,9 +12,10 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "feeds"
+from tests.support.paths import DATA as TEST_DATA
+
+DATA = TEST_DATA / "feeds"
 LAST_MODIFIED = "Mon, 16 Nov 2026 20:00:00 GMT"
 
 Handler = Callable[[BaseHTTPRequestHandler], None]

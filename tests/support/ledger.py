@@ -1,4 +1,5 @@
-"""Factories for delivery tests: readers, campaigns and a worker run against a sender."""
+"""Delivery tests' tools: a worker run against a sender, an SMTP pool, and the ledger
+read back (rows are made by tests/support/factories.py)."""
 
 from __future__ import annotations
 
@@ -11,58 +12,10 @@ from sqlalchemy import select
 
 from jobs.deliver import DeliveryWorker, Progress
 from mailer.config import Settings
-from mailer.models import Campaign, Delivery, Subscriber
-from mailer.outbox.campaigns import get_or_create_campaign, start
-from mailer.outbox.ledger import enqueue
-from mailer.outbox.status import Priority
+from mailer.models import Campaign, Delivery
 from mailer.sending.base import Sender, SendResult
 from mailer.sending.smtp import SMTPPool, parse_smtp_url
 from tests.conftest import Db
-
-
-def add_readers(db: Db, emails: list[str], **fields: Any) -> list[int]:
-    values = {"status": "active", **fields}
-    with db.session() as session:
-        readers = [Subscriber(email=email, **values) for email in emails]
-        session.add_all(readers)
-        session.commit()
-        return [reader.id for reader in readers]
-
-
-def alert_campaign(
-    db: Db,
-    reader_ids: list[int],
-    *,
-    key: str = "alert:test",
-    subject: str = "Imminent risk in El Fasher",
-    priority: int = Priority.ALERT,
-    expires_in: timedelta | None = None,
-    deadline: timedelta = timedelta(days=2),
-    approve: bool = True,
-) -> int:
-    now = datetime.now(UTC)
-    with db.session() as session:
-        campaign, _ = get_or_create_campaign(
-            kind="alert",
-            key=key,
-            template="alert",
-            subject=subject,
-            context={"body": "Civilians are at imminent risk.", "link": "https://example.org/a"},
-            priority=priority,
-            expires_at=now + expires_in if expires_in else None,
-            session=session,
-        )
-        if approve:
-            start(campaign, by="admin@example.org", now=now, session=session)
-        enqueue(
-            campaign,
-            [(i, "en") for i in reader_ids],
-            deadline_at=now + deadline,
-            now=now,
-            session=session,
-        )
-        session.commit()
-        return campaign.id
 
 
 def smtp_sender(url: str, connections: int = 2) -> SMTPPool:
