@@ -149,8 +149,17 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
     if request.param != "sqlite":
         # TRUNCATE, not DELETE: it also resets the planner's statistics, which a test of
         # query plans (test_reliability_health_metrics.py) depends on.
+        # A process the test started may still be connected (a server shutting down):
+        # end its sessions first, or the TRUNCATE can deadlock with its last writes.
         tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        engine.dispose()
         with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
