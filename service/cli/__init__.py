@@ -1,21 +1,21 @@
 """The ``r2p-mailer`` command: every command of the program, grouped by what staff do.
 
-One module per group: ``running`` (init, run, web, worker, scheduler, poll, deliver),
-``feeds``, ``readers`` (``subscribers ...``), ``digest``, ``alerts`` (``alert ...``) and
-``accounts`` (``admins ...``). What they share (settings, the database, one-line errors,
+One module per group, named as the command: ``running`` (init, run, web, worker,
+scheduler, poll, deliver), ``feeds``, ``subscribers``, ``digest``, ``alerts`` (``alert
+...``) and ``admins``. What they share (settings, the database, one-line errors,
 safe output) is in ``context`` and ``output``. Each command calls the layers below; what
 staff change goes through ``staff.actions``, as in the console and the API.
 """
 
 from __future__ import annotations
 
-from service.cli.accounts import admins_app
+from service.cli.admins import admins_app
 from service.cli.alerts import alert_app
 from service.cli.context import MailerTyper
 from service.cli.digest import digest_app
 from service.cli.feeds import feeds_app
-from service.cli.readers import subscribers_app
 from service.cli.running import service_app
+from service.cli.subscribers import subscribers_app
 
 app = MailerTyper(
     help="r2p-mailer: R2P news digests and urgent alerts. Settings come from R2P_* variables. "
