@@ -48,7 +48,7 @@ typecheck: install ## mypy (strict)
 PYTEST_WORKERS ?= 3
 pytest: install ## the tests alone, in parallel (PostgreSQL and browser ones when configured)
 	@start=$$(date +%s); \
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=10; status=$$?; \
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=10; status=$$?; \
 	echo "make: pytest took $$(( $$(date +%s) - start )) s"; \
 	exit $$status
 
