@@ -1,4 +1,4 @@
-"""The ASGI app factory: the shared web plumbing (``mailer.web``), the reader pages
+"""The ASGI app factory: the shared web plumbing (``mailer.web.site``), the reader pages
 (``subscribers.web``) and the staff console and API (``staff.console``), and for
 `r2p-mailer run` the scheduler (in this process) and a delivery worker (in a child
 process, restarted if it dies: jobs/worker_process.py) tied to the app's lifespan.
@@ -32,10 +32,10 @@ from jobs.runtime import Runtime
 from jobs.scheduler import SchedulerHost
 from jobs.worker_process import WorkerProcess
 from mailer import __version__
-from mailer import web as shared_web
 from mailer.config import Settings
 from mailer.db import make_engine, make_sessionmaker
 from mailer.observe import health, metrics_text
+from mailer.web import site
 from mailer.web.errors import AsciiJSONResponse
 from mailer.web.pages import response_headers
 from staff import console as staff_console
@@ -259,7 +259,7 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
                 media_type="text/plain; version=0.0.4",
             )
 
-    shared_web.install(app)
+    site.install(app)
     reader_pages.include(app)
     staff_console.include(app)
     # Added last, so they wrap everything else: the cap applies before the API's token

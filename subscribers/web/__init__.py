@@ -3,7 +3,7 @@ and the public digest archive.
 
 ``include(app)`` adds them to the app built by ``service.app.create_app``, which provides
 ``app.state.settings``, ``app.state.factory`` and ``app.state.wake_worker`` and installs
-the shared plumbing (``mailer.web.install``).
+the shared plumbing (``mailer.web.site.install``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,28 @@
+"""What the app serves that is not a page of the readers' or the staff's: ``install(app)``
+adds the error pages, ``/static`` and ``/favicon.ico``, and the access-log redaction."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from mailer.web import errors
+from mailer.web.pages import STATIC_DIR
+from mailer.web.redact import redact_access_log
+
+
+def install(app: FastAPI) -> None:
+    errors.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """Where browsers look first (pages also name the SVG version)."""
+        return FileResponse(
+            STATIC_DIR / "favicon.ico",
+            media_type="image/x-icon",
+            headers={"Cache-Control": "public, max-age=604800"},
+        )
+
+    redact_access_log()
