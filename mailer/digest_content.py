@@ -229,11 +229,19 @@ def _section_of(story: Sequence[tuple[Item, Source]], named: list[str]) -> str:
     return named[0] if named else THEMATIC
 
 
+def _reports(stories: list[dict[str, Any]]) -> int:
+    return sum(len(story["sources"]) for story in stories)
+
+
+def _newest(stories: list[dict[str, Any]]) -> float:
+    return max(float(story["published_at"].timestamp()) for story in stories)
+
+
 def _ordered_sections(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """The Global Centre first, then situations with the most stories (ties: the newest
-    story, then the name), then the thematic section."""
+    """The Global Centre first, then the situations most reported on (sources across their
+    stories; ties: the newest story, then the name), then the thematic section."""
     countries = [k for k in grouped if k not in (GLOBAL_CENTRE, THEMATIC)]
-    countries.sort(key=lambda k: (-len(grouped[k]), -grouped[k][0]["published_at"].timestamp(), k))
+    countries.sort(key=lambda k: (-_reports(grouped[k]), -_newest(grouped[k]), k))
     return [k for k in (GLOBAL_CENTRE, *countries, THEMATIC) if k in grouped]
 
 
