@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.digest import digest_rendering, legacy_segment_topics
-from mailer.digest_content import ContentPlanner, load_entries, week_items
+from mailer.digest_content import ContentPlanner, load_entries, week_stories
 from mailer.email.render import RenderedEmail, render_email
 from mailer.models import Campaign, CampaignContent
 
@@ -33,7 +33,7 @@ def _digest_contents(
     legacy = [key for key in keys - found.keys() if "|" in key]
     if legacy:
         week = load_entries(campaign.context["item_ids"], session=session)
-        planner = ContentPlanner(week_items(week))
+        planner = ContentPlanner(week_stories(week))
         for key in legacy:
             found[key] = planner.select(legacy_segment_topics(key) or ())
     return found

@@ -1,6 +1,6 @@
 """The weekly digest: one campaign per ISO week (``digest:2026-W48``) built from the
-relevant items ingested since the previous issue's cutoff; each reader gets the items their
-topics select (``mailer.digest_content``). What
+relevant items published since the previous issue's cutoff (``plan_digest``); each reader
+gets the stories their topics select (``mailer.digest_content``). What
 runs it weekly is ``jobs/schedule.py``; this module is its content and its campaign.
 ``issue`` plans, creates and queues an issue in the caller's transaction; ``issue_digest``
 does it in one write transaction of its own, tried again when the database is locked or
@@ -16,18 +16,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.audience import matching_readers
 from mailer.config import Settings
 from mailer.db import run_with_retry
-from mailer.digest_content import ContentPlanner, digest_context, load_entries, week_items
+from mailer.digest_content import ContentPlanner, digest_context, load_entries, week_stories
 from mailer.email.render import RenderedEmail, preview_values, render_email
 from mailer.models import Campaign, CampaignContent, Item, Source
 from mailer.outbox.campaigns import get_or_create_campaign, start
 from mailer.outbox.ledger import enqueue
 from mailer.outbox.status import PUBLISHED_CAMPAIGN, Priority
+
+# An item published shortly before an issue's window but fetched only after the previous
+# issue was made (a feed that was down, a late index) still gets into the next issue;
+# anything older is a backlog (a new feed's archive) and never does.
+LATE_ARRIVAL = timedelta(days=2)
+FALLBACK_SUBJECT = "R2P weekly digest"
 
 
 @dataclass(frozen=True)
@@ -71,23 +77,43 @@ def previous_cutoff(*, session: Session, before: str) -> datetime | None:
 def plan_digest(
     *, now: datetime, session: Session, period: str | None = None, timezone: str = "UTC"
 ) -> DigestPlan:
-    """Which items the issue for ``period`` (default: this week in ``timezone``) would carry."""
+    """Which items the issue for ``period`` (default: this week in ``timezone``) would
+    carry: the relevant items *published* in its window (after the previous issue's cutoff,
+    or in the last seven days for a first issue, up to ``now``), and those published up to
+    ``LATE_ARRIVAL`` before the window that were fetched only after the previous cutoff.
+    Publication, not fetch time, decides: a feed's backlog from months ago stays out."""
     period = period or iso_period(now, timezone)
     since = previous_cutoff(session=session, before=period) or now - timedelta(days=7)
+    in_window = Item.published_at > since
+    late = and_(Item.fetched_at > since, Item.published_at > since - LATE_ARRIVAL)
     ids = list(
         session.scalars(
             select(Item.id)
-            .where(Item.relevant, Item.fetched_at > since, Item.fetched_at <= now)
+            .where(Item.relevant, Item.published_at <= now, or_(in_window, late))
             .order_by(Item.published_at.desc(), Item.id.desc())
         )
     )
     return DigestPlan(period=period, since=since, until=now, item_ids=ids)
 
 
-def digest_subject(plan: DigestPlan) -> str:
-    """The issue's title in lists and the archive; each reader's subject is their own."""
-    count = len(plan.item_ids)
-    return f"R2P weekly digest {plan.period}: {count} new item{'s' if count != 1 else ''}"
+def draft_campaign(plan: DigestPlan, subject: str = FALLBACK_SUBJECT) -> Campaign:
+    """The issue as an unsaved campaign (for its subject and for previews)."""
+    return Campaign(
+        kind="digest",
+        key=campaign_key(plan.period),
+        template="digest",
+        subject=subject,
+        context=plan_context(plan),
+    )
+
+
+def digest_subject(
+    plan: DigestPlan, entries: dict[int, tuple[Item, Source]], *, settings: Settings
+) -> str:
+    """The issue's title in lists and the archive: the subject of a reader who gets every
+    story ("Sudan: <lead story>, and 12 more"); each reader's subject is their own."""
+    ctx = digest_context(draft_campaign(plan), plan.item_ids, entries, settings=settings)
+    return str(ctx["subject"]) or FALLBACK_SUBJECT
 
 
 def plan_context(plan: DigestPlan) -> dict[str, Any]:
@@ -124,7 +150,8 @@ def create_digest(
         return None, 0, f"{key} already exists: nothing to do"
     if not plan.item_ids:
         return None, 0, f"no new relevant items since {plan.since:%Y-%m-%d %H:%M} UTC: no issue"
-    planner = ContentPlanner(week_items(load_entries(plan.item_ids, session=session)))
+    entries = load_entries(plan.item_ids, session=session)
+    planner = ContentPlanner(week_stories(entries))
     recipients = _recipients(planner, session=session)
     first = next(recipients, None)
     if first is None:
@@ -134,7 +161,7 @@ def create_digest(
         kind="digest",
         key=key,
         template="digest",
-        subject=digest_subject(plan),
+        subject=digest_subject(plan, entries, settings=settings),
         context=plan_context(plan),
         priority=Priority.DIGEST,
         created_by=by,
@@ -226,16 +253,10 @@ def preview_digest(
     if not plan.item_ids:
         return None
     entries = load_entries(plan.item_ids, session=session)
-    content = ContentPlanner(week_items(entries)).content_for(language, topics or [])
+    content = ContentPlanner(week_stories(entries)).content_for(language, topics or [])
     if content is None:
         return None
-    draft = Campaign(
-        kind="digest",
-        key=campaign_key(plan.period),
-        template="digest",
-        subject=digest_subject(plan),
-        context=plan_context(plan),
-    )
+    draft = draft_campaign(plan, digest_subject(plan, entries, settings=settings))
     rendered = digest_rendering(draft, content.item_ids, entries, settings=settings)
     return rendered.with_slots(preview_values(settings, address))
 
@@ -252,7 +273,7 @@ def archive_issues(*, session: Session) -> list[Campaign]:
 
 
 def archive_issue(key: str, *, settings: Settings, session: Session) -> dict[str, Any] | None:
-    """One published issue with every item (no section limit), or None."""
+    """One published issue with every story (no section limit), or None."""
     campaign = session.scalar(
         select(Campaign).where(
             Campaign.key == key, Campaign.kind == "digest", Campaign.status.in_(PUBLISHED_CAMPAIGN)
@@ -260,7 +281,7 @@ def archive_issue(key: str, *, settings: Settings, session: Session) -> dict[str
     )
     if campaign is None:
         return None
-    entries = load_entries(campaign.context["item_ids"], session=session)
-    ids = [w.id for w in week_items(entries)]
+    ids = campaign.context["item_ids"]
+    entries = load_entries(ids, session=session)
     ctx = digest_context(campaign, ids, entries, settings=settings, limit=max(len(ids), 1))
-    return {"campaign": campaign, "subject": campaign.subject, **ctx}
+    return {**ctx, "campaign": campaign, "subject": campaign.subject}

@@ -1,4 +1,9 @@
-"""What one reader's digest says: the week's items their topics select, in sections.
+"""What one reader's digest says: the week's stories their topics select, in sections.
+
+A story is one event however many sources reported it (``mailer.digest_stories``). The
+sections: the Global Centre's publications first, then one per country or situation of the
+week (named as the relevance rules name it), then a thematic section for stories that name
+no single country. Every date reads ``2 December 2026``.
 
 Readers whose mail would be identical (same language, same items in the same order, same
 template) share a *content*, named by a content key that is worked out when the issue is
@@ -15,55 +20,75 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.digest_stories import (
+    Story,
+    cluster,
+    is_global_centre,
+    is_live_blog,
+    item_topics,
+    own_symbols,
+    story_of,
+)
+from mailer.email.render import reader_date
 from mailer.feeds.sanitise import shorten
+from mailer.feeds.tagging import load_tagger
 from mailer.models import Campaign, Item, Source
 
+__all__ = ["ContentPlanner", "item_topics", "week_stories"]
+
 SUMMARY_CHARS = 220
-_SYMBOL = re.compile(r"^un-press:([a-z]+)\d")
+# A subject's headline longer than this is cut at a word boundary (", and N more" follows).
+HEADLINE_CHARS = 90
+# Situations a preheader names before "and more".
+PREHEADER_SITUATIONS = 4
 # Distinct (language, topics) choices remembered while an issue is created: far more than
 # real lists have, and small enough that memory stays flat on any list.
 _CHOICE_CACHE = 50_000
 
-
-@dataclass(frozen=True)
-class Section:
-    key: str
-    title: str
-
-
-# Global Centre first, then the UN organs, then UN News.
-SECTIONS = (
-    Section("global-centre", "Global Centre for R2P: atrocity alerts and publications"),
-    Section("security-council", "UN Security Council"),
-    Section("general-assembly", "UN General Assembly"),
-    Section("human-rights-council", "UN Human Rights Council"),
-    Section("secretary-general", "UN Secretary-General"),
-    Section("un-press", "Other UN meetings and press releases"),
-    Section("un-news", "UN News"),
-)
-_SECTION_ORDER = {s.key: n for n, s in enumerate(SECTIONS)}
-_PRESS_SECTIONS = {
-    "sc": "security-council",
-    "ga": "general-assembly",
-    "hrc": "human-rights-council",
-    "sgsm": "secretary-general",
-    "sg": "secretary-general",
-}
+GLOBAL_CENTRE = "global-centre"
+THEMATIC = "thematic"
+GLOBAL_CENTRE_TITLE = "From the Global Centre for R2P"
+THEMATIC_TITLE = "R2P, genocide prevention and the UN system"
 
 
 @dataclass(frozen=True)
-class WeekItem:
-    """What selecting and ordering an item needs, without its text."""
+class Situations:
+    """Country and situation names from the relevance rules (``R2P_RELEVANCE_FILE``), and
+    which of them a text names, in the order it names them."""
 
-    id: int
-    topics: frozenset[str]
-    section: str
+    names: dict[str, str]
+    patterns: dict[str, re.Pattern[str]]
+
+    def named_in(self, text: str) -> list[str]:
+        found = []
+        for tag, pattern in self.patterns.items():
+            if match := pattern.search(text):
+                found.append((match.start(), tag))
+        return [tag for _, tag in sorted(found)]
+
+    def name(self, tag: str) -> str:
+        return self.names.get(tag, tag.replace("-", " ").title())
+
+
+@lru_cache(maxsize=4)
+def situations(relevance_file: Path | None = None) -> Situations:
+    rules = [r for r in load_tagger(relevance_file).rules if r.kind == "country"]
+    return Situations({r.tag: r.label for r in rules}, {r.tag: r.terms for r in rules})
+
+
+def week_stories(entries: dict[int, tuple[Item, Source]]) -> list[Story]:
+    """The stories of an issue's items (from ``load_entries``): the Global Centre's first,
+    then newest first; this order only names contents, ``digest_context`` lays them out."""
+    stories = [story_of(members) for members in cluster(entries.values())]
+    return sorted(stories, key=lambda s: (not s.global_centre, -s.newest.timestamp()))
 
 
 @dataclass(frozen=True)
@@ -73,34 +98,6 @@ class Content:
     key: str
     language: str
     item_ids: tuple[int, ...]
-
-
-def item_topics(tags: dict[str, Any]) -> set[str]:
-    topics = set(tags.get("crimes", [])) | set(tags.get("countries", []))
-    if tags.get("r2p"):
-        topics.add("r2p")
-    return topics
-
-
-def section_of(item: Item, source: Source) -> str:
-    if source.always_relevant or source.key.startswith("globalr2p"):
-        return "global-centre"
-    if match := _SYMBOL.match(item.dedupe_key):
-        return _PRESS_SECTIONS.get(match.group(1), "un-press")
-    return "un-news"
-
-
-def week_items(entries: dict[int, tuple[Item, Source]]) -> list[WeekItem]:
-    """The issue's items (from ``load_entries``) in reading order: by section, newest
-    first within each."""
-    newest_first = sorted(
-        entries.values(), key=lambda pair: (pair[0].published_at, pair[0].id), reverse=True
-    )
-    items = [
-        WeekItem(item.id, frozenset(item_topics(item.tags)), section_of(item, source))
-        for item, source in newest_first
-    ]
-    return sorted(items, key=lambda w: _SECTION_ORDER[w.section])  # stable: keeps recency
 
 
 # Languages the digest is written in. A reader's content is keyed by the language their
@@ -120,21 +117,26 @@ def content_key(template: str, language: str, item_ids: Iterable[int]) -> str:
 
 
 class ContentPlanner:
-    """Maps each reader's (language, topics) to their content, remembering choices already
-    seen, so creating an issue for 100,000 readers costs one set test per distinct choice."""
+    """Maps each reader's (language, topics) to their content (whole stories), remembering
+    choices already seen, so creating an issue for 100,000 readers costs one pass over the
+    week's stories per distinct choice."""
 
-    def __init__(self, items: Sequence[WeekItem], template: str = "digest") -> None:
+    def __init__(self, items: Sequence[Story], template: str = "digest") -> None:
         self.items = items
         self.template = template
         self.contents: dict[str, Content] = {}
         self._choices: OrderedDict[tuple[str, frozenset[str]], Content | None] = OrderedDict()
 
     def select(self, topics: Iterable[str]) -> tuple[int, ...]:
-        """The item ids a reader with these topics gets; no topics means everything."""
+        """The item ids a reader with these topics gets, whole stories at a time (a story
+        is theirs when any of its items names one of their topics); none means everything."""
         wanted = frozenset(topics)
-        if not wanted:
-            return tuple(w.id for w in self.items)
-        return tuple(w.id for w in self.items if wanted & w.topics)
+        return tuple(
+            item_id
+            for story in self.items
+            if not wanted or wanted & story.topics
+            for item_id in story.item_ids
+        )
 
     def content_for(self, language: str, topics: Iterable[str]) -> Content | None:
         """The reader's content, or None when nothing this week matches their topics."""
@@ -163,6 +165,111 @@ def load_entries(item_ids: Iterable[int], *, session: Session) -> dict[int, tupl
     return {item.id: (item, source) for item, source in rows}
 
 
+def story_situations(members: Sequence[tuple[Item, Source]], known: Situations) -> list[str]:
+    """The countries or situations a story is about, the one it belongs under first: those
+    its lead's title names (in title order), else the story's only country; a story that
+    names several countries, none in its title, belongs to none (the thematic section)."""
+    countries = {c for item, _ in members for c in item.tags.get("countries", [])}
+    titled = [tag for tag in known.named_in(members[0][0].title) if tag in countries]
+    if titled:
+        return titled
+    return sorted(countries) if len(countries) == 1 else []
+
+
+def source_name(item: Item, source: Source) -> str:
+    """How a reader knows a source: the Global Centre, the press release by its symbol,
+    UN News, else the feed's own title."""
+    if is_global_centre(source):
+        return "Global Centre for R2P"
+    if symbols := own_symbols(item):
+        kind = "UN live blog" if is_live_blog(item) else "UN press release"
+        return f"{kind} {', '.join(symbols)}"
+    if item.dedupe_key.startswith("un-news:"):
+        return "UN News"
+    return source.title or source.key
+
+
+def headline(title: str, situation: str | None) -> str:
+    """The lead story as a subject names it: ``Sudan: <title>``, unless the title names
+    the situation already or opens with a dateline of its own (``Haiti: ...``)."""
+    dateline = ":" in title[:40]
+    if situation and not dateline and situation.casefold() not in title.casefold():
+        return f"{situation}: {title}"
+    return title
+
+
+def subject_line(lead: str, total: int) -> str:
+    """``<lead headline>, and N more``, the headline cut at a word boundary so the subject
+    stays short enough to read in an inbox list."""
+    short = shorten(lead, HEADLINE_CHARS)
+    return f"{short}, and {total - 1} more" if total > 1 else short
+
+
+def _entry(
+    members: Sequence[tuple[Item, Source]], situation: str | None, archive: str
+) -> dict[str, Any]:
+    lead, _ = members[0]
+    summary = next((i.summary_text for i, _ in members if i.summary_text.strip()), "")
+    return {
+        "title": lead.title,
+        "headline": headline(lead.title, situation),
+        "url": lead.url or archive,
+        "published_at": lead.published_at,
+        "summary": shorten(summary, SUMMARY_CHARS),
+        "sources": [
+            {"name": source_name(item, source), "url": item.url or archive}
+            for item, source in members
+        ],
+    }
+
+
+def _section_of(story: Sequence[tuple[Item, Source]], named: list[str]) -> str:
+    if any(is_global_centre(source) for _, source in story):
+        return GLOBAL_CENTRE
+    return named[0] if named else THEMATIC
+
+
+def _reports(stories: list[dict[str, Any]]) -> int:
+    return sum(len(story["sources"]) for story in stories)
+
+
+def _newest(stories: list[dict[str, Any]]) -> float:
+    return max(float(story["published_at"].timestamp()) for story in stories)
+
+
+def _ordered_sections(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The Global Centre first, then the situations most reported on (sources across their
+    stories; ties: the newest story, then the name), then the thematic section."""
+    countries = [k for k in grouped if k not in (GLOBAL_CENTRE, THEMATIC)]
+    countries.sort(key=lambda k: (-_reports(grouped[k]), -_newest(grouped[k]), k))
+    return [k for k in (GLOBAL_CENTRE, *countries, THEMATIC) if k in grouped]
+
+
+def lay_out(
+    entries: Iterable[tuple[Item, Source]], known: Situations, archive: str
+) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(section key, title, entries newest first) in reading order."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    titles = {GLOBAL_CENTRE: GLOBAL_CENTRE_TITLE, THEMATIC: THEMATIC_TITLE}
+    for members in cluster(entries):
+        named = story_situations(members, known)
+        single = known.name(named[0]) if len(named) == 1 else None
+        key = _section_of(members, named)
+        titles.setdefault(key, known.name(key))
+        grouped.setdefault(key, []).append(_entry(members, single, archive))
+    for stories in grouped.values():
+        stories.sort(key=lambda e: e["published_at"], reverse=True)
+    return [(key, titles[key], grouped[key]) for key in _ordered_sections(grouped)]
+
+
+def preheader(lead: str, total: int, names: list[str], since: datetime, until: datetime) -> str:
+    shown = names[:PREHEADER_SITUATIONS]
+    about = ", ".join(shown) + (" and more" if len(names) > len(shown) else "")
+    count = f"{total} {'story' if total == 1 else 'stories'}"
+    when = f"{reader_date(since)} to {reader_date(until)}"
+    return f"{lead}. {count} for you, {when}" + (f": {about}" if about else "")
+
+
 def digest_context(
     campaign: Campaign,
     item_ids: Sequence[int],
@@ -171,44 +278,37 @@ def digest_context(
     settings: Settings,
     limit: int | None = None,
 ) -> dict[str, Any]:
-    """The template context for a reader who gets ``item_ids`` (in reading order).
-    Sections stop at ``limit`` items (default R2P_DIGEST_SECTION_LIMIT) and link to the
-    rest; ``total`` and ``lead`` describe this reader's mail, not the week's."""
+    """The template context for a reader who gets ``item_ids``: their items as stories,
+    in sections. Sections stop at ``limit`` stories (default R2P_DIGEST_SECTION_LIMIT) and
+    link to the rest; ``total``, ``subject`` and ``preheader`` describe this reader's mail,
+    not the week's."""
     archive = f"{settings.base_url}/archive/{campaign.key}"
-    grouped: dict[str, list[dict[str, Any]]] = {s.key: [] for s in SECTIONS}
-    for item_id in item_ids:
-        if item_id not in entries:  # deleted since the issue was made
-            continue
-        item, source = entries[item_id]
-        grouped[section_of(item, source)].append(
-            {
-                "title": item.title,
-                "url": item.url or archive,
-                "source": source.title or source.key,
-                "published_at": item.published_at,
-                "summary": shorten(item.summary_text, SUMMARY_CHARS),
-            }
-        )
+    mine = [entries[i] for i in item_ids if i in entries]  # an item deleted since is gone
+    laid_out = lay_out(mine, situations(settings.relevance_file), archive)
     limit = limit or settings.digest_section_limit
     sections: list[dict[str, Any]] = [
         {
-            "key": s.key,
-            "title": s.title,
-            "items": grouped[s.key][:limit],
-            "more": max(len(grouped[s.key]) - limit, 0),
-            "more_url": f"{archive}#{s.key}",
+            "key": key,
+            "title": title,
+            "items": stories[:limit],
+            "more": max(len(stories) - limit, 0),
+            "more_url": f"{archive}#{key}",
         }
-        for s in SECTIONS
-        if grouped[s.key]
+        for key, title, stories in laid_out
     ]
     since = datetime.fromisoformat(campaign.context["since"]).astimezone(UTC)
     until = datetime.fromisoformat(campaign.context["until"]).astimezone(UTC)
+    total = sum(len(stories) for _, _, stories in laid_out)
+    lead = sections[0]["items"][0] if sections else None
+    names = [title for key, title, _ in laid_out if key not in (GLOBAL_CENTRE, THEMATIC)]
     return {
         "period": campaign.context["period"],
         "since": since,
         "until": until,
         "sections": sections,
-        "total": sum(len(v) for v in grouped.values()),
-        "lead": sections[0]["items"][0] if sections else None,
+        "total": total,
+        "lead": lead,
+        "subject": subject_line(lead["headline"], total) if lead else "",
+        "preheader": preheader(lead["headline"], total, names, since, until) if lead else "",
         "archive_url": archive,
     }

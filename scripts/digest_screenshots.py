@@ -59,7 +59,7 @@ def render_fixture_digest() -> RenderedEmail:
         try:
             with session_scope(factory) as session:
                 for key, name, always in FEEDS:
-                    url = server.serve_file(f"/{key}", name)
+                    url = server.serve_this_weeks(f"/{key}", name)
                     add_source(
                         SourceSpec(key=key, url=url, title="", always_relevant=always),
                         allow_private=True,

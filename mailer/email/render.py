@@ -72,7 +72,8 @@ class RenderedEmail:
         return RenderedEmail(fill(self.subject), fill(self.text), fill(self.html))
 
 
-def _reader_date(value: datetime, style: str = "long") -> str:
+def reader_date(value: datetime, style: str = "long") -> str:
+    """The mail's one date format, ``2 December 2026`` (``2 Dec`` in the short style)."""
     if style == "short":
         return f"{value.day} {value:%b}"
     return f"{value.day} {value:%B %Y}"
@@ -88,7 +89,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["reader_date"] = _reader_date
+    env.filters["reader_date"] = reader_date
     return env
 
 

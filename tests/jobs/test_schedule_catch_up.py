@@ -29,7 +29,7 @@ from tests.support.waiting import wait_until
 @pytest.fixture
 def with_items(db: Db, feed_server: FeedServer) -> Db:
     with db.session() as session:
-        url = feed_server.serve_file("/globalr2p", "globalr2p/feed.xml")
+        url = feed_server.serve_this_weeks("/globalr2p", "globalr2p/feed.xml")
         add_source(
             SourceSpec(key="globalr2p", url=url, always_relevant=True),
             allow_private=True,

@@ -57,7 +57,7 @@ def busy_sqlite(db: Db, feed_server: FeedServer) -> Iterator[Db]:
     if db.backend != "sqlite":
         pytest.skip("the write-lock upgrade failure is SQLite's")
     with db.session() as session:
-        url = feed_server.serve_file("/globalr2p", "globalr2p/feed.xml")
+        url = feed_server.serve_this_weeks("/globalr2p", "globalr2p/feed.xml")
         add_source(
             SourceSpec(key="globalr2p", url=url, always_relevant=True),
             allow_private=True,

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import struct
 import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.support.paths import DATA as TEST_DATA
@@ -19,6 +22,27 @@ DATA = TEST_DATA / "feeds"
 LAST_MODIFIED = "Mon, 16 Nov 2026 20:00:00 GMT"
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
+# The fixture feeds' newest entry, and how much closer together ``this_weeks`` puts their
+# dates (they span 18 days; a digest's window is a week).
+FIXTURE_NEWEST = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+FIXTURE_PRESS = 3
+_PUB_DATE = re.compile(rb"<pubDate>([^<]+)</pubDate>")
+
+
+def this_weeks(feed: bytes, now: datetime | None = None) -> bytes:
+    """A fixture feed as if published in the week before ``now``: every date moved so the
+    newest entry is an hour old, the gaps pressed ``FIXTURE_PRESS`` times closer (order
+    kept, within one feed and across feeds)."""
+    anchor = (now or datetime.now(UTC)) - timedelta(hours=1)
+
+    def moved(match: re.Match[bytes]) -> bytes:
+        when = parsedate_to_datetime(match.group(1).decode())
+        recent = anchor - (FIXTURE_NEWEST - when) / FIXTURE_PRESS
+        return b"<pubDate>" + format_datetime(recent.astimezone(UTC)).encode() + b"</pubDate>"
+
+    return _PUB_DATE.sub(moved, feed)
+
+
 BOMB_BLOCK = b" " * 1_000_000
 
 
@@ -92,6 +116,11 @@ class FeedServer:
 
     def serve_file(self, path: str, name: str, **kwargs: object) -> str:
         return self.serve_bytes(path, (DATA / name).read_bytes(), **kwargs)  # type: ignore[arg-type]
+
+    def serve_this_weeks(self, path: str, name: str) -> str:
+        """A fixture feed dated as this week's news (``this_weeks``), for digests, which
+        carry what was published in their week."""
+        return self.serve_bytes(path, this_weeks((DATA / name).read_bytes()))
 
     def serve(self, path: str, handler: Handler) -> str:
         self.routes[path] = handler
