@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailer.db import dialect_insert
-from mailer.feeds.normalise import Entry, story_rank
+from mailer.feeds.normalise import RANK_OTHER, Entry, story_rank
 from mailer.feeds.sanitise import plain_text
 from mailer.feeds.tagging import Tagger
 from mailer.models import Item, Source
@@ -70,6 +70,14 @@ def _replace(session: Session, item_id: int, old_url: str, fields: dict[str, Any
     return 1 if getattr(result, "rowcount", 0) else 0
 
 
+def stored_by_key(session: Session, keys: list[str]) -> dict[str, tuple[int, str]]:
+    """(id, url) of the stored item of each of these dedupe keys that has one."""
+    rows = session.execute(
+        select(Item.dedupe_key, Item.id, Item.url).where(Item.dedupe_key.in_(keys))
+    )
+    return {key: (item_id, url) for key, item_id, url in rows}
+
+
 def store_entries(
     source: Source,
     entries: list[Entry],
@@ -83,12 +91,7 @@ def store_entries(
     unique = _best_per_story(entries)
     if not unique:
         return 0
-    known = {
-        key: (item_id, url)
-        for key, item_id, url in session.execute(
-            select(Item.dedupe_key, Item.id, Item.url).where(Item.dedupe_key.in_(unique))
-        )
-    }
+    known = stored_by_key(session, list(unique))
     known_uids = set(
         session.scalars(
             select(Item.uid).where(
@@ -102,15 +105,41 @@ def store_entries(
         if entry.uid in known_uids:
             continue
         if entry.dedupe_key in known:
-            item_id, old_url = known[entry.dedupe_key]
-            if story_rank(entry.url) > story_rank(old_url):
-                replaced += _replace(session, item_id, old_url, _item_fields(source, entry, tagger))
+            replaced += _replace_if_outranked(
+                session, known[entry.dedupe_key], source, entry, tagger
+            )
             continue
         rows.append({**_item_fields(source, entry, tagger), "fetched_at": fetched_at})
     if not rows:
         return replaced
-    statement = dialect_insert(session)(Item).on_conflict_do_nothing().returning(Item.id)
-    return replaced + len(session.scalars(statement, rows).all())
+    statement = dialect_insert(session)(Item).on_conflict_do_nothing().returning(Item.dedupe_key)
+    inserted = set(session.scalars(statement, rows).all())
+    return replaced + len(inserted) + _replace_lost_races(session, rows, inserted)
+
+
+def _replace_if_outranked(
+    session: Session, stored: tuple[int, str], source: Source, entry: Entry, tagger: Tagger
+) -> int:
+    item_id, old_url = stored
+    if story_rank(entry.url) <= story_rank(old_url):
+        return 0
+    return _replace(session, item_id, old_url, _item_fields(source, entry, tagger))
+
+
+def _replace_lost_races(session: Session, rows: list[dict[str, Any]], inserted: set[str]) -> int:
+    """Rows another poller's item of the same story beat to the insert: those that outrank
+    it replace it (a press release stored concurrently with its live blog)."""
+    replaced = 0
+    for row in rows:
+        if row["dedupe_key"] in inserted or story_rank(row["url"]) == RANK_OTHER:
+            continue
+        stored = session.execute(
+            select(Item.id, Item.url).where(Item.dedupe_key == row["dedupe_key"])
+        ).first()
+        if stored is not None and story_rank(row["url"]) > story_rank(stored.url):
+            fields = {key: value for key, value in row.items() if key != "fetched_at"}
+            replaced += _replace(session, stored.id, stored.url, fields)
+    return replaced
 
 
 def record_success(source: Source, *, at: datetime, entries_seen: int | None) -> None:
