@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
 from mailer.db import run_with_retry, session_scope
-from mailer.errors import FeedParseError, FetchError, SourceError
+from mailer.errors import ConfigError, FeedParseError, FetchError, SourceError
 from mailer.feeds.fetch import FetchResult, fetch_feed, make_client
 from mailer.feeds.isolate import ParseLimits, PreparedFeed, prepare_isolated
 from mailer.feeds.registry import boilerplate_by_key, get_source, load_default_sources
@@ -79,8 +79,18 @@ def _prepare(
         return exc
 
 
+def _registry_boilerplate(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Each source's summary boilerplate from the registry file; none (and an error in the
+    log) when the file cannot be used, so a bad edit never stops the polling."""
+    try:
+        return boilerplate_by_key(load_default_sources(settings.sources_file))
+    except ConfigError as exc:
+        log.error("summary boilerplate not stripped this poll: %s", exc)
+        return {}
+
+
 def _targets(factory: sessionmaker[Session], key: str | None, settings: Settings) -> list[_Target]:
-    boilerplate = boilerplate_by_key(load_default_sources(settings.sources_file))
+    boilerplate = _registry_boilerplate(settings)
     with session_scope(factory) as session:
         if key is not None:
             sources = [get_source(key, session=session)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ class SourceSpec:
     always_relevant: bool = False
     section: str = OTHER_SECTION
     enabled: bool = True
-    boilerplate: tuple[str, ...] = field(default=())
+    boilerplate: tuple[str, ...] = ()
 
 
 def validate_key(key: str) -> str:

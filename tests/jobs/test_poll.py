@@ -550,3 +550,15 @@ def test_another_source_keeps_the_same_words(db: Db, feed_server: FeedServer) ->
     add(db, "aggregator", feed_server.serve_file("/rw.xml", "reliefweb/updates.xml"))
     poll(db)
     assert all(item.summary_text.startswith("Country: ") for item in items(db))
+
+
+def test_an_unusable_registry_file_leaves_the_boilerplate_and_polls_on(
+    db: Db, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    add(db, "reliefweb-updates", feed_server.serve_file("/rw.xml", "reliefweb/updates.xml"))
+    broken = db.tmp_path / "sources.toml"
+    broken.write_text("[[source]]\nkey = 'reliefweb-updates'\nboilerplate = ['(unclosed']\n")
+    with caplog.at_level(logging.ERROR, logger="jobs.poll"):
+        assert poll(db, sources_file=broken)["reliefweb-updates"].new == 2
+    assert "boilerplate not stripped" in caplog.text and "sources.toml" in caplog.text
+    assert all(item.summary_text.startswith("Country: ") for item in items(db))
