@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
 from mailer.db import run_with_retry, session_scope
-from mailer.errors import FeedParseError, FetchError, SourceError
+from mailer.errors import ConfigError, FeedParseError, FetchError, SourceError
 from mailer.feeds.fetch import FetchResult, fetch_feed, make_client
 from mailer.feeds.isolate import ParseLimits, PreparedFeed, prepare_isolated
-from mailer.feeds.registry import get_source
+from mailer.feeds.registry import boilerplate_by_key, get_source, load_default_sources
 from mailer.feeds.sanitise import plain_text
 from mailer.feeds.store import record_failure, record_success, store_entries
 from mailer.feeds.tagging import load_tagger
@@ -51,6 +51,8 @@ class _Target:
     etag: str | None
     last_modified: str | None
     body_hash: str | None
+    # the source's summary boilerplate patterns, from its registry entry
+    boilerplate: tuple[str, ...] = ()
 
 
 # What parsing a changed body gave: the feed, or why it was refused.
@@ -61,17 +63,34 @@ def _digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _prepare(result: FetchResult, fetched_at: datetime, limits: ParseLimits) -> Prepared:
+def _prepare(
+    result: FetchResult, fetched_at: datetime, limits: ParseLimits, target: _Target
+) -> Prepared:
     """Parse a fetched body in the bounded child process (blocking)."""
     try:
         return prepare_isolated(
-            result.body, content_type=result.content_type, fetched_at=fetched_at, limits=limits
+            result.body,
+            content_type=result.content_type,
+            fetched_at=fetched_at,
+            limits=limits,
+            boilerplate=target.boilerplate,
         )
     except FeedParseError as exc:
         return exc
 
 
-def _targets(factory: sessionmaker[Session], key: str | None) -> list[_Target]:
+def _registry_boilerplate(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Each source's summary boilerplate from the registry file; none (and an error in the
+    log) when the file cannot be used, so a bad edit never stops the polling."""
+    try:
+        return boilerplate_by_key(load_default_sources(settings.sources_file))
+    except ConfigError as exc:
+        log.error("summary boilerplate not stripped this poll: %s", exc)
+        return {}
+
+
+def _targets(factory: sessionmaker[Session], key: str | None, settings: Settings) -> list[_Target]:
+    boilerplate = _registry_boilerplate(settings)
     with session_scope(factory) as session:
         if key is not None:
             sources = [get_source(key, session=session)]
@@ -81,7 +100,12 @@ def _targets(factory: sessionmaker[Session], key: str | None) -> list[_Target]:
             sources = list(
                 session.scalars(select(Source).where(Source.enabled).order_by(Source.key))
             )
-        return [_Target(s.id, s.key, s.url, s.etag, s.last_modified, s.body_hash) for s in sources]
+        return [
+            _Target(
+                s.id, s.key, s.url, s.etag, s.last_modified, s.body_hash, boilerplate.get(s.key, ())
+            )
+            for s in sources
+        ]
 
 
 def _ingest(
@@ -131,7 +155,7 @@ def _store(
         record_success(source, at=now, entries_seen=None)
         return PollOutcome(target.key, "unchanged")
     if prepared is None:  # another poller stored a different body meanwhile
-        prepared = _prepare(result, now, limits)
+        prepared = _prepare(result, now, limits, target)
     if isinstance(prepared, FeedParseError):
         reason = plain_text(str(prepared), 1000)
         source.etag = source.last_modified = None
@@ -177,7 +201,7 @@ async def poll_sources(
     """Poll one source (``key``) or every enabled one; returns one outcome per source.
     ``parse_limits`` bounds each feed's parse (default ``ParseLimits()``)."""
     limits = parse_limits or ParseLimits()
-    targets = await asyncio.to_thread(_targets, factory, key)
+    targets = await asyncio.to_thread(_targets, factory, key, settings)
     gate = asyncio.Semaphore(settings.poll_concurrency)
     # Parsing is CPU work: no more parser processes at once than there are cores.
     parse_gate = asyncio.Semaphore(max(1, min(settings.poll_concurrency, os.cpu_count() or 1)))
@@ -198,7 +222,7 @@ async def poll_sources(
             prepared = None
             if result.status == 200 and _digest(result.body) != target.body_hash:
                 async with parse_gate:
-                    prepared = await asyncio.to_thread(_prepare, result, now, limits)
+                    prepared = await asyncio.to_thread(_prepare, result, now, limits, target)
             async with writer:
                 outcome = await asyncio.to_thread(
                     _ingest,

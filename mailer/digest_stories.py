@@ -71,7 +71,9 @@ ROUND_UP_COUNTRIES = 3
 
 
 def is_global_centre(source: Source) -> bool:
-    return source.always_relevant or source.key.startswith("globalr2p")
+    """The source's registry entry puts it in the Global Centre's section
+    (``section = "global-centre"`` in sources.toml, or ``feeds add --section``)."""
+    return source.section == "global-centre"
 
 
 def is_live_blog(item: Item) -> bool:

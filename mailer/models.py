@@ -77,6 +77,9 @@ class Source(Base):
     title: Mapped[str] = mapped_column(String(200), default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     always_relevant: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The digest section of the source's items, from its registry entry (sources.toml) or
+    # from `feeds add --section`.
+    section: Mapped[str] = mapped_column(String(32), default="other", server_default="other")
     disabled_reason: Mapped[str | None] = mapped_column(String(500))
 
     etag: Mapped[str | None] = mapped_column(String(500))

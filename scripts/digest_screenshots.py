@@ -33,10 +33,10 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 FEEDS = (
-    ("globalr2p", "globalr2p/feed.xml", True),
-    ("un-press", "un-press/rss.xml", False),
-    ("un-news", "un-news/all.xml", False),
-    ("un-news-peace", "un-news/peace-and-security.xml", False),
+    ("globalr2p", "globalr2p/feed.xml", True, "global-centre"),
+    ("un-press", "un-press/rss.xml", False, "un-press"),
+    ("un-news", "un-news/all.xml", False, "un-news"),
+    ("un-news-peace", "un-news/peace-and-security.xml", False, "un-news"),
 )
 WIDTHS = {"phone": 375, "desktop": 800}
 
@@ -58,10 +58,12 @@ def render_fixture_digest() -> RenderedEmail:
         server = FeedServer().start()
         try:
             with session_scope(factory) as session:
-                for key, name, always in FEEDS:
+                for key, name, always, section in FEEDS:
                     url = server.serve_this_weeks(f"/{key}", name)
                     add_source(
-                        SourceSpec(key=key, url=url, title="", always_relevant=always),
+                        SourceSpec(
+                            key=key, url=url, title="", always_relevant=always, section=section
+                        ),
                         allow_private=True,
                         session=session,
                     )

@@ -209,6 +209,7 @@ def seed_admin(settings: Settings) -> dict[str, str]:
             url="https://www.globalr2p.org/feed/",
             title="Global Centre for R2P",
             always_relevant=True,
+            section="global-centre",
             last_success_at=now - timedelta(minutes=13),
             empty_responses=2,
             last_empty_at=now - timedelta(days=1),

@@ -68,7 +68,8 @@ class Choices:
 @lru_cache(maxsize=4)
 def vocabulary(relevance_file: Path | None = None) -> Vocabulary:
     rules = load_tagger(relevance_file).rules
-    themes = [Topic(r.tag, r.label, r.kind) for r in rules if r.kind != "country"]
+    # Risk factors make an item relevant but are not topics a reader picks.
+    themes = [Topic(r.tag, r.label, r.kind) for r in rules if r.kind in ("crime", "r2p")]
     countries = [Topic(r.tag, r.label, r.kind) for r in rules if r.kind == "country"]
     return Vocabulary(
         themes=tuple(themes), countries=tuple(sorted(countries, key=lambda t: t.label))

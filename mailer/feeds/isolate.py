@@ -31,7 +31,7 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from mailer.errors import FeedParseError
-from mailer.feeds.normalise import Entry, normalise_entry
+from mailer.feeds.normalise import Entry, compile_boilerplate, normalise_entry
 from mailer.feeds.parse import parse_feed
 
 # A news feed carries tens of items; a thousand is generous and bounds the storing too.
@@ -61,8 +61,15 @@ class PreparedFeed:
     warning: str | None
 
 
-def prepare(body: bytes, *, content_type: str | None, fetched_at: datetime) -> PreparedFeed:
-    """Parse and normalise in this process (the child's work; unbounded on its own)."""
+def prepare(
+    body: bytes,
+    *,
+    content_type: str | None,
+    fetched_at: datetime,
+    boilerplate: tuple[str, ...] = (),
+) -> PreparedFeed:
+    """Parse and normalise in this process (the child's work; unbounded on its own);
+    ``boilerplate`` is the source's summary boilerplate patterns (registry data)."""
     parsed = parse_feed(body, content_type=content_type)
     warning = parsed.warning
     raw = parsed.entries
@@ -70,7 +77,8 @@ def prepare(body: bytes, *, content_type: str | None, fetched_at: datetime) -> P
         note = f"kept the first {MAX_ENTRIES:,} of {len(raw):,} entries"
         warning = f"{warning}; {note}" if warning else note
         raw = raw[:MAX_ENTRIES]
-    entries = [normalise_entry(entry, fetched_at=fetched_at) for entry in raw]
+    patterns = compile_boilerplate(boilerplate)
+    entries = [normalise_entry(entry, fetched_at=fetched_at, boilerplate=patterns) for entry in raw]
     return PreparedFeed(title=parsed.title, entries=entries, warning=warning)
 
 
@@ -107,11 +115,15 @@ def _child(
     content_type: str | None,
     fetched_at: datetime,
     limits: ParseLimits,
+    boilerplate: tuple[str, ...],
 ) -> None:
     _apply_limits(limits)
     answer: tuple[str, Any]
     try:
-        answer = ("ok", prepare(body, content_type=content_type, fetched_at=fetched_at))
+        prepared = prepare(
+            body, content_type=content_type, fetched_at=fetched_at, boilerplate=boilerplate
+        )
+        answer = ("ok", prepared)
     except FeedParseError as exc:
         answer = ("refused", str(exc))
     except MemoryError:
@@ -154,6 +166,7 @@ def prepare_isolated(
     content_type: str | None,
     fetched_at: datetime,
     limits: ParseLimits | None = None,
+    boilerplate: tuple[str, ...] = (),
 ) -> PreparedFeed:
     """``prepare`` in a bounded child process. Blocking: run it in a worker thread.
 
@@ -164,7 +177,7 @@ def prepare_isolated(
     receive, send = context.Pipe(duplex=False)
     child = context.Process(  # type: ignore[attr-defined]
         target=_child,
-        args=(send, body, content_type, fetched_at, limits),
+        args=(send, body, content_type, fetched_at, limits, boilerplate),
         name="r2p-feed-parse",
         daemon=True,
     )

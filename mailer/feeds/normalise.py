@@ -1,5 +1,6 @@
-"""Normalising feed entries: stable uid, canonical URL, UTC date, clean title and summary,
-and the dedupe key that makes one story one item across feeds and sources.
+"""Normalising feed entries: stable uid, canonical URL, UTC date, clean title and summary
+(without the source's known boilerplate), and the dedupe key that makes one story one item
+across feeds and sources.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,10 +24,17 @@ FUTURE_SLACK = timedelta(days=1)
 _TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid)$", re.IGNORECASE)
 # news.un.org/en/story/2026/11/1166401 or /feed/view/en/story/2026/11/1166401
 _UN_NEWS_STORY = re.compile(r"^/(?:feed/view/)?([a-z]{2})/story/\d{4}/\d{2}/(\d+)")
+# The redirect form of a UN News story: news.un.org/feed/view/en/story/2026/11/1166401
+_UN_NEWS_FEED_VIEW = re.compile(r"^/feed/view/([a-z]{2})/story/(\d{4})/(\d{2})/(\d+)/?$")
 # press.un.org/en/2026/sc16444.doc.htm and its live blog press.un.org/en/blog/sc16444
 _UN_PRESS_SYMBOL = re.compile(
     r"^/[a-z]{2}/(?:\d{4}|blog)/([a-z]+\d+(?:-[a-z]+\d+)*)(?:\.doc\.htm)?/?$"
 )
+_UN_PRESS_RELEASE = re.compile(r"^/[a-z]{2}/\d{4}/[a-z]+\d+(?:-[a-z]+\d+)*\.doc\.htm$")
+_UN_PRESS_BLOG = re.compile(r"^/[a-z]{2}/blog/")
+# Which of two items of one story (same dedupe key) is kept: the higher rank replaces the
+# lower whenever it arrives; equal ranks keep the first stored.
+RANK_OTHER, RANK_LIVE_BLOG, RANK_PRESS_RELEASE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -58,13 +67,42 @@ def _is_web_url(value: str) -> bool:
     return value.startswith(("http://", "https://"))
 
 
+def un_news_story_url(url: str) -> str:
+    """A UN News ``/feed/view/`` redirect URL as its story page
+    (``https://news.un.org/en/story/YYYY/MM/NNNNNN``), derived from the path alone; any
+    other URL unchanged."""
+    parts = urlsplit(url)
+    if not (parts.hostname or "").endswith("news.un.org"):
+        return url
+    match = _UN_NEWS_FEED_VIEW.match(parts.path)
+    if match is None:
+        return url
+    language, year, month, story = match.groups()
+    return f"https://news.un.org/{language}/story/{year}/{month}/{story}"
+
+
 def pick_url(link: str, guid: str) -> str:
-    """The story's canonical URL: UN News puts it in the guid and a redirect in the link."""
+    """The story's canonical URL: UN News puts it in the guid (sometimes itself a
+    ``/feed/view/`` redirect) and a redirect in the link; redirects become story pages."""
     if _is_web_url(guid) and (not link or "/feed/view/" in urlsplit(link).path):
-        return canonical_url(guid)
+        return un_news_story_url(canonical_url(guid))
     if _is_web_url(link):
-        return canonical_url(link)
+        return un_news_story_url(canonical_url(link))
     return ""
+
+
+def story_rank(url: str) -> int:
+    """How authoritative an item is among those of one story: a press.un.org press release
+    outranks the live blog of the same meeting."""
+    parts = urlsplit(url)
+    if not (parts.hostname or "").endswith("press.un.org"):
+        return RANK_OTHER
+    path = parts.path.lower()
+    if _UN_PRESS_RELEASE.match(path):
+        return RANK_PRESS_RELEASE
+    if _UN_PRESS_BLOG.match(path):
+        return RANK_LIVE_BLOG
+    return RANK_OTHER
 
 
 def dedupe_key(url: str, uid: str) -> str:
@@ -89,6 +127,20 @@ def _entry_date(entry: Any, fetched_at: datetime) -> datetime:
     return fetched_at
 
 
+def compile_boilerplate(patterns: Sequence[str]) -> tuple[re.Pattern[str], ...]:
+    """A source's boilerplate patterns (regular expressions, multi-line mode: ``^`` and
+    ``$`` are line ends of the summary's text); raises re.error on a bad one."""
+    return tuple(re.compile(pattern, re.MULTILINE) for pattern in patterns)
+
+
+def strip_boilerplate(text: str, patterns: Sequence[re.Pattern[str]]) -> str:
+    """``text`` without what the patterns match, and without the lines that leaves empty."""
+    for pattern in patterns:
+        text = pattern.sub("", text)
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
 def _summary(entry: Any) -> tuple[str, str]:
     """(sanitised HTML, plain text) of the entry's summary, escaping plain-text fields."""
     detail = entry.get("summary_detail") or {}
@@ -102,12 +154,19 @@ def _summary(entry: Any) -> tuple[str, str]:
     return clean_html(raw), html_to_text(raw)
 
 
-def normalise_entry(entry: Any, *, fetched_at: datetime) -> Entry:
+def normalise_entry(
+    entry: Any, *, fetched_at: datetime, boilerplate: Sequence[re.Pattern[str]] = ()
+) -> Entry:
+    """One feed entry as we store it; ``boilerplate`` is the source's known summary
+    boilerplate (``compile_boilerplate``), removed before the summary is cut."""
     guid = one_line(str(entry.get("id", "")))
     link = one_line(str(entry.get("link", "")))
     url = pick_url(link, guid)
     title_text = one_line(html_to_text(str(entry.get("title", ""))))
     summary_html, summary_text = _summary(entry)
+    if any(pattern.search(summary_text) for pattern in boilerplate):
+        summary_text = strip_boilerplate(summary_text, boilerplate)
+        summary_html = text_to_html(summary_text)
     content_text = " ".join(
         html_to_text(part.get("value", "")) for part in entry.get("content", [])
     )

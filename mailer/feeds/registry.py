@@ -1,14 +1,16 @@
 """The source registry: which feeds we poll, kept in the ``sources`` table.
 
 Defaults come from ``mailer/data/sources.toml`` (or R2P_SOURCES_FILE) and are only ever
-added when missing, so an admin's edits survive every ``r2p-mailer init``.
+added when missing, so an admin's edits survive every ``r2p-mailer init``. Each entry names
+the digest section its items go under (stored on the source) and may list its known summary
+boilerplate (regular expressions, read from the file at every poll).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,13 @@ from sqlalchemy.orm import Session
 
 from mailer.errors import ConfigError, FetchError, SourceError, UnsafeURLError
 from mailer.feeds.fetch import check_url_allowed, check_url_form
+from mailer.feeds.normalise import compile_boilerplate
 from mailer.models import Item, Source
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+SECTION_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+# The section of a source added without one (``feeds add`` without --section).
+OTHER_SECTION = "other"
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,9 @@ class SourceSpec:
     kind: str = "rss"
     language: str = "en"
     always_relevant: bool = False
+    section: str = OTHER_SECTION
+    enabled: bool = True
+    boilerplate: tuple[str, ...] = ()
 
 
 def validate_key(key: str) -> str:
@@ -41,6 +50,34 @@ def validate_key(key: str) -> str:
     return key
 
 
+def validate_section(section: str) -> str:
+    if not SECTION_PATTERN.match(section):
+        raise SourceError(
+            f"{section!r} is not a valid section: use lower-case letters, digits and hyphens"
+        )
+    return section
+
+
+def _spec(raw: dict[str, Any]) -> SourceSpec:
+    spec = SourceSpec(**{**raw, "boilerplate": tuple(raw.get("boilerplate", ()))})
+    validate_key(spec.key)
+    validate_section(spec.section)
+    check_url_form(spec.url)
+    try:
+        compile_boilerplate(spec.boilerplate)
+    except re.error as exc:
+        raise SourceError(f"source {spec.key!r}: a boilerplate pattern is invalid: {exc}") from None
+    return spec
+
+
+# Registry data that is read from the file at every poll, never stored on the source.
+_FILE_ONLY = frozenset({"boilerplate"})
+
+
+def _new_source(spec: SourceSpec) -> Source:
+    return Source(**{k: v for k, v in asdict(spec).items() if k not in _FILE_ONLY})
+
+
 def load_default_sources(path: Path | None = None) -> list[SourceSpec]:
     """Read the default source list (packaged, or R2P_SOURCES_FILE)."""
     try:
@@ -49,10 +86,7 @@ def load_default_sources(path: Path | None = None) -> list[SourceSpec]:
         else:
             text = path.read_text(encoding="utf-8")
         document: dict[str, Any] = tomllib.loads(text)
-        specs = [SourceSpec(**raw) for raw in document["source"]]
-        for spec in specs:
-            validate_key(spec.key)
-            check_url_form(spec.url)
+        specs = [_spec(raw) for raw in document["source"]]
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, SourceError) as exc:
         origin = path or "the packaged sources.toml"
         raise ConfigError(f"R2P_SOURCES_FILE: cannot use {origin}: {exc}") from None
@@ -65,10 +99,15 @@ def seed_sources(specs: list[SourceSpec], *, session: Session) -> list[str]:
     added = []
     for spec in specs:
         if spec.key not in existing:
-            session.add(Source(**spec.__dict__, enabled=True))
+            session.add(_new_source(spec))
             added.append(spec.key)
     session.flush()
     return added
+
+
+def boilerplate_by_key(specs: list[SourceSpec]) -> dict[str, tuple[str, ...]]:
+    """Each registry source's summary boilerplate patterns, by source key."""
+    return {spec.key: spec.boilerplate for spec in specs if spec.boilerplate}
 
 
 def get_source(key: str, *, session: Session) -> Source:
@@ -86,6 +125,7 @@ def add_source(spec: SourceSpec, *, allow_private: bool, session: Session) -> So
     the address again before connecting.
     """
     validate_key(spec.key)
+    validate_section(spec.section)
     try:
         check_url_allowed(spec.url, allow_private=allow_private)
     except UnsafeURLError:
@@ -94,7 +134,7 @@ def add_source(spec: SourceSpec, *, allow_private: bool, session: Session) -> So
         pass
     if session.scalar(select(Source.id).where(Source.key == spec.key)) is not None:
         raise SourceError(f"a source {spec.key!r} already exists")
-    source = Source(**spec.__dict__, enabled=True)
+    source = _new_source(spec)
     session.add(source)
     session.flush()
     return source

@@ -9,7 +9,7 @@ import typer
 
 from mailer.db import session_scope
 from mailer.errors import MailerError
-from mailer.feeds.registry import SourceSpec, list_sources
+from mailer.feeds.registry import OTHER_SECTION, SourceSpec, list_sources
 from mailer.terminal import safe
 from service.cli.context import MailerTyper, cli_context, console, fail
 from service.cli.output import Column, FormatOption, print_records
@@ -23,6 +23,7 @@ FEED_COLUMNS = (
     Column("key", "source"),
     Column("title", "title"),
     Column("url", "url"),
+    Column("section", "section", in_table=False),
     Column("enabled", "on"),
     Column("disabled_reason", "why off"),
     Column("items", "items"),
@@ -46,6 +47,7 @@ def feeds_list(format: FormatOption = None) -> None:
                 "key": source.key,
                 "title": source.title,
                 "url": source.url,
+                "section": source.section,
                 "enabled": source.enabled,
                 "disabled_reason": source.disabled_reason,
                 "items": count,
@@ -74,12 +76,19 @@ def feeds_add(
     always_relevant: Annotated[
         bool, typer.Option(help="Keep every item of this feed, whatever its words.")
     ] = False,
+    section: Annotated[
+        str,
+        typer.Option(
+            metavar="SECTION",
+            help='The digest section of its items, e.g. "global-centre", "un-news".',
+        ),
+    ] = OTHER_SECTION,
 ) -> None:
     """Add a feed source. Private and loopback addresses are refused unless
     R2P_ALLOW_PRIVATE_FEEDS=true."""
     with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
         spec = SourceSpec(
-            key=key, url=url, title=title, language=language, always_relevant=always_relevant
+            key, url, title, language=language, always_relevant=always_relevant, section=section
         )
         try:
             feeds.add(

@@ -471,3 +471,105 @@ def test_junk_after_a_gzip_stream_is_refused(db: Db, feed_server: FeedServer) ->
     outcome = poll(db, feed_max_bytes=1_000_000)["padded"]
     assert outcome.status == "failed"
     assert "cap" in outcome.message or "after the end" in outcome.message
+
+
+def meeting(db: Db, symbol: str) -> Item:
+    (item,) = [item for item in items(db) if item.dedupe_key == f"un-press:{symbol}"]
+    return item
+
+
+def test_a_press_release_replaces_the_live_blog_seen_before_it(
+    db: Db, feed_server: FeedServer
+) -> None:
+    add(db, "un-press", feed_server.serve_file("/press.xml", "un-press/blog-first.xml"))
+    poll(db)
+    blog = meeting(db, "sc16450")
+    assert blog.url == "https://press.un.org/en/blog/sc16450"
+    feed_server.serve_file("/press.xml", "un-press/release-after-blog.xml")
+    assert poll(db)["un-press"].new == 1
+    release = meeting(db, "sc16450")
+    assert release.id == blog.id and release.fetched_at == blog.fetched_at
+    assert release.url == "https://press.un.org/en/2026/sc16450.doc.htm"
+    assert release.uid == release.url and release.title.startswith("Security Council, 10058th")
+    assert release.tags["risks"] == ["mass-killings", "forced-displacement", "arbitrary-detention"]
+    assert release.relevant and release.published_at > blog.published_at
+    feed_server.serve_file("/press.xml", "un-press/release-after-blog.xml", validators=False)
+    with db.session() as session:  # a new body hash: the feed is parsed and stored again
+        get_source("un-press", session=session).body_hash = None
+        session.commit()
+    assert poll(db)["un-press"].new == 0
+    assert meeting(db, "sc16450").url == release.url and len(items(db)) == 1
+
+
+def test_a_live_blog_seen_after_its_press_release_does_not_replace_it(
+    db: Db, feed_server: FeedServer
+) -> None:
+    add(db, "un-press", feed_server.serve_file("/press.xml", "un-press/release-after-blog.xml"))
+    assert poll(db)["un-press"].new == 1
+    feed_server.serve_file("/press.xml", "un-press/blog-first.xml")
+    assert poll(db)["un-press"].new == 0
+    assert meeting(db, "sc16450").url == "https://press.un.org/en/2026/sc16450.doc.htm"
+
+
+def test_un_news_feed_view_guids_become_canonical_story_urls(
+    db: Db, feed_server: FeedServer
+) -> None:
+    add(
+        db, "un-news-human-rights", feed_server.serve_file("/hr.xml", "un-news/feed-view-guids.xml")
+    )
+    poll(db)
+    stored = by_url(db)
+    assert set(stored) == {
+        "https://news.un.org/en/story/2026/11/1166421",
+        "https://news.un.org/en/story/2026/11/1166422",
+        "https://news.un.org/en/story/2026/11/1166423",
+        # an audio page's redirect names no story: kept as the feed gave it
+        "https://news.un.org/feed/view/en/audio/2026/11/1166424",
+    }
+    football = stored["https://news.un.org/en/story/2026/11/1166421"]
+    assert football.uid == "https://news.un.org/feed/view/en/story/2026/11/1166421"
+    assert football.dedupe_key == "un-news:en:1166421"
+
+
+def test_a_country_alone_or_a_colliding_acronym_makes_nothing_relevant(
+    db: Db, feed_server: FeedServer
+) -> None:
+    add(
+        db, "un-news-human-rights", feed_server.serve_file("/hr.xml", "un-news/feed-view-guids.xml")
+    )
+    poll(db)
+    stored = {item.url.rsplit("/", 1)[1]: item for item in items(db)}
+    football, council, kivu = stored["1166421"], stored["1166422"], stored["1166423"]
+    assert football.tags["countries"] == ["ukraine"] and not football.relevant
+    assert council.tags["countries"] == ["ukraine"] and not council.relevant
+    assert kivu.tags["countries"] == ["dr-congo"] and kivu.relevant
+    assert kivu.tags["matched"] == {"mass-killings": "summary executions", "dr-congo": "DRC"}
+
+
+def test_known_summary_boilerplate_is_stripped_per_source(db: Db, feed_server: FeedServer) -> None:
+    # the packaged registry lists ReliefWeb's boilerplate under this key
+    add(db, "reliefweb-updates", feed_server.serve_file("/rw.xml", "reliefweb/updates.xml"))
+    poll(db)
+    report, flash = items(db)
+    assert report.summary_text == "" and report.summary_html == ""
+    assert flash.summary_text.startswith("Some 12,000 people fled El Fasher")
+    assert "Country:" not in flash.summary_html and "Source:" not in flash.summary_html
+    assert flash.tags["countries"] == ["sudan"] and flash.relevant
+
+
+def test_another_source_keeps_the_same_words(db: Db, feed_server: FeedServer) -> None:
+    add(db, "aggregator", feed_server.serve_file("/rw.xml", "reliefweb/updates.xml"))
+    poll(db)
+    assert all(item.summary_text.startswith("Country: ") for item in items(db))
+
+
+def test_an_unusable_registry_file_leaves_the_boilerplate_and_polls_on(
+    db: Db, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    add(db, "reliefweb-updates", feed_server.serve_file("/rw.xml", "reliefweb/updates.xml"))
+    broken = db.tmp_path / "sources.toml"
+    broken.write_text("[[source]]\nkey = 'reliefweb-updates'\nboilerplate = ['(unclosed']\n")
+    with caplog.at_level(logging.ERROR, logger="jobs.poll"):
+        assert poll(db, sources_file=broken)["reliefweb-updates"].new == 2
+    assert "boilerplate not stripped" in caplog.text and "sources.toml" in caplog.text
+    assert all(item.summary_text.startswith("Country: ") for item in items(db))

@@ -46,9 +46,24 @@ def week(db: Db) -> Db:
     with db.session() as session:
         session.add_all(
             [
-                Source(key="globalr2p", url="https://globalr2p.org/feed/", always_relevant=True),
-                Source(key="un-press", url="https://press.un.org/en/rss.xml", title="UN press"),
-                Source(key="un-news", url="https://news.un.org/feed/rss.xml", title="UN News"),
+                Source(
+                    key="globalr2p",
+                    url="https://globalr2p.org/feed/",
+                    always_relevant=True,
+                    section="global-centre",
+                ),
+                Source(
+                    key="un-press",
+                    url="https://press.un.org/en/rss.xml",
+                    title="UN press",
+                    section="un-press",
+                ),
+                Source(
+                    key="un-news",
+                    url="https://news.un.org/feed/rss.xml",
+                    title="UN News",
+                    section="un-news",
+                ),
             ]
         )
         session.commit()

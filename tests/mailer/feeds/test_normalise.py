@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from mailer.feeds.normalise import canonical_url, dedupe_key, pick_url
+from mailer.feeds.normalise import (
+    RANK_LIVE_BLOG,
+    RANK_OTHER,
+    RANK_PRESS_RELEASE,
+    canonical_url,
+    compile_boilerplate,
+    dedupe_key,
+    pick_url,
+    story_rank,
+    strip_boilerplate,
+)
 from mailer.feeds.sanitise import clean_html, html_to_text, one_line, text_to_html
 
 
@@ -67,3 +77,49 @@ def test_clean_html_keeps_safe_links_only() -> None:
 
 def test_one_line_strips_control_characters_and_newlines() -> None:
     assert one_line(" Subject\r\nBcc: evil@example.org\x00 ") == "Subject Bcc: evil@example.org"
+
+
+@pytest.mark.parametrize(
+    ("link", "guid"),
+    [
+        (  # real UN News feeds: the guid is the redirect URL too
+            "https://news.un.org/feed/view/en/story/2026/11/1166421",
+            "https://news.un.org/feed/view/en/story/2026/11/1166421",
+        ),
+        ("https://news.un.org/feed/view/en/story/2026/11/1166421?utm_source=rss", ""),
+        ("", "https://news.un.org/feed/view/en/story/2026/11/1166421/"),
+    ],
+)
+def test_un_news_redirects_become_canonical_story_urls(link: str, guid: str) -> None:
+    assert pick_url(link, guid) == "https://news.un.org/en/story/2026/11/1166421"
+
+
+def test_a_redirect_that_names_no_story_is_kept() -> None:
+    audio = "https://news.un.org/feed/view/en/audio/2026/11/1166424"
+    assert pick_url(audio, audio) == audio
+
+
+@pytest.mark.parametrize(
+    ("url", "rank"),
+    [
+        ("https://press.un.org/en/2026/sc16450.doc.htm", RANK_PRESS_RELEASE),
+        ("https://press.un.org/en/blog/sc16450", RANK_LIVE_BLOG),
+        ("https://press.un.org/en", RANK_OTHER),
+        ("https://news.un.org/en/story/2026/11/1166401", RANK_OTHER),
+    ],
+)
+def test_a_press_release_outranks_its_live_blog(url: str, rank: int) -> None:
+    assert story_rank(url) == rank
+
+
+def test_boilerplate_is_removed_line_by_line() -> None:
+    patterns = compile_boilerplate(
+        [r"^Countr(?:y|ies): .*$", r"^Sources?: .*$", r"(?i)Please refer to the attached files?\."]
+    )
+    text = "Country: Ukraine\nSources: UNICEF; OCHA\nPlease refer to the attached files."
+    assert strip_boilerplate(text, patterns) == ""
+    kept = "Country: Sudan\nSource: IOM\nSome 12,000 people fled El Fasher.\nCountry roads closed."
+    assert (
+        strip_boilerplate(kept, patterns)
+        == "Some 12,000 people fled El Fasher.\nCountry roads closed."
+    )

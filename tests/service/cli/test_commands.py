@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def test_every_command_has_help() -> None:
 
 def test_init_is_idempotent_and_adds_default_feeds_once(cli_env: Db) -> None:
     code, output = invoke("init")
-    assert code == 0 and "Added 6 default feed source(s)" in output
+    assert code == 0 and "Added 7 default feed source(s)" in output  # ReliefWeb off
     code, output = invoke("init")
     assert code == 0 and "Added" not in output and "schema revision" in output
     code, output = invoke("feeds", "list")
@@ -54,6 +55,17 @@ def test_feeds_add_disable_and_poll_one_feed(cli_env: Db, feed_server: FeedServe
     assert code == 1 and "disabled" in output
     code, output = invoke("feeds", "list")
     assert "\tfalse\tdisabled by an admin\t" in output
+
+
+def test_feeds_add_records_the_digest_section(cli_env: Db) -> None:
+    invoke("init")
+    url = "http://127.0.0.1:9/feed.xml"
+    assert invoke("feeds", "add", "relief", url, "--section", "humanitarian")[0] == 0
+    code, output = invoke("feeds", "add", "bad", url + "?b", "--section", "Not a key")
+    assert code == 1 and "not a valid section" in output
+    code, output = invoke("feeds", "list", "--format", "json")
+    sections = {row["key"]: row["section"] for row in json.loads(output)}
+    assert sections["relief"] == "humanitarian" and sections["globalr2p"] == "global-centre"
 
 
 def test_poll_reports_unreachable_feeds_and_exits_1(cli_env: Db, feed_server: FeedServer) -> None:

@@ -151,8 +151,8 @@ def test_tsv_keeps_one_line_per_record_whatever_the_values(cli_env: Db) -> None:
     result = cli("feeds", "list", "--format", "tsv")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert len(lines) == 1 + 6  # the header and the six default feeds
-    assert all(line.count("\t") == 11 for line in lines)
+    assert len(lines) == 1 + 7  # the header and the seven default feeds
+    assert all(line.count("\t") == 12 for line in lines)  # 13 fields
     row = next(line.split("\t") for line in lines if line.startswith("un-press\t"))
     assert row[1] == "tab here new line red [bold]loud[/bold] l"
     assert "\x1b" not in result.stdout and "\r" not in result.stdout
@@ -179,7 +179,7 @@ def test_csv_is_formula_safe_and_reads_back(cli_env: Db) -> None:
     result = cli("feeds", "list", "--format", "csv")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert len(rows) == 6
+    assert len(rows) == 7
     press = next(row for row in rows if row["key"] == "un-press")
     assert press["last_error"] == "'" + FORMULA and restore(press["last_error"]) == FORMULA
     assert press["title"] == HOSTILE  # csv quotes line breaks; nothing is lost
