@@ -141,6 +141,10 @@ def test_the_oldest_due_message_is_one_index_step_and_skips_paused_campaigns(db:
     [(statement, parameters)] = statements
     explain = "EXPLAIN QUERY PLAN " if db.backend == "sqlite" else "EXPLAIN "
     with db.engine.connect() as conn:
+        if db.backend == "postgresql":
+            # A test's few rows (and statistics left by earlier tests) would make a table
+            # scan the cheaper plan: ask whether the index serves the query at all.
+            conn.exec_driver_sql("SET enable_seqscan = off")
         plan = " ".join(str(row) for row in conn.exec_driver_sql(explain + statement, parameters))
     assert "ix_deliveries_due_time" in plan, plan
 
