@@ -52,11 +52,18 @@ pytest: install ## the tests alone, in parallel (PostgreSQL and browser ones whe
 	echo "make: pytest took $$(( $$(date +%s) - start )) s"; \
 	exit $$status
 
-test: lint typecheck pytest ## every check: ruff, mypy and the tests
+# mypy runs beside the tests (one core for a few seconds, while they wait on servers and
+# leases); either failing fails the target. The total time is the last line.
+test: install lint ## every check: ruff, mypy and the tests
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j2 typecheck pytest; status=$$?; \
+	echo "make: test took $$(( $$(date +%s) - start )) s (after lint)"; \
+	exit $$status
 
 # The quick loop while coding: the tests alone, on SQLite, no browser.
 test-fast: install ## pytest only: SQLite, no browser tests (quick)
-	env -u R2P_TEST_POSTGRES_URL -u R2P_TEST_REQUIRE_BROWSER $(BIN)/pytest -m "not browser and not postgres"
+	env -u R2P_TEST_POSTGRES_URL -u R2P_TEST_REQUIRE_BROWSER $(BIN)/pytest -n $(PYTEST_WORKERS) \
+		--dist worksteal -m "not browser and not postgres"
 
 bench: install ## the feed-poll benchmark
 	$(BIN)/python bench/poll.py
