@@ -433,10 +433,13 @@ class DeliveryWorker:
             waiting = len(urgent) + len(batch)
             settling = len(chunk) + len(unsent) + len(gone) + len(tried)
             room = size - (outstanding - settling)
+            # No rows are taken while the breaker is not closed (now, not when the batch
+            # began): they would not be sent, and the rows it holds back, due again in this
+            # very transaction, would be claimed straight back and left `sending`.
+            claiming = ask and not probing and self.breaker.state == "closed"
             top_up = (
-                ask
+                claiming
                 and refill
-                and not probing
                 and waiting <= size // 2
                 and len(held) < size * STREAM_BATCHES
                 and room > 0
@@ -447,7 +450,7 @@ class DeliveryWorker:
                 unsent,
                 gone,
                 tried,
-                urgent_above=least_urgent if ask and not probing else None,
+                urgent_above=least_urgent if claiming else None,
                 urgent_limit=size - len(urgent),
                 refill=room if top_up else 0,
             )
@@ -464,6 +467,10 @@ class DeliveryWorker:
             self._report()
             if more:
                 held.extend(more)
+                # A row given back earlier in this batch (released, deferred) and claimed
+                # again is a new claim: until a lane takes it, it has not been started, so
+                # it is given back if the batch ends first.
+                started.difference_update(c.id for c in more)
                 try:
                     ready, found = await asyncio.to_thread(self._prepare, more)
                 except Exception:

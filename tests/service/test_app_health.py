@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from mailer.config import Settings
 from tests.conftest import Db
 from tests.jobs.test_worker_process import running
 from tests.support.factories import add_readers, alert_campaign
@@ -19,6 +20,7 @@ from tests.support.waiting import wait_until
 
 TOKEN = "health-run-token-0123456789"
 READERS = 20
+DEFAULT_LEASE: int = Settings.model_fields["lease_seconds"].default
 
 
 def health(base: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -43,9 +45,6 @@ def test_health_is_degraded_while_the_relay_is_down_and_ok_when_it_returns(
         "breaker_failures": "3",
         "breaker_probe_every": "1s",
         "health_degraded_status": "503",
-        # The shortest lease: rows claimed while the relay was down and not sent are only
-        # taken again when their lease ends (30 s by default).
-        "lease_seconds": "5",
     }
     with running(db, tmp_path, relay.url, **settings) as service:
         base = service.base
@@ -73,7 +72,13 @@ def test_health_is_degraded_while_the_relay_is_down_and_ok_when_it_returns(
 
         relay.start()
         try:
-            wait_until(lambda: all(relay.handler.to(e) for e in emails))
+            # The default lease: a row claimed while the relay was down and neither sent
+            # nor given back would only go out when its lease ran out.
+            wait_until(
+                lambda: all(relay.handler.to(e) for e in emails),
+                DEFAULT_LEASE / 2,
+                message="every reader mailed before a lease could have run out",
+            )
             wait_until(lambda: health(base) == (200, {"status": "ok"}))
             assert metric(base, r'r2p_breaker_state\{relay="[^"]*",worker="[^"]+"\}') == 0
             wait_until(

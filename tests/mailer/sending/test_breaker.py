@@ -20,6 +20,8 @@ from tests.support.smtpserver import SMTPServer, _free_port
 from tests.support.waiting import wait_until
 
 READERS = 300
+FEW_READERS = 20  # fewer than half a batch
+LONG_LEASE = 300  # seconds: a row left `sending` would wait this long
 
 
 def status_row(db: Db, name: str) -> WorkerStatus | None:
@@ -111,3 +113,46 @@ def test_a_run_of_4xx_across_recipients_opens_the_breaker_but_one_greylisting_do
     breaker.probing()
     breaker.record(ok)
     assert state(breaker) == "closed" and breaker.reason == ""
+
+
+def test_rows_the_open_breaker_held_back_are_not_kept_sending_and_go_out_when_the_relay_returns(
+    db: Db,
+) -> None:
+    """A queue smaller than half a batch: the breaker opens on the first rows while the
+    rest of the batch waits. The rows it held back must go back to the queue, not be
+    claimed again (unsent, uncounted) by the same transaction's top-up and left ``sending``
+    until their lease ends; when the relay returns, every row goes out long before the
+    lease could have run out, each on its first counted attempt."""
+    server = SMTPServer(port=_free_port())  # down: nothing listens on its port yet
+    emails = [f"few{i:02d}@example.org" for i in range(FEW_READERS)]
+    campaign = alert_campaign(db, add_readers(db, emails))
+    settings = db.settings(
+        breaker_failures=3,
+        breaker_probe_every=timedelta(seconds=1),
+        lease_seconds=LONG_LEASE,
+    )
+    worker = DeliveryWorker(settings, db.factory, smtp_sender(server.url, connections=4))
+
+    async def scenario() -> None:
+        task = asyncio.create_task(worker.run())
+        try:
+            await asyncio.to_thread(wait_until, lambda: worker.breaker.state != "closed", 30)
+            start = worker.counters.attempts
+            await asyncio.to_thread(wait_until, lambda: worker.counters.attempts >= start + 2, 30)
+            server.start()
+            # Well inside the lease: a row kept ``sending`` would wait for all of it.
+            await asyncio.to_thread(
+                wait_until,
+                lambda: {d.status for d in deliveries(db, campaign)} == {"sent"},
+                LONG_LEASE / 5,
+                message="every row sent before its lease could have run out",
+            )
+        finally:
+            worker.stop()
+            await task
+            server.stop()
+
+    asyncio.run(scenario())
+    assert sorted(r.rcpt_tos[0] for r in server.received) == sorted(emails)
+    # The breaker's deferrals and the failed probes were not counted as attempts.
+    assert {d.attempts for d in deliveries(db, campaign)} == {1}
