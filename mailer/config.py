@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     digest_timezone: str = "UTC"
     # For demos and tests: run the digest job at this interval instead of weekly.
     digest_every: Duration | None = None
+    # Staff review each issue before it goes out: it is prepared as a draft this long
+    # before the slot and sent at the slot only if approved (false: sent automatically).
+    digest_review: bool = True
+    digest_prepare_at: Duration = timedelta(days=2)
     scheduler_lease: Duration = timedelta(seconds=30)
     alert_approvers: int = Field(default=1, ge=1, le=5)
     alert_expires: Duration = timedelta(hours=12)
