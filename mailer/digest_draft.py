@@ -11,17 +11,30 @@ the admins (``notice``) after its commit.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.digest import Issued, campaign_key, create_digest, plan_digest, queue_reviewed
+from mailer.digest import (
+    FALLBACK_SUBJECT,
+    Issued,
+    campaign_key,
+    create_digest,
+    digest_rendering,
+    issue_stories,
+    plan_digest,
+    queue_reviewed,
+)
+from mailer.digest_content import ContentPlanner, digest_context, lay_out, load_entries, situations
 from mailer.digest_review import Edits, ReviewState, store
-from mailer.email.compose import date_header
+from mailer.email.compose import date_header, test_copy
 from mailer.email.headers import new_message
+from mailer.email.render import RenderedEmail
 from mailer.models import Campaign
 from mailer.outbox.campaigns import CampaignStateError, lock_campaign
 from mailer.outbox.status import CampaignStatus
@@ -162,3 +175,67 @@ def held_notice(settings: Settings, campaign: Campaign) -> tuple[str, str]:
         f"This week's digest ({campaign.context['period']}) was not approved by its send "
         f"time, so it was held: nothing was sent.\n\nReview it and send it now:\n{link}\n",
     )
+
+
+def editor_sections(
+    campaign: Campaign, *, settings: Settings, session: Session
+) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """The issue as a reader who takes everything reads it, with the stories the editor
+    removed kept in place (marked ``removed``) so they can be restored."""
+    entries = load_entries(campaign.context["item_ids"], session=session)
+    archive = f"{settings.base_url}/archive/{campaign.key}"
+    edits = Edits.of(campaign.context)
+    known = situations(settings.relevance_file)
+    return lay_out(entries.values(), known, archive, edits, keep_removed=True)
+
+
+def reading_order(sections: list[tuple[str, str, list[dict[str, Any]]]]) -> list[int]:
+    return [entry["id"] for _, _, entries in sections for entry in entries]
+
+
+def neighbour(
+    sections: list[tuple[str, str, list[dict[str, Any]]]], story: int, step: int
+) -> int | None:
+    """The story ``step`` places away from ``story`` in its own section, if any."""
+    for _, _, entries in sections:
+        ids = [entry["id"] for entry in entries]
+        if story in ids:
+            at = ids.index(story) + step
+            return ids[at] if 0 <= at < len(ids) else None
+    return None
+
+
+def edit(campaign: Campaign, edits: Edits, *, settings: Settings, session: Session) -> None:
+    """Store the editor's new ``edits`` on the locked draft; the issue's title (its
+    subject for a reader who takes everything) follows the lead story."""
+    campaign.context = store(campaign.context, edits)
+    entries = load_entries(campaign.context["item_ids"], session=session)
+    kept = [i for story in issue_stories(entries, campaign) for i in story.item_ids]
+    ctx = digest_context(campaign, kept, entries, settings=settings)
+    campaign.subject = str(ctx["subject"]) or FALLBACK_SUBJECT
+    session.flush()
+
+
+def preview_issue(
+    campaign: Campaign, topics: Iterable[str], *, settings: Settings, session: Session
+) -> RenderedEmail | None:
+    """The issue as edited, for a reader with these topics (none: everything); None when
+    nothing in it is for them."""
+    entries = load_entries(campaign.context["item_ids"], session=session)
+    content = ContentPlanner(issue_stories(entries, campaign)).content_for("en", topics)
+    if content is None:
+        return None
+    return digest_rendering(campaign, content.item_ids, entries, settings=settings)
+
+
+def test_message(
+    campaign: Campaign,
+    to: str,
+    topics: Iterable[str],
+    *,
+    settings: Settings,
+    session: Session,
+) -> bytes | None:
+    """The issue as a reader with ``topics`` gets it, addressed to ``to``, marked [TEST]."""
+    rendered = preview_issue(campaign, topics, settings=settings, session=session)
+    return None if rendered is None else test_copy(rendered, to, settings=settings)
