@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -135,8 +135,10 @@ def at_slot(*, settings: Settings, period: str, now: datetime, session: Session)
         return SlotOutcome(campaign, 0, False, f"{campaign.key} was sent already")
     state = Edits.of(campaign.context).state
     if state == ReviewState.APPROVED:
+        # Due from the real clock: ``now`` only says which week's slot this is.
+        due = min(now, datetime.now(UTC))
         queued = queue_reviewed(
-            campaign, settings=settings, by="scheduler", now=now, session=session
+            campaign, settings=settings, by="scheduler", now=due, session=session
         )
         return SlotOutcome(campaign, queued, False, f"{campaign.key}: {queued} deliveries queued")
     if state == ReviewState.HELD:
