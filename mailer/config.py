@@ -189,6 +189,13 @@ class Settings(BaseSettings):
                 raise ValueError(problem)
         return value
 
+    @field_validator("digest_prepare_at")
+    @classmethod
+    def _prepare_at(cls, value: timedelta) -> timedelta:
+        if value >= timedelta(days=7):
+            raise ValueError("the issue is prepared less than a week (7d) before it goes out")
+        return value
+
     @field_validator("digest_timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
