@@ -129,3 +129,20 @@ def test_with_review_off_the_slot_sends_as_before(db: Db, slot: datetime) -> Non
     weekly_digest_job()
     assert deliveries(db) == len(READERS)
     assert admin_mail(settings) == []
+
+
+def test_approving_a_held_issue_sends_it_at_once(db: Db, slot: datetime) -> None:
+    settings = slot_settings(db, slot)
+    install(Runtime(settings, db.factory))
+    prepare_digest_job(slot - timedelta(hours=1))
+    weekly_digest_job()
+    assert review_state(draft(db)) == "held"
+    with db.session() as session:
+        campaign = latest_draft(session=session)
+        assert campaign is not None
+        now = datetime.now(UTC)
+        queued = approve(campaign, settings=settings, by=AMINA, now=now, session=session)
+        session.commit()
+    assert queued == deliveries(db) == len(READERS)
+    weekly_digest_job()  # the catch-up within the grace time: sent already, nothing more
+    assert deliveries(db) == len(READERS)
