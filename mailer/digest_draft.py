@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.digest import (
     FALLBACK_SUBJECT,
+    DigestPlan,
     Issued,
     campaign_key,
     create_digest,
@@ -106,6 +107,21 @@ def send_now(
     require_draft(campaign, session=session)
     _set_state(campaign, ReviewState.APPROVED)
     return queue_reviewed(campaign, settings=settings, by=by, now=now, session=session)
+
+
+def send_draft(
+    campaign: Campaign, *, settings: Settings, by: str, now: datetime, session: Session
+) -> Issued:
+    """``send_now`` for a caller that speaks of issues (``digest send`` on the CLI)."""
+    context = campaign.context
+    plan = DigestPlan(
+        period=context["period"],
+        since=datetime.fromisoformat(context["since"]),
+        until=datetime.fromisoformat(context["until"]),
+        item_ids=list(context["item_ids"]),
+    )
+    queued = send_now(campaign, settings=settings, by=by, now=now, session=session)
+    return Issued(plan, campaign, queued, f"{campaign.key}: the draft, {queued} deliveries queued")
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from mailer import digest_draft
 from mailer.config import Settings
-from mailer.digest import Issued, issue
+from mailer.digest import Issued, iso_period, issue
 from mailer.digest_review import Edits
 from mailer.models import Campaign
+from mailer.outbox.status import CampaignStatus
 from mailer.sending import SendResult
 from staff.actions import alerts
 from staff.actions.actor import Actor
@@ -30,8 +31,16 @@ def send(
     period: str | None, *, actor: Actor, settings: Settings, now: datetime, session: Session
 ) -> Issued:
     """Issue the digest of ``period`` (an ISO week, default this week): nothing new when
-    it exists already. Safe to run again after a rollback (``mailer.db.run_with_retry``)."""
-    issued = issue(settings=settings, period=period, by=actor.email, session=session)
+    it was sent already; a draft under review is sent as its editor left it. Safe to run
+    again after a rollback (``mailer.db.run_with_retry``)."""
+    chosen = period or iso_period(now, settings.digest_timezone)
+    draft = digest_draft.find_issue(chosen, session=session)
+    if draft is not None and draft.status == CampaignStatus.DRAFT:
+        issued = digest_draft.send_draft(
+            draft, settings=settings, by=actor.email, now=now, session=session
+        )
+    else:
+        issued = issue(settings=settings, period=period, by=actor.email, session=session)
     actor.record(
         "digest.send",
         target=issued.campaign.key if issued.campaign is not None else issued.plan.period,

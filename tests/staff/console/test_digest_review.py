@@ -20,7 +20,9 @@ from mailer.digest_draft import (
     review_state,
 )
 from mailer.digest_review import Edits
-from mailer.models import Campaign, Delivery
+from mailer.models import Campaign, CampaignContent, Delivery
+from staff.actions import digest
+from staff.actions.actor import Actor
 from tests.conftest import Db
 from tests.support.browser import Reader, Site
 from tests.support.console import admin_site, audit_actions, log_in
@@ -174,3 +176,22 @@ def test_the_dashboard_says_when_the_issue_goes_out_and_its_state(site: Site) ->
     page = reader.get("/admin").text
     assert "Review the draft" in page and "In review" in page
     assert AMINA in page
+
+
+def test_digest_send_from_the_cli_sends_the_draft_as_edited(site: Site) -> None:
+    gaza = story_of(site, TITLES[1])
+    reader = log_in(site)
+    press(reader, f"/stories/{gaza}", action="remove")
+    period = the_draft(site).context["period"]
+    with site.factory() as session:
+        now = datetime.now(UTC)
+        issued = digest.send(
+            period, actor=Actor.cli(), settings=site.settings, now=now, session=session
+        )
+        session.commit()
+    assert issued.queued == 2 and issued.campaign is not None
+    assert issued.campaign.status == "sending"
+    with site.factory() as session:
+        contents = session.scalars(select(CampaignContent.item_ids)).all()
+    assert contents and all(gaza not in ids for ids in contents)
+    assert [a for _, a, _ in audit_actions(site)][-1] == "digest.send"
