@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
@@ -183,8 +184,8 @@ def _edited(
 
 
 def _back(profile: str, done: str) -> Response:
-    query = f"?done={done}" + (f"&profile={profile}" if profile else "")
-    return see_other(f"{PATH}{query}")
+    query = {"done": done, **({"profile": profile} if profile else {})}
+    return see_other(f"{PATH}?{urlencode(query)}")
 
 
 @router.post(f"{PATH}/{{campaign_id}}/stories/{{story}}")

@@ -195,3 +195,15 @@ def test_digest_send_from_the_cli_sends_the_draft_as_edited(site: Site) -> None:
         contents = session.scalars(select(CampaignContent.item_ids)).all()
     assert contents and all(gaza not in ids for ids in contents)
     assert [a for _, a, _ in audit_actions(site)][-1] == "digest.send"
+
+
+def test_the_editor_previews_the_issue_as_a_chosen_reader(site: Site) -> None:
+    reader = log_in(site)
+    chad = reader.get(f"{PAGE}?profile=chad").text
+    preview = chad[chad.index("Plain-text version") :]
+    assert "Displacement grows in eastern Chad" in preview and "El Fasher" not in preview
+    frame = reader.get(f"{PAGE}/preview.html?profile=chad").text
+    assert "eastern Chad" in frame and "El Fasher" not in frame
+    assert (
+        "Nothing in this issue is for such a reader" in reader.get(f"{PAGE}?profile=myanmar").text
+    )
