@@ -146,3 +146,16 @@ def test_approving_a_held_issue_sends_it_at_once(db: Db, slot: datetime) -> None
     assert queued == deliveries(db) == len(READERS)
     weekly_digest_job()  # the catch-up within the grace time: sent already, nothing more
     assert deliveries(db) == len(READERS)
+
+
+def test_the_catch_up_prepares_a_draft_whose_prepare_time_passed_unnoticed(
+    db: Db, slot: datetime
+) -> None:
+    settings = slot_settings(db, slot)
+    install(Runtime(settings, db.factory))
+    catch_up_digest(slot - settings.digest_prepare_at - timedelta(minutes=5))  # too early
+    with db.session() as session:
+        assert latest_draft(session=session) is None
+    catch_up_digest(slot - timedelta(hours=1))  # within the prepare window, no draft yet
+    assert review_state(draft(db)) == "in review"
+    assert deliveries(db) == 0
