@@ -5,22 +5,27 @@ that take their context from ``jobs.runtime``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.poll import poll_sources
 from jobs.runtime import current
+from mailer import digest_draft
 from mailer.config import Settings
 from mailer.db import run_with_retry, session_scope
 from mailer.digest import campaign_key, iso_period, issue_digest
-from mailer.models import Campaign
+from mailer.errors import MailerError
+from mailer.models import Admin, Campaign
 from mailer.outbox.campaigns import expire_campaigns
 from mailer.outbox.ledger import requeue_expired_leases
+from mailer.outbox.status import CampaignStatus
+from mailer.sending import make_sender
 from mailer.web.ratelimit import forget_old_hits
 from subscribers.purge import purge_unconfirmed
 
@@ -57,15 +62,84 @@ def last_digest_slot(settings: Settings, now: datetime) -> datetime:
     return slot.astimezone(UTC)
 
 
-def weekly_digest_job() -> None:
-    """Create and queue this week's issue (idempotent: one per ISO week), trying again
-    while the database is locked or unreachable (``issue_digest``)."""
+def next_digest_slot(settings: Settings, now: datetime) -> datetime:
+    """The first scheduled digest time after ``now`` (in UTC)."""
+    return last_digest_slot(settings, now) + timedelta(days=7)
+
+
+def _clock(at: datetime | None) -> datetime:
+    return at if at is not None else datetime.now(UTC)
+
+
+def weekly_digest_job(at: datetime | None = None) -> None:
+    """This week's slot (``at``: the scheduler's clock, default now). Without review:
+    create and queue the issue (idempotent: one per ISO week), trying again while the
+    database is locked or unreachable (``issue_digest``). With review: queue the approved
+    issue, or hold one still in review and tell the admins (``digest_draft.at_slot``)."""
     runtime = current()
-    now = datetime.now(UTC)
-    period = iso_period(last_digest_slot(runtime.settings, now), runtime.settings.digest_timezone)
-    issued = issue_digest(runtime.factory, settings=runtime.settings, period=period)
-    log.info("weekly digest: %s", issued.message)
-    runtime.wake_worker()
+    settings = runtime.settings
+    now = _clock(at)
+    period = iso_period(last_digest_slot(settings, now), settings.digest_timezone)
+    if not settings.digest_review:
+        issued = issue_digest(runtime.factory, settings=settings, period=period)
+        log.info("weekly digest: %s", issued.message)
+        runtime.wake_worker()
+        return
+    outcome = run_with_retry(
+        runtime.factory,
+        lambda session: digest_draft.at_slot(
+            settings=settings, period=period, now=now, session=session
+        ),
+    )
+    log.info("weekly digest: %s", outcome.message)
+    if outcome.queued:
+        runtime.wake_worker()
+    if outcome.newly_held and outcome.campaign is not None:
+        email_admins(*digest_draft.held_notice(settings, outcome.campaign))
+
+
+def prepare_digest_job(at: datetime | None = None) -> None:
+    """R2P_DIGEST_PREPARE_AT before the slot: make the coming issue a draft for review
+    (once: the week's key) and email the admins a link to it."""
+    runtime = current()
+    settings = runtime.settings
+    now = _clock(at)
+    slot = next_digest_slot(settings, now)
+    period = iso_period(slot, settings.digest_timezone)
+    issued = run_with_retry(
+        runtime.factory,
+        lambda session: digest_draft.prepare(
+            settings=settings, period=period, now=now, by="scheduler", session=session
+        ),
+    )
+    log.info("digest for review: %s", issued.message)
+    if issued.campaign is not None:
+        email_admins(*digest_draft.ready_notice(settings, issued.campaign, slot))
+
+
+def email_admins(subject: str, text: str) -> None:
+    """Mail every active admin directly through the configured transport (admins are not
+    readers: no ledger row); a refused or failed message is logged, never raised."""
+    runtime = current()
+    settings = runtime.settings
+    with session_scope(runtime.factory) as session:
+        addresses = list(session.scalars(select(Admin.email).where(Admin.active)))
+
+    async def send_all() -> None:
+        sender = make_sender(settings)
+        try:
+            for to in addresses:
+                message = digest_draft.notice(settings, to, subject, text)
+                result = await sender.send(settings.envelope_from, to, message)
+                if result.verdict != "sent":
+                    log.warning("admin notice to %s: %s %s", to, result.code, result.reply)
+        finally:
+            await sender.aclose()
+
+    try:
+        asyncio.run(send_all())
+    except (OSError, MailerError) as exc:
+        log.warning("admin notice %r could not be sent: %s", subject, exc)
 
 
 def digest_missed(settings: Settings, now: datetime, *, has_campaign: bool) -> bool:
@@ -73,19 +147,49 @@ def digest_missed(settings: Settings, now: datetime, *, has_campaign: bool) -> b
     return not has_campaign and now - last_digest_slot(settings, now) <= DIGEST_GRACE
 
 
-def catch_up_digest() -> None:
+def _issue_status(key: str, factory: sessionmaker[Session]) -> tuple[str, str] | None:
+    """(campaign status, review state) of the issue with this key, or None."""
+    with session_scope(factory) as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.key == key))
+        if campaign is None:
+            return None
+        return str(campaign.status), digest_draft.review_state(campaign)
+
+
+def slot_pending(settings: Settings, now: datetime, status: tuple[str, str] | None) -> bool:
+    """Within the grace time of a slot whose issue was neither sent nor held yet."""
+    if now - last_digest_slot(settings, now) > DIGEST_GRACE:
+        return False
+    if status is None:
+        return True
+    return status[0] == CampaignStatus.DRAFT and status[1] != "held"
+
+
+def catch_up_digest(at: datetime | None = None) -> None:
     """Make this week's issue if it was missed (no scheduler was up at the slot, or the
-    job failed or found nothing to send then) and the slot is within the grace time.
+    job failed or found nothing to send then) and the slot is within the grace time; under
+    review, also prepare the coming issue if its prepare time passed unnoticed.
     Runs when a scheduler starts and every CATCH_UP_EVERY while it runs."""
     runtime = current()
-    now = datetime.now(UTC)
+    now = _clock(at)
     settings = runtime.settings
     key = campaign_key(iso_period(last_digest_slot(settings, now), settings.digest_timezone))
-    with session_scope(runtime.factory) as session:
-        exists = session.scalar(select(Campaign.id).where(Campaign.key == key)) is not None
-    if digest_missed(runtime.settings, now, has_campaign=exists):
-        log.info("catching up the missed digest %s", key)
-        weekly_digest_job()
+    status = _issue_status(key, runtime.factory)
+    if not settings.digest_review:
+        if digest_missed(settings, now, has_campaign=status is not None):
+            log.info("catching up the missed digest %s", key)
+            weekly_digest_job(at)
+        return
+    if slot_pending(settings, now, status):
+        log.info("catching up the digest slot of %s", key)
+        weekly_digest_job(at)
+    coming = next_digest_slot(settings, now)
+    coming_key = campaign_key(iso_period(coming, settings.digest_timezone))
+    if (
+        coming - now <= settings.digest_prepare_at
+        and _issue_status(coming_key, runtime.factory) is None
+    ):
+        prepare_digest_job(at)
 
 
 def delivery_sweep_job() -> None:
@@ -130,6 +234,23 @@ def purge_unconfirmed_job() -> None:
         log.info("purged %d unconfirmed signups", purged)
 
 
+def prepare_trigger(settings: Settings) -> dict[str, Any]:
+    """The weekly cron trigger R2P_DIGEST_PREPARE_AT before the digest slot."""
+    zone = ZoneInfo(settings.digest_timezone)
+    hour, minute = (int(part) for part in settings.digest_time.split(":"))
+    # Any week serves: 2026-01-05 is a Monday; the weekday and time are what matter.
+    monday = datetime(2026, 1, 5, hour, minute, tzinfo=zone)
+    slot = monday + timedelta(days=DAYS.index(settings.digest_day))
+    when = slot - settings.digest_prepare_at
+    return {
+        "trigger": "cron",
+        "day_of_week": DAYS[when.weekday()],
+        "hour": when.hour,
+        "minute": when.minute,
+        "timezone": settings.digest_timezone,
+    }
+
+
 def schedule_jobs(scheduler: Any, settings: Settings) -> None:
     """Add every job to an APScheduler 3 scheduler (replacing stored copies)."""
     every = settings.poll_every.total_seconds()
@@ -164,6 +285,15 @@ def schedule_jobs(scheduler: Any, settings: Settings) -> None:
         **digest_trigger,
         **common,
     )
+    if settings.digest_review and settings.digest_every is None:
+        scheduler.add_job(
+            prepare_digest_job,
+            id="prepare-digest",
+            name="prepare the digest for review",
+            misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
+            **prepare_trigger(settings),
+            **common,
+        )
     scheduler.add_job(
         delivery_sweep_job,
         "interval",

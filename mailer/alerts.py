@@ -19,8 +19,7 @@ from mailer.audience import matching_readers
 from mailer.config import Settings
 from mailer.content import render_campaign
 from mailer.db import get_by_id
-from mailer.email.compose import build_template
-from mailer.email.render import RenderedEmail, preview_values
+from mailer.email.compose import test_copy
 from mailer.errors import MailerError
 from mailer.feeds.sanitise import strip_control
 from mailer.models import Admin, Approval, Campaign, Item, Source
@@ -251,10 +250,4 @@ def suggestions(*, now: datetime, session: Session, days: int = 7, limit: int = 
 def test_message(campaign: Campaign, to: str, *, settings: Settings, session: Session) -> bytes:
     """The alert exactly as readers will get it, addressed to ``to``, marked as a test."""
     rendered = render_campaign(campaign, "en", settings=settings, session=session)
-    rendered = RenderedEmail(f"[TEST] {rendered.subject}", rendered.text, rendered.html)
-    template = build_template(
-        rendered, mail_from=settings.mail_from, list_id=settings.list_id_header, bulk=True
-    )
-    values = preview_values(settings, to)
-    values["message_id"] = f"test.{secrets.token_hex(8)}@{settings.mail_domain}"
-    return template.fill(values)
+    return test_copy(rendered, to, settings=settings)

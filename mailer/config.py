@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     digest_timezone: str = "UTC"
     # For demos and tests: run the digest job at this interval instead of weekly.
     digest_every: Duration | None = None
+    # Staff review each issue before it goes out: it is prepared as a draft this long
+    # before the slot and sent at the slot only if approved (false: sent automatically).
+    digest_review: bool = True
+    digest_prepare_at: Duration = timedelta(days=2)
     scheduler_lease: Duration = timedelta(seconds=30)
     alert_approvers: int = Field(default=1, ge=1, le=5)
     alert_expires: Duration = timedelta(hours=12)
@@ -183,6 +187,13 @@ class Settings(BaseSettings):
             problem = smtp_url_problem(value.get_secret_value())
             if problem:
                 raise ValueError(problem)
+        return value
+
+    @field_validator("digest_prepare_at")
+    @classmethod
+    def _prepare_at(cls, value: timedelta) -> timedelta:
+        if value >= timedelta(days=7):
+            raise ValueError("the issue is prepared less than a week (7d) before it goes out")
         return value
 
     @field_validator("digest_timezone")

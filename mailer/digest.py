@@ -23,6 +23,8 @@ from mailer.audience import matching_readers
 from mailer.config import Settings
 from mailer.db import run_with_retry
 from mailer.digest_content import ContentPlanner, digest_context, load_entries, week_stories
+from mailer.digest_review import REVIEW_KEY, Edits
+from mailer.digest_stories import Story
 from mailer.email.render import RenderedEmail, preview_values, render_email
 from mailer.models import Campaign, CampaignContent, Item, Source
 from mailer.outbox.campaigns import get_or_create_campaign, start
@@ -136,12 +138,71 @@ def _recipients(planner: ContentPlanner, *, session: Session) -> Iterator[tuple[
             yield subscriber_id, content.key
 
 
+def issue_stories(
+    entries: dict[int, tuple[Item, Source]], campaign: Campaign | None = None
+) -> list[Story]:
+    """The stories an issue carries: the week's, less those an editor removed."""
+    removed = Edits.of(campaign.context).removed if campaign is not None else frozenset()
+    return [s for s in week_stories(entries) if min(s.item_ids) not in removed]
+
+
+def queue_issue(
+    campaign: Campaign,
+    recipients: Iterator[tuple[int, str]],
+    planner: ContentPlanner,
+    *,
+    settings: Settings,
+    by: str,
+    now: datetime,
+    session: Session,
+) -> int:
+    """Approve the issue and queue one delivery per recipient, storing each distinct
+    content once; returns the deliveries queued."""
+    start(campaign, by=by, now=now, session=session)
+    queued = enqueue(
+        campaign, recipients, deadline_at=now + settings.retry_for, now=now, session=session
+    )
+    if planner.contents:
+        session.execute(
+            insert(CampaignContent),
+            [
+                {
+                    "campaign_id": campaign.id,
+                    "key": c.key,
+                    "language": c.language,
+                    "item_ids": list(c.item_ids),
+                }
+                for c in planner.contents.values()
+            ],
+        )
+    return queued
+
+
+def queue_reviewed(
+    campaign: Campaign, *, settings: Settings, by: str, now: datetime, session: Session
+) -> int:
+    """Queue a draft issue as its editor left it (the stories they kept, for every reader
+    whose topics select any); returns the deliveries queued."""
+    entries = load_entries(campaign.context["item_ids"], session=session)
+    planner = ContentPlanner(issue_stories(entries, campaign))
+    recipients = _recipients(planner, session=session)
+    return queue_issue(
+        campaign, recipients, planner, settings=settings, by=by, now=now, session=session
+    )
+
+
 def create_digest(
-    plan: DigestPlan, *, settings: Settings, session: Session, by: str = "scheduler"
+    plan: DigestPlan,
+    *,
+    settings: Settings,
+    session: Session,
+    by: str = "scheduler",
+    review: dict[str, Any] | None = None,
 ) -> tuple[Campaign | None, int, str]:
     """Create, approve and enqueue the issue in one transaction: each reader's content is
     worked out here (streaming the list), stored once per distinct content, and named on
-    their delivery.
+    their delivery. With ``review`` (the editor's starting state), the issue is only
+    created, as a draft for review, and nothing is queued.
 
     Returns (campaign or None, deliveries queued, what happened in words).
     """
@@ -157,35 +218,29 @@ def create_digest(
     if first is None:
         # The items roll into the next issue: its cutoff is the last issue actually made.
         return None, 0, f"no reader's topics match the {len(plan.item_ids)} new items: no issue"
+    context = plan_context(plan)
+    if review is not None:
+        context[REVIEW_KEY] = review
     campaign, _ = get_or_create_campaign(
         kind="digest",
         key=key,
         template="digest",
         subject=digest_subject(plan, entries, settings=settings),
-        context=plan_context(plan),
+        context=context,
         priority=Priority.DIGEST,
         created_by=by,
         session=session,
     )
-    start(campaign, by=by, now=plan.until, session=session)
-    queued = enqueue(
+    if review is not None:
+        return campaign, 0, f"{key}: {len(plan.item_ids)} items, a draft for review"
+    queued = queue_issue(
         campaign,
         itertools.chain([first], recipients),
-        deadline_at=plan.until + settings.retry_for,
+        planner,
+        settings=settings,
+        by=by,
         now=plan.until,
         session=session,
-    )
-    session.execute(
-        insert(CampaignContent),
-        [
-            {
-                "campaign_id": campaign.id,
-                "key": c.key,
-                "language": c.language,
-                "item_ids": list(c.item_ids),
-            }
-            for c in planner.contents.values()
-        ],
     )
     return (
         campaign,

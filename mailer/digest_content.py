@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.digest_review import Edits, note_html
 from mailer.digest_stories import (
     Story,
     cluster,
@@ -205,14 +206,23 @@ def subject_line(lead: str, total: int) -> str:
     return f"{short}, and {total - 1} more" if total > 1 else short
 
 
+def story_id(members: Sequence[tuple[Item, Source]]) -> int:
+    """How an editor names a story: its lowest item id."""
+    return min(item.id for item, _ in members)
+
+
 def _entry(
-    members: Sequence[tuple[Item, Source]], situation: str | None, archive: str
+    members: Sequence[tuple[Item, Source]], situation: str | None, archive: str, edits: Edits
 ) -> dict[str, Any]:
     lead, _ = members[0]
+    story = story_id(members)
     summary = next((i.summary_text for i, _ in members if i.summary_text.strip()), "")
+    summary = edits.summaries.get(story, summary)
+    title = edits.titles.get(story, lead.title)
     return {
-        "title": lead.title,
-        "headline": headline(lead.title, situation),
+        "id": story,
+        "title": title,
+        "headline": headline(title, situation),
         "url": lead.url or archive,
         "published_at": lead.published_at,
         "summary": shorten(summary, SUMMARY_CHARS),
@@ -245,21 +255,48 @@ def _ordered_sections(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
     return [k for k in (GLOBAL_CENTRE, *countries, THEMATIC) if k in grouped]
 
 
+def _editors_order(
+    grouped: dict[str, list[dict[str, Any]]], order: list[str], edits: Edits
+) -> list[str]:
+    """Each section in the editor's order (stories never moved: newest first, after the
+    moved ones), and the lead story first in its section, that section first."""
+    for stories in grouped.values():
+        stories.sort(key=lambda e: e["published_at"], reverse=True)
+        stories.sort(key=lambda e: edits.rank(e["id"]))
+    for key, stories in grouped.items():
+        lead = [e for e in stories if e["id"] == edits.lead]
+        if lead:
+            grouped[key] = lead + [e for e in stories if e["id"] != edits.lead]
+            return [key] + [k for k in order if k != key]
+    return order
+
+
 def lay_out(
-    entries: Iterable[tuple[Item, Source]], known: Situations, archive: str
+    entries: Iterable[tuple[Item, Source]],
+    known: Situations,
+    archive: str,
+    edits: Edits | None = None,
+    *,
+    keep_removed: bool = False,
 ) -> list[tuple[str, str, list[dict[str, Any]]]]:
-    """(section key, title, entries newest first) in reading order."""
+    """(section key, title, entries) in reading order: newest first, unless an editor
+    reordered them or chose a lead story. Stories the editor removed are left out (or,
+    with ``keep_removed``, kept and marked, for the editor's own page)."""
+    edits = edits or Edits()
     grouped: dict[str, list[dict[str, Any]]] = {}
     titles = {GLOBAL_CENTRE: GLOBAL_CENTRE_TITLE, THEMATIC: THEMATIC_TITLE}
     for members in cluster(entries):
+        removed = story_id(members) in edits.removed
+        if removed and not keep_removed:
+            continue
         named = story_situations(members, known)
         single = known.name(named[0]) if len(named) == 1 else None
         key = _section_of(members, named)
         titles.setdefault(key, known.name(key))
-        grouped.setdefault(key, []).append(_entry(members, single, archive))
-    for stories in grouped.values():
-        stories.sort(key=lambda e: e["published_at"], reverse=True)
-    return [(key, titles[key], grouped[key]) for key in _ordered_sections(grouped)]
+        entry = _entry(members, single, archive, edits)
+        grouped.setdefault(key, []).append({**entry, "removed": removed})
+    order = _editors_order(grouped, _ordered_sections(grouped), edits)
+    return [(key, titles[key], grouped[key]) for key in order]
 
 
 def preheader(lead: str, total: int, names: list[str], since: datetime, until: datetime) -> str:
@@ -284,7 +321,8 @@ def digest_context(
     not the week's."""
     archive = f"{settings.base_url}/archive/{campaign.key}"
     mine = [entries[i] for i in item_ids if i in entries]  # an item deleted since is gone
-    laid_out = lay_out(mine, situations(settings.relevance_file), archive)
+    edits = Edits.of(campaign.context)
+    laid_out = lay_out(mine, situations(settings.relevance_file), archive, edits)
     limit = limit or settings.digest_section_limit
     sections: list[dict[str, Any]] = [
         {
@@ -311,4 +349,6 @@ def digest_context(
         "subject": subject_line(lead["headline"], total) if lead else "",
         "preheader": preheader(lead["headline"], total, names, since, until) if lead else "",
         "archive_url": archive,
+        "note_html": note_html(edits.note),
+        "note_text": edits.note,
     }

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.policy import SMTP
 from email.utils import formatdate
 
+from mailer.config import Settings
 from mailer.email.headers import HeaderValueError, check_slot_value, new_message
-from mailer.email.render import SLOT_PATTERN, RenderedEmail, slot
+from mailer.email.render import SLOT_PATTERN, RenderedEmail, preview_values, slot
 from mailer.errors import MessageError
 
 
@@ -98,3 +100,15 @@ def message_id_for(key: str, domain: str, delivery_id: int, campaign_id: int, re
 def date_header(when: datetime) -> str:
     """RFC 5322 date, as the Date header wants it."""
     return formatdate(when.timestamp(), usegmt=True)
+
+
+def test_copy(rendered: RenderedEmail, to: str, *, settings: Settings) -> bytes:
+    """A campaign's mail as readers get it, addressed to ``to`` and marked [TEST] (its
+    reader links stand in: they lead to an 'invalid link' page)."""
+    marked = RenderedEmail(f"[TEST] {rendered.subject}", rendered.text, rendered.html)
+    template = build_template(
+        marked, mail_from=settings.mail_from, list_id=settings.list_id_header, bulk=True
+    )
+    values = preview_values(settings, to)
+    values["message_id"] = f"test.{secrets.token_hex(8)}@{settings.mail_domain}"
+    return template.fill(values)

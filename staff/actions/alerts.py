@@ -100,7 +100,8 @@ def create(
     return campaign
 
 
-async def _send(settings: Settings, to: str, message: bytes) -> SendResult:
+async def send_one(settings: Settings, to: str, message: bytes) -> SendResult:
+    """One prebuilt message to one address through the configured transport (a test)."""
     sender = make_sender(settings)
     try:
         return await sender.send(settings.envelope_from, to, message)
@@ -122,7 +123,7 @@ def send_test(
     from a thread that has none (a CLI command, a synchronous route). A transport that
     cannot be used at all raises (MailerError, OSError) and nothing is audited."""
     message = test_message(campaign, to, settings=settings, session=session)
-    result = asyncio.run(_send(settings, to, message))
+    result = asyncio.run(send_one(settings, to, message))
     actor.record(
         "alert.test",
         target=campaign.key,

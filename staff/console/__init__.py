@@ -1,4 +1,4 @@
-"""The staff console (/admin: login, dashboard, alerts, campaigns, digest preview,
+"""The staff console (/admin: login, dashboard, alerts, campaigns, digest preview and review,
 Maildir, audit log, subscribers) and the JSON admin API (/api/, ``staff.api``).
 
 ``include(app)`` adds both to the app ``service.app.create_app`` builds; the API's token
@@ -18,6 +18,7 @@ from staff.console import (
     audit_pages,
     dashboard,
     digest_preview,
+    digest_review,
     login,
     mail_pages,
     subscriber_pages,
@@ -35,6 +36,7 @@ def include(app: FastAPI) -> None:
         alert_compose,
         alert_pages,
         digest_preview,
+        digest_review,
         mail_pages,
         audit_pages,
         subscriber_pages,

@@ -13,6 +13,7 @@ from mailer.digest import plan_digest
 from mailer.observe import health
 from mailer.web.pages import factory_of, settings_of
 from staff.console.auth import require_admin
+from staff.console.digest_review import next_issue
 from staff.console.overview import campaign_rows, summary
 from staff.console.session import AdminIdentity
 from staff.console.views import page
@@ -30,7 +31,9 @@ def dashboard(request: Request, admin: Admin) -> Response:
     with session_scope(factory_of(request)) as session:
         context = summary(now, session=session)
         context["digest"] = plan_digest(now=now, session=session)
+        context["issue"] = next_issue(settings, now, session=session)
         context["health"] = health(now=now, session=session)
+    context["review"] = settings.digest_review
     context["maildir"] = settings.smtp_url is None
     context["refresh"] = REFRESH_SECONDS if any(c.live for c in context["campaigns"]) else 0
     return page(request, "dashboard.html", context, admin=admin, section="dashboard")

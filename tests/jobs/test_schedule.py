@@ -31,6 +31,7 @@ def test_every_job_is_declared_with_an_id_and_safe_options(tmp_path: Path) -> No
         "delivery-sweep",
         "purge-unconfirmed",
         "catch-up-digest",
+        "prepare-digest",
     }
     for job in jobs.values():
         assert job.coalesce is True and job.max_instances == 1
@@ -38,6 +39,14 @@ def test_every_job_is_declared_with_an_id_and_safe_options(tmp_path: Path) -> No
         assert ":" in job.func_ref  # importable, so the SQLAlchemy job store can keep it
     trigger = str(jobs["weekly-digest"].trigger)
     assert "day_of_week='mon'" in trigger and "hour='8'" in trigger
+    prepare = str(jobs["prepare-digest"].trigger)
+    assert "day_of_week='sat'" in prepare and "hour='8'" in prepare
+
+
+def test_without_review_there_is_no_prepare_job(tmp_path: Path) -> None:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    schedule_jobs(scheduler, make_settings(tmp_path, digest_review=False))
+    assert "prepare-digest" not in {job.id for job in scheduler.get_jobs()}
 
 
 def test_the_digest_slot_is_the_last_scheduled_time(tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ def running_scheduler(
         digest_timezone="UTC",
         poll_every="1h",
         scheduler_lease="3s",
+        digest_review=False,
     )
     host = SchedulerHost(Runtime(settings, with_items.factory))
     loop = asyncio.new_event_loop()

@@ -111,7 +111,9 @@ def test_digest_send_succeeds_while_another_process_writes(busy_sqlite: Db, tmp_
 
 
 def test_the_scheduled_digest_succeeds_while_another_process_writes(busy_sqlite: Db) -> None:
-    install(Runtime(settings=busy_sqlite.settings(), factory=busy_sqlite.factory))
+    install(
+        Runtime(settings=busy_sqlite.settings(digest_review=False), factory=busy_sqlite.factory)
+    )
     weekly_digest_job()
     assert this_week(busy_sqlite) == (1, READERS)
 

@@ -35,7 +35,7 @@ from service.app import create_app
 from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -275,3 +275,14 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def chromium_page(base_url: str) -> Iterator[Page]:
+    """A fresh page (its own cookies) in headless Chromium, relative URLs on ``base_url``."""
+    with chromium() as browser:
+        context = browser.new_context(base_url=base_url)
+        try:
+            yield context.new_page()
+        finally:
+            context.close()

@@ -110,6 +110,7 @@ def test_run_signs_up_polls_sends_a_digest_and_stops_cleanly(
         "R2P_SMTP_URL": smtp_server.url,
         "R2P_BASE_URL": base,
         "R2P_DIGEST_EVERY": "2s",
+        "R2P_DIGEST_REVIEW": "false",
         "R2P_SECRET_KEY": "run-test-secret",
         "R2P_METRICS_TOKEN": METRICS_TOKEN,
     }

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from service.app import create_app
 from tests.conftest import Db
-from tests.support.browser import Site, chromium, require_chromium, serve
+from tests.support.browser import Site, chromium_page, require_chromium, serve
 from tests.support.factories import AMINA, PASSWORD, add_admins, add_item, add_readers, add_source
 from tests.support.smtpserver import SMTPServer
 
@@ -50,10 +50,8 @@ def site(db: Db, smtp_server: SMTPServer) -> Iterator[Site]:
 
 @pytest.fixture
 def page(site: Site) -> Iterator[Page]:
-    with chromium() as browser:
-        context = browser.new_context(base_url=site.url)
-        yield context.new_page()
-        context.close()
+    with chromium_page(site.url) as page:
+        yield page
 
 
 def log_in(page: Page) -> None:

@@ -17,7 +17,7 @@ from mailer.sending.smtp import SMTPPool, parse_smtp_url
 from tests.conftest import Db
 from tests.support.browser import (
     Site,
-    chromium,
+    chromium_page,
     link_in,
     parse,
     require_chromium,
@@ -41,10 +41,8 @@ def site(db: Db, smtp_server: SMTPServer) -> Iterator[Site]:
 
 @pytest.fixture
 def page(site: Site) -> Iterator[Page]:
-    with chromium() as browser:
-        context = browser.new_context(base_url=site.url)
-        yield context.new_page()
-        context.close()
+    with chromium_page(site.url) as page:
+        yield page
 
 
 def deliver_over_smtp(site: Site, server: SMTPServer) -> None:
