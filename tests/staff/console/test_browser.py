@@ -168,3 +168,15 @@ def test_the_admin_pages_fit_the_screen_and_label_every_field(
                .map(e => e.name)"""
         )
         assert unlabelled == [], url
+
+
+def test_on_a_phone_every_section_of_the_navigation_is_in_sight(site: Site, page: Page) -> None:
+    page.set_viewport_size({"width": 375, "height": 800})
+    log_in(page)
+    nav = page.locator("nav.admin-nav ul")
+    assert nav.evaluate("e => e.scrollWidth <= e.clientWidth")
+    assert nav.evaluate("e => e.scrollWidth") <= 375
+    for name in ("Dashboard", "Subscribers", "Mail", "Audit log", "API"):
+        box = page.locator("nav.admin-nav").get_by_role("link", name=name).bounding_box()
+        assert box is not None, name
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375, name
