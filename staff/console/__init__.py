@@ -20,6 +20,7 @@ from staff.console import (
     digest_preview,
     login,
     mail_pages,
+    reader_pages,
     subscriber_pages,
 )
 from staff.console.auth import LoginRequiredError, login_required_handler
@@ -38,6 +39,7 @@ def include(app: FastAPI) -> None:
         mail_pages,
         audit_pages,
         subscriber_pages,
+        reader_pages,
         api_docs,
     ):
         app.include_router(module.router)
