@@ -114,3 +114,9 @@ def mail_of(subscriber_id: int, *, limit: int = MAIL_SHOWN, session: Session) ->
         .limit(limit)
     )
     return [MailRow(*row) for row in rows]
+
+
+def mail_count(subscriber_id: int, *, session: Session) -> int:
+    """How many deliveries the reader has, all campaigns."""
+    query = select(func.count()).select_from(Delivery)
+    return session.scalar(query.where(Delivery.subscriber_id == subscriber_id)) or 0

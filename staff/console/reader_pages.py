@@ -30,7 +30,7 @@ from staff.console.subscriber_pages import PATH, list_page
 from staff.console.views import EXPIRED_FORM, client_ip, page, problem, see_other
 from subscribers.choices import ChoiceError, describe, vocabulary
 from subscribers.consent import history
-from subscribers.listing import mail_of
+from subscribers.listing import mail_count, mail_of
 from subscribers.mails import choices_of
 from subscribers.web.forms import CHECKED, ChoiceFields
 
@@ -198,7 +198,7 @@ def _confirm_page(
         context = {
             "reader": subscriber,
             "consents": len(history(subscriber.id, session=session)),
-            "mail": len(mail_of(subscriber.id, limit=10_000, session=session)),
+            "mail": mail_count(subscriber.id, session=session),
             "errors": errors or {},
         }
     return page(

@@ -207,11 +207,13 @@ def test_a_reader_who_unsubscribed_themself_is_not_allowed_again(db: Db, reader:
 
 def test_removing_goes_through_a_confirmation_page(db: Db, reader: Reader) -> None:
     [anna] = add_readers(db, ["anna@example.org"])
+    press(reader, alert_id_of(compose(reader)), "approve")
     page = reader.get(f"{LIST}/{anna}").text
     assert f'href="{LIST}/{anna}/remove"' in page
     assert f'action="{LIST}/{anna}/remove"' not in page
     confirm = reader.get(f"{LIST}/{anna}/remove")
     assert confirm.status_code == 200 and "Remove this subscriber?" in confirm.text
+    assert "their mail history (1 message)" in confirm.text
     assert db_status(db, anna) == "active"
 
 
