@@ -18,6 +18,7 @@ from staff.console import (
     audit_pages,
     dashboard,
     digest_preview,
+    import_pages,
     login,
     mail_pages,
     reader_pages,
@@ -39,6 +40,7 @@ def include(app: FastAPI) -> None:
         mail_pages,
         audit_pages,
         subscriber_pages,
+        import_pages,
         reader_pages,
         api_docs,
     ):

@@ -155,6 +155,7 @@ def test_the_admin_pages_fit_the_screen_and_label_every_field(
         "/admin/subscribers",
         "/admin/subscribers/1",
         "/admin/subscribers/1/remove",
+        "/admin/subscribers/import",
         "/admin/mail",
         "/admin/audit",
         "/admin/api",
