@@ -24,9 +24,10 @@ from staff.actions.actor import Actor
 from subscribers.addresses import normalise_address
 from subscribers.choices import Choices, clean_language, clean_topics, vocabulary
 from subscribers.consent import (
-    ADMIN,
     ADMIN_CONFIRMED,
     ADMIN_PENDING,
+    CHANGED,
+    RESTORED,
     WITHDRAWN,
     Consent,
     history,
@@ -205,7 +206,7 @@ def change_choices(
     session.flush()
     record_event(
         subscriber.id,
-        ADMIN,
+        CHANGED,
         Consent(now, f"admin-{actor.via}", CHOICES_CHANGED),
         choices,
         session=session,
@@ -267,7 +268,7 @@ def allow_again(subscriber: Subscriber, *, actor: Actor, now: datetime, session:
     session.flush()
     record_event(
         subscriber.id,
-        ADMIN,
+        RESTORED,
         Consent(now, f"admin-{actor.via}", SUPPRESSION_LIFTED),
         choices_of(subscriber),
         session=session,

@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from mailer.models import AuditEntry, ConsentEvent, Erasure, Subscriber
+from subscribers.choices import Choices
+from subscribers.consent import SIGNUP, Consent, open_request, record_event
 from tests.conftest import Db
 from tests.support.browser import Reader
 from tests.support.console import alert_id_of, audit_actions, compose, press
@@ -141,7 +143,7 @@ def test_changing_choices_is_audited_and_kept_in_the_consent_history(
             ["myanmar"],
         )
         [event] = session.scalars(select(ConsentEvent).where(ConsentEvent.subscriber_id == anna))
-        assert event.event == "admin" and event.form == "admin-web"
+        assert event.event == "changed" and event.form == "admin-web"
     entry = audit_of(db, "subscriber.choices")
     assert (entry.actor, entry.target) == (AMINA, f"subscriber:{anna}")
     assert entry.detail["before"]["topics"] == ["sudan"]
@@ -267,3 +269,17 @@ def test_the_export_is_formula_safe_and_audited(db: Db, reader: Reader) -> None:
 
 def test_the_export_needs_its_csrf_token(reader: Reader) -> None:
     assert reader.http.post(f"{LIST}/export", data={}).status_code == 400
+
+
+def test_a_choices_change_leaves_a_waiting_signup_request_open(db: Db, reader: Reader) -> None:
+    [carl] = add_readers(db, ["carl@example.org"], status="unsubscribed")
+    with db.session() as session:
+        consent = Consent(datetime.now(UTC), "signup-v2", "I want R2P news.")
+        request = record_event(carl, SIGNUP, consent, Choices(), session=session)
+        session.commit()
+        request_id = request.id
+    page = f"{LIST}/{carl}"
+    assert reader.post(f"{page}/choices", CHOICES, token_from=page).status_code == 303
+    with db.session() as session:
+        waiting = open_request(carl, session=session)
+        assert waiting is not None and waiting.id == request_id
