@@ -1,5 +1,6 @@
-"""/admin/subscribers: readers by status, a paginated list found by part of the address
-and narrowed by status, topic, language and what they receive, and the CSV export.
+"""/admin/subscribers: readers by status, growth per week, a paginated list found by part
+of the address and narrowed by status, topic, language and what they receive, and the
+CSV export.
 
 The search form is a POST (its page buttons too) so that what staff type, often part of an
 address, stays out of access logs, the browser's history and Referer headers; the pages
@@ -23,10 +24,12 @@ from mailer.web.pages import SECURITY_HEADERS, factory_of, settings_of
 from staff.actions import readers
 from staff.actions.actor import Actor
 from staff.console.auth import admin_csrf_ok, require_admin
+from staff.console.growth_chart import growth_chart
 from staff.console.overview import active_reach, reader_counts
 from staff.console.session import AdminIdentity
 from staff.console.views import EXPIRED_FORM, client_ip, page
 from subscribers.choices import LANGUAGES, vocabulary
+from subscribers.growth import weekly_growth
 from subscribers.listing import RECEIVES, ReaderFilter, find_readers
 
 router = APIRouter(include_in_schema=False)
@@ -87,6 +90,7 @@ def list_page(
             "counts": reader_counts(session=session),
             "reach": active_reach(session=session),
             "listing": find_readers(wanted, page=page_number, session=session),
+            "growth": growth_chart(weekly_growth(now=datetime.now(UTC), session=session)),
         }
     context |= {
         "text": wanted.text,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -283,3 +284,15 @@ def test_a_choices_change_leaves_a_waiting_signup_request_open(db: Db, reader: R
     with db.session() as session:
         waiting = open_request(carl, session=session)
         assert waiting is not None and waiting.id == request_id
+
+
+def test_the_list_page_charts_this_weeks_signups(db: Db, reader: Reader) -> None:
+    [anna] = add_readers(db, ["anna@example.org"])
+    with db.session() as session:
+        consent = Consent(datetime.now(UTC), "signup-v2", "I want R2P news.")
+        record_event(anna, SIGNUP, consent, Choices(), session=session)
+        session.commit()
+    page = reader.get(LIST).text
+    assert '<svg class="growth"' in page
+    assert re.search(r"<title>Week of [^<]+, signups: 1</title>", page)
+    assert re.search(r"<title>Week of [^<]+, confirmations: 0</title>", page)
