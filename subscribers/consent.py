@@ -33,6 +33,8 @@ SIGNUP = "signup"  # a request from the form, not a consent until confirmed
 CONFIRMED = "confirmed"
 ADMIN = "admin"
 WITHDRAWN = "withdrawn"
+CHANGED = "changed"  # staff changed the reader's choices (at their request)
+RESTORED = "restored"  # staff lifted a suppression (bounced, or suppressed by staff)
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,11 @@ def new_event(
 
 def open_request(subscriber_id: int, *, session: Session) -> ConsentEvent | None:
     """The signup request waiting for its confirmation: the reader's latest event, if that
-    is a request (a later confirmation, resubscription or unsubscribe closes it)."""
+    is a request (a later confirmation, resubscription or unsubscribe closes it; staff
+    changing their choices does not)."""
     latest = session.scalar(
         select(ConsentEvent)
-        .where(ConsentEvent.subscriber_id == subscriber_id)
+        .where(ConsentEvent.subscriber_id == subscriber_id, ConsentEvent.event != CHANGED)
         .order_by(ConsentEvent.id.desc())
         .limit(1)
     )

@@ -1,4 +1,5 @@
-"""``r2p-mailer subscribers ...``: list, add, import, export, remove and purge readers.
+"""``r2p-mailer subscribers ...``: list, add, import, export, suppress, allow, remove and
+purge readers.
 
 Confirmation emails queued here go out when a delivery worker runs (``r2p-mailer run``).
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, TextIO
@@ -32,7 +34,9 @@ from subscribers.lookup import find_by_email
 
 STATUSES = REPORTED_SUBSCRIBER
 
-subscribers_app = MailerTyper(help="List, add, import, export and remove subscribers.")
+subscribers_app = MailerTyper(
+    help="List, add, import, export, suppress, allow again and remove subscribers."
+)
 
 
 def _check_status(status: str | None) -> None:
@@ -248,11 +252,12 @@ def export(
         errors.print(f"Exported {count} subscriber(s) to {safe(out)}.", highlight=False)
 
 
-@subscribers_app.command("remove")
-def remove(
-    email: Annotated[str, typer.Argument(metavar="ADDRESS", help="The reader's address.")],
-) -> None:
-    """Erase a reader's personal data for good (an anonymous count is kept)."""
+Address = Annotated[str, typer.Argument(metavar="ADDRESS", help="The reader's address.")]
+
+
+def _act_on(email: str, action: Callable[..., object]) -> str:
+    """Run a staff action on the reader with this address, audited as the CLI user;
+    returns the normalised address."""
     with cli_context() as (_settings, _engine, factory):
         try:
             address = normalise_address(email)
@@ -262,7 +267,32 @@ def remove(
             subscriber = find_by_email(address, session=session)
             if subscriber is None:
                 raise fail(f"no subscriber with the address {address}")
-            readers.remove(subscriber, actor=Actor.cli(), now=datetime.now(UTC), session=session)
+            try:
+                action(subscriber, actor=Actor.cli(), now=datetime.now(UTC), session=session)
+            except MailerError as exc:
+                raise fail(f"{address}: {exc}") from None
+    return address
+
+
+@subscribers_app.command("suppress")
+def suppress(email: Address) -> None:
+    """Stop all mail to a reader now (as an unsubscribe made by staff); `allow` undoes it."""
+    address = _act_on(email, readers.suppress)
+    console.print(f"Suppressed {safe(address)}: no more mail; anything queued is cancelled.")
+
+
+@subscribers_app.command("allow")
+def allow(email: Address) -> None:
+    """Make a bounced or staff-suppressed reader active again. A reader who unsubscribed
+    themself comes back only by signing up and confirming again."""
+    address = _act_on(email, readers.allow_again)
+    console.print(f"Allowed {safe(address)} again (active).")
+
+
+@subscribers_app.command("remove")
+def remove(email: Address) -> None:
+    """Erase a reader's personal data for good (an anonymous count is kept)."""
+    address = _act_on(email, readers.remove)
     console.print(f"Removed {safe(address)} and erased their data.")
 
 

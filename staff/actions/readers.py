@@ -1,6 +1,7 @@
-"""Readers as staff change them: add one, import a file, export the list, remove (erase)
-one, purge unconfirmed signups. Each writes one audit entry naming no address (the row
-id, the file name), so the log never keeps what an erasure deleted.
+"""Readers as staff change them: add one, import a file, export the list, change one's
+choices, suppress one or allow them again, remove (erase) one, purge unconfirmed
+signups. Each writes one audit entry naming no address (the row id, the file name), so
+the log never keeps what an erasure deleted.
 
 Like data functions they take the session and never commit.
 """
@@ -15,16 +16,37 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.errors import MailerError
 from mailer.models import Subscriber
+from mailer.outbox.status import SubscriberStatus
 from mailer.spreadsheet import write_csv
 from staff.actions.actor import Actor
 from subscribers.addresses import normalise_address
 from subscribers.choices import Choices, clean_language, clean_topics, vocabulary
-from subscribers.consent import ADMIN_CONFIRMED, ADMIN_PENDING, Consent
+from subscribers.consent import (
+    ADMIN_CONFIRMED,
+    ADMIN_PENDING,
+    CHANGED,
+    RESTORED,
+    WITHDRAWN,
+    Consent,
+    history,
+    record_event,
+)
 from subscribers.gdpr import erase
 from subscribers.importer import ImportReport, Row, import_subscribers
+from subscribers.mails import choices_of
+from subscribers.preferences import unsubscribe
 from subscribers.purge import purge_unconfirmed
-from subscribers.signup import add_by_admin
+from subscribers.signup import add_by_admin, apply_choices
+
+CHOICES_CHANGED = "Choices changed by an admin; the reader's consent is unchanged."
+SUPPRESSION_LIFTED = "An admin lifted the suppression; the reader's earlier consent applies again."
+
+
+class NotAllowedAgainError(MailerError):
+    """The reader stays suppressed: only they can undo an unsubscribe or complaint."""
+
 
 EXPORT_COLUMNS = (
     "email",
@@ -163,6 +185,101 @@ def export(
         count=count,
     )
     return count
+
+
+def _choices_detail(choices: Choices) -> dict[str, object]:
+    return {
+        "language": choices.language,
+        "digest": choices.wants_digest,
+        "alerts": choices.wants_alerts,
+        "topics": list(choices.topics) or "all",
+    }
+
+
+def change_choices(
+    subscriber: Subscriber, choices: Choices, *, actor: Actor, now: datetime, session: Session
+) -> None:
+    """Give the reader these (already checked) choices, whatever their status; the change
+    joins their consent history and the audit keeps before and after."""
+    before = choices_of(subscriber)
+    apply_choices(subscriber, choices)
+    session.flush()
+    record_event(
+        subscriber.id,
+        CHANGED,
+        Consent(now, f"admin-{actor.via}", CHOICES_CHANGED),
+        choices,
+        session=session,
+    )
+    actor.record(
+        "subscriber.choices",
+        target=f"subscriber:{subscriber.id}",
+        now=now,
+        session=session,
+        before=_choices_detail(before),
+        after=_choices_detail(choices),
+    )
+
+
+def suppress(subscriber: Subscriber, *, actor: Actor, now: datetime, session: Session) -> bool:
+    """Stop all mail to the reader now, as an unsubscribe made by staff (queued mail is
+    cancelled); False if they were already unsubscribed."""
+    was = subscriber.status
+    changed = unsubscribe(subscriber, now=now, session=session, how=f"admin-{actor.via}")
+    actor.record(
+        "subscriber.suppress",
+        target=f"subscriber:{subscriber.id}",
+        now=now,
+        session=session,
+        was_status=was,
+    )
+    return changed
+
+
+def suppressed_by_staff(subscriber: Subscriber, *, session: Session) -> bool:
+    """Unsubscribed by an admin (``suppress``), not by the reader."""
+    if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
+        return False
+    withdrawals = [e for e in history(subscriber.id, session=session) if e.event == WITHDRAWN]
+    return bool(withdrawals) and withdrawals[-1].form.startswith("admin-")
+
+
+def may_allow_again(subscriber: Subscriber, *, session: Session) -> bool:
+    """A confirmed reader whose address bounced, or whom staff suppressed. A reader who
+    unsubscribed or complained comes back only by signing up and confirming again."""
+    if subscriber.confirmed_at is None:
+        return False
+    if subscriber.status == SubscriberStatus.BOUNCED:
+        return True
+    return suppressed_by_staff(subscriber, session=session)
+
+
+def allow_again(subscriber: Subscriber, *, actor: Actor, now: datetime, session: Session) -> None:
+    """Make a bounced or staff-suppressed reader active again (``may_allow_again``);
+    raises NotAllowedAgainError otherwise."""
+    if not may_allow_again(subscriber, session=session):
+        raise NotAllowedAgainError(
+            "Only the reader can come back: they sign up again and confirm from their mailbox."
+        )
+    was = subscriber.status
+    subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.unsubscribed_at = None
+    subscriber.hard_bounces = 0
+    session.flush()
+    record_event(
+        subscriber.id,
+        RESTORED,
+        Consent(now, f"admin-{actor.via}", SUPPRESSION_LIFTED),
+        choices_of(subscriber),
+        session=session,
+    )
+    actor.record(
+        "subscriber.allow",
+        target=f"subscriber:{subscriber.id}",
+        now=now,
+        session=session,
+        was_status=was,
+    )
 
 
 def remove(subscriber: Subscriber, *, actor: Actor, now: datetime, session: Session) -> None:

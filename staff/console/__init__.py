@@ -19,8 +19,10 @@ from staff.console import (
     dashboard,
     digest_preview,
     digest_review,
+    import_pages,
     login,
     mail_pages,
+    reader_pages,
     subscriber_pages,
 )
 from staff.console.auth import LoginRequiredError, login_required_handler
@@ -40,6 +42,8 @@ def include(app: FastAPI) -> None:
         mail_pages,
         audit_pages,
         subscriber_pages,
+        import_pages,
+        reader_pages,
         api_docs,
     ):
         app.include_router(module.router)

@@ -79,6 +79,8 @@ def test_every_command_that_changes_or_exports_data_is_audited(
         ("audited", ("subscribers", "export", "--out", str(tmp_path / "out.csv")), None),
         ("audited", ("subscribers", "import", str(readers)), None),
         ("audited", ("subscribers", "purge", "--older-than", "1w"), None),
+        ("audited", ("subscribers", "suppress", "bob@example.org"), None),
+        ("audited", ("subscribers", "allow", "bob@example.org"), None),
         ("audited", ("subscribers", "remove", "carol@example.org"), None),
         ("reads", ("digest", "preview"), None),
         ("audited", ("digest", "send"), None),

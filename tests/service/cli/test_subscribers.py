@@ -1,5 +1,5 @@
 """``r2p-mailer subscribers``: list, add, import (bad rows, encodings, BOM, all or
-nothing), export, remove, purge; on SQLite and PostgreSQL."""
+nothing), export, suppress and allow again, remove, purge; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from mailer.db import session_scope
-from mailer.models import Erasure, Subscriber
+from mailer.models import AuditEntry, Erasure, Subscriber
 from subscribers.importer import Row, import_subscribers
+from subscribers.preferences import unsubscribe
 from tests.conftest import Db
 from tests.support.browser import deliver, link_in
 from tests.support.running import invoke
@@ -32,7 +33,7 @@ def write(tmp_path: Path, data: bytes, name: str = "readers.csv") -> str:
 
 
 def test_every_subscribers_command_has_help() -> None:
-    for command in ("list", "add", "import", "export", "remove", "purge"):
+    for command in ("list", "add", "import", "export", "suppress", "allow", "remove", "purge"):
         code, output = invoke("subscribers", command, "--help")
         assert code == 0 and "Usage" in output, command
     assert "subscribers" in invoke("--help")[1]
@@ -70,6 +71,37 @@ def test_add_list_and_remove(cli_env: Db) -> None:
         assert session.scalars(select(Erasure.was_status)).all() == ["pending"]
     code, output = invoke("subscribers", "remove", "nobody@example.org")
     assert code == 1 and "no subscriber" in output
+
+
+def test_suppress_and_allow_again_are_audited_as_the_cli_user(cli_env: Db) -> None:
+    assert invoke("subscribers", "add", "anna@example.org", "--confirmed")[0] == 0
+    code, output = invoke("subscribers", "suppress", "Anna@Example.org")
+    assert code == 0 and "Suppressed anna@example.org" in output
+    assert subscribers(cli_env)["anna@example.org"].status == "unsubscribed"
+    code, output = invoke("subscribers", "allow", "anna@example.org")
+    assert code == 0 and "Allowed anna@example.org again" in output
+    assert subscribers(cli_env)["anna@example.org"].status == "active"
+    with cli_env.factory() as session:
+        actions = session.execute(
+            select(AuditEntry.action, AuditEntry.target).where(
+                AuditEntry.action.in_(["subscriber.suppress", "subscriber.allow"])
+            )
+        ).all()
+    anna = subscribers(cli_env)["anna@example.org"].id
+    assert [tuple(a) for a in actions] == [
+        ("subscriber.suppress", f"subscriber:{anna}"),
+        ("subscriber.allow", f"subscriber:{anna}"),
+    ]
+
+
+def test_a_reader_who_unsubscribed_themself_cannot_be_allowed_again(cli_env: Db) -> None:
+    assert invoke("subscribers", "add", "bob@example.org", "--confirmed")[0] == 0
+    with session_scope(cli_env.factory) as session:
+        bob = session.scalars(select(Subscriber)).one()
+        unsubscribe(bob, now=datetime.now(UTC), session=session)
+    code, output = invoke("subscribers", "allow", "bob@example.org")
+    assert code == 1 and "Only the reader can come back" in output
+    assert subscribers(cli_env)["bob@example.org"].status == "unsubscribed"
 
 
 def test_an_added_reader_gets_a_confirmation_email(cli_env: Db) -> None:

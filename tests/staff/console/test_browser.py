@@ -151,6 +151,9 @@ def test_the_admin_pages_fit_the_screen_and_label_every_field(
         alert,
         "/admin/campaigns",
         "/admin/subscribers",
+        "/admin/subscribers/1",
+        "/admin/subscribers/1/remove",
+        "/admin/subscribers/import",
         "/admin/mail",
         "/admin/audit",
         "/admin/api",
@@ -166,3 +169,34 @@ def test_the_admin_pages_fit_the_screen_and_label_every_field(
                .map(e => e.name)"""
         )
         assert unlabelled == [], url
+
+
+def test_on_a_phone_every_section_of_the_navigation_is_in_sight(site: Site, page: Page) -> None:
+    page.set_viewport_size({"width": 375, "height": 800})
+    log_in(page)
+    nav = page.locator("nav.admin-nav ul")
+    assert nav.evaluate("e => e.scrollWidth <= e.clientWidth")
+    assert nav.evaluate("e => e.scrollWidth") <= 375
+    for name in ("Dashboard", "Subscribers", "Mail", "Audit log", "API"):
+        box = page.locator("nav.admin-nav").get_by_role("link", name=name).bounding_box()
+        assert box is not None, name
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375, name
+
+
+def test_an_admin_finds_a_reader_by_part_of_their_address_and_edits_their_topics(
+    site: Site, page: Page
+) -> None:
+    log_in(page)
+    page.locator("nav.admin-nav").get_by_role("link", name="Subscribers").click()
+    page.get_by_label("Address contains").fill("sudan")
+    page.get_by_role("button", name="Find").click()
+    page.get_by_text("1 reader found").wait_for()
+    page.get_by_role("link", name="sudan@example.org").click()
+    page.get_by_role("heading", name="sudan@example.org").wait_for()
+    assert page.get_by_text("urgent alerts on: Sudan.").is_visible()
+    page.get_by_role("checkbox", name="Myanmar").check()
+    page.get_by_role("button", name="Save choices").click()
+    page.get_by_text("Their choices are saved.").wait_for()
+    assert page.get_by_text("urgent alerts on: Myanmar, Sudan.").is_visible()
+    page.get_by_role("link", name="Audit log").click()
+    assert page.locator(".action", has_text="subscriber.choices").count() == 1

@@ -1,24 +1,22 @@
 """The console's other pages: dashboard, campaigns with live progress, the next digest,
-the development Maildir, the audit log, and finding and removing a subscriber."""
+the development Maildir, the audit log and the subscriber counts (the rest of the
+subscriber pages: test_subscriber_pages.py)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from markupsafe import escape
-from sqlalchemy import func, select
 
-from mailer.models import AuditEntry, Erasure, Subscriber
+from mailer.models import AuditEntry
 from mailer.outbox.ledger import Settled, claim, settle
 from mailer.sending.base import SendResult
 from tests.conftest import Db
 from tests.support.browser import Reader, Site, deliver
-from tests.support.console import admin_site, alert_id_of, audit_actions, compose, log_in, press
+from tests.support.console import admin_site, alert_id_of, compose, log_in, press
 from tests.support.factories import AMINA, add_item, add_readers, add_source
-from tests.support.ledger import deliveries
 
 PAGES = (
     "/admin",
@@ -31,17 +29,6 @@ PAGES = (
     "/admin/subscribers",
     "/admin/logout",
 )
-
-
-@pytest.fixture
-def site(db: Db) -> Iterator[Site]:
-    with admin_site(db) as site:
-        yield site
-
-
-@pytest.fixture
-def reader(site: Site) -> Reader:
-    return log_in(site)
 
 
 def esc(text: str) -> str:
@@ -229,78 +216,3 @@ def test_the_subscriber_page_counts_readers_by_status(db: Db, reader: Reader) ->
     page = reader.get("/admin/subscribers").text
     assert re.search(r'tile-n">2</span><span class="tile-label">active', page)
     assert re.search(r'tile-n">1</span><span class="tile-label">bounced', page)
-
-
-def test_a_subscriber_is_found_by_exact_address_only(db: Db, reader: Reader) -> None:
-    add_readers(db, ["anna@example.org"], topics=["sudan"])
-    found = reader.post(
-        "/admin/subscribers", {"email": " Anna@Example.ORG "}, token_from="/admin/subscribers"
-    )
-    assert found.status_code == 200
-    assert '<dd class="address">anna@example.org</dd>' in found.text
-    assert "urgent alerts on: Sudan." in found.text
-    assert "Remove subscriber" in found.text
-    partial = reader.post(
-        "/admin/subscribers", {"email": "anna@example.com"}, token_from="/admin/subscribers"
-    )
-    assert "No subscriber has the address" in partial.text
-    assert "Remove subscriber" not in partial.text
-
-
-def test_a_search_for_something_that_is_not_an_address_says_why(reader: Reader) -> None:
-    response = reader.post(
-        "/admin/subscribers", {"email": "anna@"}, token_from="/admin/subscribers"
-    )
-    assert response.status_code == 400
-    assert 'id="email-error"' in response.text
-
-
-def test_a_search_needs_its_csrf_token(reader: Reader) -> None:
-    response = reader.http.post("/admin/subscribers", data={"email": "anna@example.org"})
-    assert response.status_code == 400
-
-
-def test_removing_a_subscriber_erases_them_and_is_audited_without_the_address(
-    db: Db, reader: Reader
-) -> None:
-    [anna] = add_readers(db, ["anna@example.org"])
-    alert_id = alert_id_of(compose(reader))
-    press(reader, alert_id, "approve")
-    assert len(deliveries(db, alert_id)) == 1
-    response = reader.post(
-        f"/admin/subscribers/{anna}/remove",
-        {"confirm_remove": "on"},
-        token_from="/admin/subscribers",
-    )
-    assert response.status_code == 200
-    assert "The subscriber is removed" in response.text
-    with db.session() as session:
-        assert session.get(Subscriber, anna) is None
-        assert session.scalar(select(func.count()).select_from(Erasure)) == 1
-    assert deliveries(db, alert_id) == []
-    assert audit_actions(db)[-1] == (AMINA, "subscriber.remove", f"subscriber:{anna}")
-    assert "anna@example.org" not in str(audit_actions(db))
-    with db.session() as session:
-        entry = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
-        assert entry is not None and entry.detail["was_status"] == "active"
-
-
-def test_removing_needs_the_box_ticked_and_the_csrf_token(db: Db, reader: Reader) -> None:
-    [anna] = add_readers(db, ["anna@example.org"])
-    unticked = reader.post(f"/admin/subscribers/{anna}/remove", {}, token_from="/admin/subscribers")
-    assert unticked.status_code == 400 and "Tick the box to confirm" in unticked.text
-    forged = reader.http.post(f"/admin/subscribers/{anna}/remove", data={"confirm_remove": "on"})
-    assert forged.status_code == 400
-    with db.session() as session:
-        assert session.get(Subscriber, anna) is not None
-    assert [a for a in audit_actions(db) if a[1] == "subscriber.remove"] == []
-
-
-@pytest.mark.parametrize("subscriber", ["999", "99999999999999999999999"])
-def test_removing_a_subscriber_who_is_gone_says_so(reader: Reader, subscriber: str) -> None:
-    response = reader.post(
-        f"/admin/subscribers/{subscriber}/remove",
-        {"confirm_remove": "on"},
-        token_from="/admin/subscribers",
-    )
-    assert response.status_code == 404 and "no longer exists" in response.text
