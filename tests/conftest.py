@@ -196,3 +196,17 @@ def cli_env(db: Db, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Db:
     monkeypatch.setenv("R2P_ALLOW_PRIVATE_FEEDS", "true")
     monkeypatch.setenv("COLUMNS", "200")
     return db
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests drive each flow once, on SQLite: their PostgreSQL twins would repeat
+    the same pages through Chromium (the costliest tests) while the in-process tests
+    already cover every flow's database work on PostgreSQL."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("db") == "postgresql"
+        (dropped if on_postgres and item.get_closest_marker("browser") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
