@@ -55,6 +55,15 @@ def test_the_breaker_opens_while_the_relay_is_down_and_the_queue_drains_when_it_
             # Let it probe a few times against the closed port.
             start = worker.counters.attempts
             await asyncio.to_thread(wait_until, lambda: worker.counters.attempts >= start + 2, 30)
+
+            def given_back() -> bool:  # recorded by the worker's writer, maybe after a probe
+                queued = [d for d in deliveries(db, campaign) if d.status == "queued"]
+                return len(queued) >= READERS - 4
+
+            # Well within the 30 s lease: rows only a lease's end would free fail this.
+            await asyncio.to_thread(
+                wait_until, given_back, 10, message="the batch given back to the queue"
+            )
             rows = deliveries(db, campaign)
             now = datetime.now(UTC)
             waiting = [d for d in rows if d.status == "queued"]
