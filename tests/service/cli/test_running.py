@@ -165,9 +165,12 @@ def test_run_signs_up_polls_sends_a_digest_and_stops_cleanly(
             )
 
         wait_until(digest_arrived, limit=30)
-        with urllib.request.urlopen(scrape(f"{base}/metrics")) as response:
-            metrics = response.read().decode()
-        assert 'r2p_deliveries{status="sent"} 2' in metrics
+
+        def both_recorded_sent() -> bool:  # the worker records replies just after the 250
+            with urllib.request.urlopen(scrape(f"{base}/metrics")) as response:
+                return 'r2p_deliveries{status="sent"} 2' in response.read().decode()
+
+        wait_until(both_recorded_sent, limit=10, message="/metrics counting both mails sent")
         with urllib.request.urlopen(scrape(f"{base}/healthz")) as response:
             health = json.load(response)
         assert health["scheduler"]["alive"] is True and health["queue_depth"] == 0
