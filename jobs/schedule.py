@@ -25,7 +25,7 @@ from mailer.models import Admin, Campaign
 from mailer.outbox.campaigns import expire_campaigns
 from mailer.outbox.ledger import requeue_expired_leases
 from mailer.outbox.status import CampaignStatus
-from mailer.sending import make_sender
+from mailer.sending import send_now
 from mailer.web.ratelimit import forget_old_hits
 from subscribers.purge import purge_unconfirmed
 
@@ -125,21 +125,15 @@ def email_admins(subject: str, text: str) -> None:
     with session_scope(runtime.factory) as session:
         addresses = list(session.scalars(select(Admin.email).where(Admin.active)))
 
-    async def send_all() -> None:
-        sender = make_sender(settings)
-        try:
-            for to in addresses:
-                message = digest_draft.notice(settings, to, subject, text)
-                result = await sender.send(settings.envelope_from, to, message)
-                if result.verdict != "sent":
-                    log.warning("admin notice to %s: %s %s", to, result.code, result.reply)
-        finally:
-            await sender.aclose()
-
+    messages = [(to, digest_draft.notice(settings, to, subject, text)) for to in addresses]
     try:
-        asyncio.run(send_all())
+        results = asyncio.run(send_now(settings, messages))
     except (OSError, MailerError) as exc:
         log.warning("admin notice %r could not be sent: %s", subject, exc)
+        return
+    for (to, _message), result in zip(messages, results, strict=True):
+        if result.verdict != "sent":
+            log.warning("admin notice to %s: %s %s", to, result.code, result.reply)
 
 
 def digest_missed(settings: Settings, now: datetime, *, has_campaign: bool) -> bool:

@@ -3,12 +3,14 @@ Maildir (development: no SMTP configured) and memory (tests), chosen by settings
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mailer.config import Settings
 from mailer.sending.base import Sender, SendResult
 from mailer.sending.maildir import MaildirSender
 from mailer.sending.smtp import SMTPPool
 
-__all__ = ["MaildirSender", "SMTPPool", "SendResult", "Sender", "make_sender"]
+__all__ = ["MaildirSender", "SMTPPool", "SendResult", "Sender", "make_sender", "send_now"]
 
 
 def make_sender(settings: Settings) -> Sender:
@@ -16,3 +18,14 @@ def make_sender(settings: Settings) -> Sender:
     if settings.smtp_url is None:
         return MaildirSender(settings.mail_dir)
     return SMTPPool.from_settings(settings)
+
+
+async def send_now(settings: Settings, messages: Iterable[tuple[str, bytes]]) -> list[SendResult]:
+    """Prebuilt messages, each to its address, straight through the configured transport
+    (no ledger row: a test to oneself, a notice to staff), in order on one connection.
+    A transport that cannot be used at all raises (MailerError, OSError)."""
+    sender = make_sender(settings)
+    try:
+        return [await sender.send(settings.envelope_from, to, data) for to, data in messages]
+    finally:
+        await sender.aclose()

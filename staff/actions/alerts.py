@@ -26,7 +26,7 @@ from mailer.alerts import (
 from mailer.config import MAX_ALERT_LIFETIME, Settings
 from mailer.models import Campaign
 from mailer.outbox.campaigns import cancel
-from mailer.sending import SendResult, make_sender
+from mailer.sending import SendResult, send_now
 from staff.actions.actor import Actor
 from subscribers.choices import ChoiceError, clean_topics, vocabulary
 
@@ -100,15 +100,6 @@ def create(
     return campaign
 
 
-async def send_one(settings: Settings, to: str, message: bytes) -> SendResult:
-    """One prebuilt message to one address through the configured transport (a test)."""
-    sender = make_sender(settings)
-    try:
-        return await sender.send(settings.envelope_from, to, message)
-    finally:
-        await sender.aclose()
-
-
 def send_test(
     campaign: Campaign,
     to: str,
@@ -123,7 +114,7 @@ def send_test(
     from a thread that has none (a CLI command, a synchronous route). A transport that
     cannot be used at all raises (MailerError, OSError) and nothing is audited."""
     message = test_message(campaign, to, settings=settings, session=session)
-    result = asyncio.run(send_one(settings, to, message))
+    [result] = asyncio.run(send_now(settings, [(to, message)]))
     actor.record(
         "alert.test",
         target=campaign.key,

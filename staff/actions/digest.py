@@ -22,8 +22,7 @@ from mailer.digest import Issued, iso_period, issue
 from mailer.digest_review import Edits
 from mailer.models import Campaign
 from mailer.outbox.status import CampaignStatus
-from mailer.sending import SendResult
-from staff.actions import alerts
+from mailer.sending import SendResult, send_now
 from staff.actions.actor import Actor
 
 
@@ -128,7 +127,7 @@ def send_test(campaign: Campaign, to: str, topics: list[str], *, by: Editing) ->
     )
     if message is None:
         return None
-    result = asyncio.run(alerts.send_one(by.settings, to, message))
+    [result] = asyncio.run(send_now(by.settings, [(to, message)]))
     detail = {"to": to, "topics": topics, "verdict": result.verdict}
     by.actor.record("digest.test", target=campaign.key, now=by.now, session=by.session, **detail)
     return result

@@ -19,6 +19,7 @@ from mailer.email.render import RenderedEmail, preview_values
 from mailer.errors import MailerError
 from mailer.models import Campaign
 from mailer.outbox.campaigns import CampaignStateError
+from mailer.sending import SendResult
 from mailer.web.pages import factory_of, settings_of, wake_worker
 from staff.actions import alerts
 from staff.actions.actor import Actor
@@ -116,16 +117,10 @@ def send_test(
     request: Request, admin: Admin, alert_id: int, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     """Send the alert, marked [TEST], to the admin who asks (and nobody else)."""
-    if not admin_csrf_ok(request, csrf_token):
-        return _alert_page(request, admin, alert_id, error=EXPIRED_FORM, status=400)
-    actor = Actor.web(admin.email, client_ip(request))
-    with session_scope(factory_of(request)) as session:
+
+    def test_it(campaign: Campaign, actor: Actor, session: Session) -> SendResult | Response:
         try:
-            campaign = get_alert(alert_id, session=session)
-        except AlertError:
-            return _no_alert(request, admin, alert_id)
-        try:
-            result = alerts.send_test(
+            return alerts.send_test(
                 campaign,
                 admin.email,
                 actor=actor,
@@ -138,6 +133,10 @@ def send_test(
             log.warning("alert test could not be sent: %s", exc.__class__.__name__)
             error = f"The test could not be sent: {exc}. Check R2P_SMTP_URL and the mail server."
             return _alert_page(request, admin, alert_id, error=error, status=502)
+
+    result = _act(request, admin, alert_id, csrf_token, "tested", test_it)
+    if isinstance(result, Response):
+        return result
     if result.verdict != "sent":
         error = f"The mail server did not accept the test: {result.code} {result.reply}"
         return _alert_page(request, admin, alert_id, error=error, status=502)

@@ -120,7 +120,7 @@ def change_choices(
     except ChoiceError as exc:
         errors = {exc.field: str(exc)}
         return reader_page(request, admin, subscriber_id, fields=fields, errors=errors, status=400)
-    return _act(
+    return _act_and_show(
         request,
         admin,
         subscriber_id,
@@ -134,9 +134,10 @@ Action = Callable[..., object]
 
 
 def _act(
-    request: Request, admin: AdminIdentity, subscriber_id: int, action: Action, *, done: str
-) -> Response:
-    """Run a staff action on the reader in one transaction, then show their page."""
+    request: Request, admin: AdminIdentity, subscriber_id: int, action: Action
+) -> Response | None:
+    """Run a staff action on the reader in one transaction: None when it is done, else the
+    page that says why not (the reader is gone, or their state forbids it)."""
     with session_scope(factory_of(request)) as session:
         subscriber = get_by_id(Subscriber, subscriber_id, session=session)
         if subscriber is None:
@@ -148,7 +149,15 @@ def _act(
             session.rollback()
             error = {"status": str(exc)}
             return reader_page(request, admin, subscriber_id, errors=error, status=409)
-    return see_other(f"{PATH}/{subscriber_id}?done={done}")
+    return None
+
+
+def _act_and_show(
+    request: Request, admin: AdminIdentity, subscriber_id: int, action: Action, *, done: str
+) -> Response:
+    """The action, then the reader's page saying it is done."""
+    problem = _act(request, admin, subscriber_id, action)
+    return see_other(f"{PATH}/{subscriber_id}?done={done}") if problem is None else problem
 
 
 def _form_expired(request: Request, admin: AdminIdentity, subscriber_id: int) -> Response:
@@ -166,7 +175,7 @@ def _status_change(
 ) -> Response:
     if not admin_csrf_ok(request, token):
         return _form_expired(request, admin, subscriber_id)
-    return _act(request, admin, subscriber_id, action, done=done)
+    return _act_and_show(request, admin, subscriber_id, action, done=done)
 
 
 @router.post(READER + "/suppress")
@@ -231,11 +240,8 @@ def remove(
     if confirm_remove != CHECKED:
         errors = {"remove": "Tick the box to confirm the removal."}
         return _confirm_page(request, admin, subscriber_id, errors=errors, status=400)
-    with session_scope(factory_of(request)) as session:
-        subscriber = get_by_id(Subscriber, subscriber_id, session=session)
-        if subscriber is None:
-            return _gone(request, admin)
-        actor = Actor.web(admin.email, client_ip(request))
-        readers.remove(subscriber, actor=actor, now=datetime.now(UTC), session=session)
+    problem = _act(request, admin, subscriber_id, readers.remove)
+    if problem is not None:
+        return problem
     log.info("admin %d removed subscriber %d", admin.id, subscriber_id)
     return list_page(request, admin, notice=REMOVED)
