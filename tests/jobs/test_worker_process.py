@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from mailer.models import Delivery
 from tests.conftest import Db
 from tests.service.cli.test_running import free_port
 from tests.support.factories import add_readers, alert_campaign
+from tests.support.running import start_run
 from tests.support.smtpserver import SMTPServer
 from tests.support.waiting import wait_until
 
@@ -80,15 +80,7 @@ def running(db: Db, tmp_path: Path, smtp_url: str, **settings: str) -> Iterator[
         "R2P_POLL_EVERY": "1h",
         **{f"R2P_{name.upper()}": value for name, value in settings.items()},
     }
-    log = tmp_path / "run.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "run", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process, log = start_run(tmp_path, env, port)
     service = Service(process, log, base)
     try:
         wait_until(lambda: "Application startup complete" in service.text() or process.poll())

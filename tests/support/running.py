@@ -1,6 +1,12 @@
-"""Driving the service from tests: the CLI in-process."""
+"""Driving the service from tests: the CLI in-process, and `r2p-mailer run` as a real
+process."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 from typer.testing import CliRunner, Result
 
@@ -21,3 +27,23 @@ def cli(*args: str, stdin: str | None = None) -> Result:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result
+
+
+def start_run(
+    directory: Path, env: Mapping[str, str], port: int, *, init: bool = False
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """`r2p-mailer run --port PORT` in ``directory`` (after ``init`` if asked: only init
+    creates the database, as `make run` does), its output in ``directory/run.log``."""
+    if init:
+        command = [sys.executable, "-m", "service", "init"]
+        subprocess.run(command, cwd=directory, env=env, check=True)
+    log = directory / "run.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "run", "--port", str(port)],
+            cwd=directory,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return process, log

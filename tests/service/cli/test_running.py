@@ -8,8 +8,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -19,6 +17,7 @@ from sqlalchemy import text
 
 from mailer.db import make_engine
 from tests.support.feedserver import FeedServer
+from tests.support.running import start_run
 from tests.support.smtpserver import SMTPServer
 from tests.support.waiting import wait_until
 
@@ -50,17 +49,7 @@ def test_run_starts_without_internet_and_reports_unreachable_feeds(tmp_path: Pat
         "R2P_ALLOW_PRIVATE_FEEDS": "false",
         "R2P_METRICS_TOKEN": METRICS_TOKEN,
     }
-    # Only init creates the database (`make run` runs it first).
-    subprocess.run([sys.executable, "-m", "service", "init"], cwd=tmp_path, env=env, check=True)
-    log = tmp_path / "run.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "run", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process, log = start_run(tmp_path, env, port, init=True)
     try:
         health = None
         deadline = time.monotonic() + 30
@@ -114,17 +103,7 @@ def test_run_signs_up_polls_sends_a_digest_and_stops_cleanly(
         "R2P_SECRET_KEY": "run-test-secret",
         "R2P_METRICS_TOKEN": METRICS_TOKEN,
     }
-    # Only init creates the database (`make run` runs it first).
-    subprocess.run([sys.executable, "-m", "service", "init"], cwd=tmp_path, env=env, check=True)
-    log = tmp_path / "run.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "run", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process, log = start_run(tmp_path, env, port, init=True)
     try:
         wait_until(lambda: "poll finished: 8 new item(s)" in log.read_text())
         with httpx.Client(base_url=base) as browser:
