@@ -497,17 +497,6 @@ def defer(
     )
 
 
-def renew_held(*, worker: str, until: datetime, session: Session) -> int:
-    """The worker's heartbeat: every row it holds keeps its lease until ``until``."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_by == worker)
-        .values(lease_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 def renew_lease(ids: list[int], *, worker: str, until: datetime, session: Session) -> None:
     """Keep rows this worker still holds (a long batch) from going back to the queue."""
     if ids:
