@@ -18,6 +18,7 @@ from mailer.outbox.status import SubscriberStatus
 from subscribers.choices import Choices
 from subscribers.consent import (
     CONFIRMED,
+    RESTORED,
     WITHDRAWN,
     Consent,
     open_request,
@@ -110,3 +111,17 @@ def unsubscribe(
         subscriber.id, WITHDRAWN, Consent(now, how, ""), choices_of(subscriber), session=session
     )
     return True
+
+
+def restore(
+    subscriber: Subscriber, *, now: datetime, how: str, note: str, session: Session
+) -> None:
+    """Make a suppressed reader active again (their earlier consent applies again), with
+    the hard-bounce count cleared; kept in the consent history (``how``, ``note``)."""
+    subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.unsubscribed_at = None
+    subscriber.hard_bounces = 0
+    session.flush()
+    record_event(
+        subscriber.id, RESTORED, Consent(now, how, note), choices_of(subscriber), session=session
+    )

@@ -27,7 +27,6 @@ from subscribers.consent import (
     ADMIN_CONFIRMED,
     ADMIN_PENDING,
     CHANGED,
-    RESTORED,
     WITHDRAWN,
     Consent,
     history,
@@ -36,7 +35,7 @@ from subscribers.consent import (
 from subscribers.gdpr import erase
 from subscribers.importer import ImportReport, Row, import_subscribers
 from subscribers.mails import choices_of
-from subscribers.preferences import unsubscribe
+from subscribers.preferences import restore, unsubscribe
 from subscribers.purge import purge_unconfirmed
 from subscribers.signup import add_by_admin, apply_choices
 
@@ -262,17 +261,7 @@ def allow_again(subscriber: Subscriber, *, actor: Actor, now: datetime, session:
             "Only the reader can come back: they sign up again and confirm from their mailbox."
         )
     was = subscriber.status
-    subscriber.status = SubscriberStatus.ACTIVE
-    subscriber.unsubscribed_at = None
-    subscriber.hard_bounces = 0
-    session.flush()
-    record_event(
-        subscriber.id,
-        RESTORED,
-        Consent(now, f"admin-{actor.via}", SUPPRESSION_LIFTED),
-        choices_of(subscriber),
-        session=session,
-    )
+    restore(subscriber, now=now, how=f"admin-{actor.via}", note=SUPPRESSION_LIFTED, session=session)
     actor.record(
         "subscriber.allow",
         target=f"subscriber:{subscriber.id}",
