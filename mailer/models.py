@@ -266,6 +266,42 @@ Index(
 Index("ix_deliveries_due_time", Delivery.status, Delivery.next_attempt_at)
 
 
+class MailReport(Base):
+    """What came back about mail after the relay accepted it (or refused it at RCPT): a
+    bounce (RFC 3464 delivery status notification or a provider's webhook), a complaint
+    (RFC 5965 feedback report), an auto-reply, or a message nobody could parse (kept for an
+    admin to read, never dropped). Reports and reader pages count from this table."""
+
+    __tablename__ = "mail_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # How it arrived: "inbound" (r2p-mailer inbound), "mailbox" (IMAP/POP3), "webhook:ses"
+    # and the like, or "smtp" (a refusal at RCPT time).
+    via: Mapped[str] = mapped_column(String(32))
+    # bounce, delay, complaint, auto_reply, unparsed
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    # What was done: hard (address suppressed), soft (counted, not suppressed), policy (a
+    # block of our server: nobody suppressed), complaint (unsubscribed), ignored, unknown
+    decision: Mapped[str] = mapped_column(String(16), default="unknown")
+    status_code: Mapped[str] = mapped_column(String(16), default="")
+    diagnostic: Mapped[str] = mapped_column(String(1000), default="")
+    recipient: Mapped[str] = mapped_column(String(320), default="")
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
+    )
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    # The report as received (capped), for an admin to see what the provider said.
+    raw: Mapped[str] = mapped_column(Text, default="")
+    # One report counted once: a mailbox re-read after a crash, a webhook retried.
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+
+
 class CampaignContent(Base):
     """One distinct content of a campaign: the items (in order) that some readers get, in
     their language. Worked out when a digest is created; deliveries name it by ``key``."""
