@@ -118,6 +118,8 @@ class Item(Base):
     summary_text: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime]
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The language the item is written in: its source's (UN News has a feed per language).
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     relevance: Mapped[int] = mapped_column(Integer, default=0)
     relevant: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -52,6 +52,7 @@ def _item_fields(source: Source, entry: Entry, tagger: Tagger) -> dict[str, Any]
         "summary_html": entry.summary_html,
         "summary_text": entry.summary_text,
         "published_at": entry.published_at,
+        "language": source.language,
         "tags": tags.as_json(),
         "relevance": tags.relevance,
         "relevant": tags.relevant,
