@@ -1,14 +1,18 @@
 """Bar charts drawn on the server as SVG, since the console runs no scripts: the
 subscribers page's weekly growth (subscribers.growth) and a campaign report's timeline
-(staff.reports). Groups of bars along the x axis, one bar per series in each; colours come
-from admin.css classes (``<css>-<series>``), so dark mode applies. The template macro
-``bar_chart`` in templates/web/admin/_macros.html draws a ``Chart``."""
+(staff.reports), a small chart per series. Groups of bars along the x axis, one bar per
+series in each; colours come from admin.css classes (``<css>-<series>``), so dark mode
+applies. The template macro ``bar_chart`` in templates/web/admin/_macros.html draws a
+``Chart``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
+from staff.reports import LABELS as REPORT_LABELS
+from staff.reports import Slot, Timeline
 from subscribers.growth import SERIES, Week
 
 WIDTH = 720
@@ -102,3 +106,43 @@ def growth_chart(weeks: list[Week]) -> Chart:
         for index, week in enumerate(weeks)
     ]
     return bar_chart(groups, {name: LABELS[name] for name in SERIES}, css="growth")
+
+
+TIMELINE_HEIGHT = 150
+TIMELINE_TICKS = 8  # at most, so that labels never overlap on a phone
+
+
+@dataclass(frozen=True)
+class SeriesChart:
+    """One series of a report's timeline, on its own scale (sent is counted in thousands
+    where complaints are a handful)."""
+
+    name: str
+    label: str
+    total: int
+    chart: Chart
+
+
+def _slot_title(slot: Slot, step: timedelta) -> str:
+    end = slot.start + step
+    return f"{slot.start:%-d %b %H:%M}–{end:%H:%M} UTC"
+
+
+def timeline_charts(line: Timeline) -> list[SeriesChart]:
+    """A chart per series of the timeline: six-hour slots labelled by day, hourly slots by
+    the hour, with at most ``TIMELINE_TICKS`` labels."""
+    daily = line.step >= timedelta(hours=6)  # at most 29 slots: a label each day
+    every = timedelta(days=1) // line.step if daily else -(-len(line.slots) // TIMELINE_TICKS)
+    groups = [
+        (slot, f"{slot.start:%-d %b}" if daily else f"{slot.start:%H:%M}") for slot in line.slots
+    ]
+    totals = line.totals()
+    charts = []
+    for name, label in REPORT_LABELS.items():
+        series = [
+            Group(tick if index % every == 0 else "", _slot_title(slot, line.step), slot.counts)
+            for index, (slot, tick) in enumerate(groups)
+        ]
+        chart = bar_chart(series, {name: label}, css="report", height=TIMELINE_HEIGHT)
+        charts.append(SeriesChart(name, label, totals[name], chart))
+    return charts
