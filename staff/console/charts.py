@@ -69,16 +69,28 @@ class Chart:
     labels: dict[str, str]  # series -> its name, in the order drawn
     css: str  # the bars' class is "<css>-<series>"
 
+    @property
+    def peak_label(self) -> str:
+        """The top of the scale, short enough for the room left of the axis (12.3k)."""
+        if self.peak < 1000:
+            return str(self.peak)
+        return f"{self.peak / 1000:.1f}k" if self.peak < 10_000 else f"{self.peak // 1000}k"
+
 
 def bar_chart(
-    groups: Sequence[Group], labels: Mapping[str, str], *, css: str, height: int = HEIGHT
+    groups: Sequence[Group],
+    labels: Mapping[str, str],
+    *,
+    css: str,
+    width: int = WIDTH,
+    height: int = HEIGHT,
 ) -> Chart:
     """Grouped bars, one group per entry of ``groups``, one bar per series of ``labels``,
     on one scale from 0 to the largest value."""
     series = list(labels)
     peak = max([1, *(group.counts[name] for group in groups for name in series)])
     base = height - BOTTOM
-    slot = (WIDTH - LEFT - RIGHT) / max(1, len(groups))
+    slot = (width - LEFT - RIGHT) / max(1, len(groups))
     bar_width = slot * 0.8 / max(1, len(series))
     bars: list[Bar] = []
     ticks: list[Tick] = []
@@ -89,9 +101,9 @@ def bar_chart(
         for n, name in enumerate(series):
             value = group.counts[name]
             tall = (base - TOP) * value / peak
-            title = f"{group.title}, {labels[name].lower()}: {value}"
+            title = f"{group.title}, {labels[name].lower()}: {value:,}"
             bars.append(Bar(left + n * bar_width, base - tall, bar_width, tall, name, title))
-    return Chart(WIDTH, height, LEFT, base, TOP, peak, bars, ticks, list(groups), dict(labels), css)
+    return Chart(width, height, LEFT, base, TOP, peak, bars, ticks, list(groups), dict(labels), css)
 
 
 def growth_chart(weeks: list[Week]) -> Chart:
@@ -108,8 +120,10 @@ def growth_chart(weeks: list[Week]) -> Chart:
     return bar_chart(groups, {name: LABELS[name] for name in SERIES}, css="growth")
 
 
-TIMELINE_HEIGHT = 150
-TIMELINE_TICKS = 8  # at most, so that labels never overlap on a phone
+# Narrower than the growth chart: two side by side on a wide screen, one a row on a phone.
+TIMELINE_WIDTH = 480
+TIMELINE_HEIGHT = 170
+TIMELINE_TICKS = 6  # at most, so that labels never overlap on a phone
 
 
 @dataclass(frozen=True)
@@ -131,8 +145,13 @@ def _slot_title(slot: Slot, step: timedelta) -> str:
 def timeline_charts(line: Timeline) -> list[SeriesChart]:
     """A chart per series of the timeline: six-hour slots labelled by day, hourly slots by
     the hour, with at most ``TIMELINE_TICKS`` labels."""
-    daily = line.step >= timedelta(hours=6)  # at most 29 slots: a label each day
-    every = timedelta(days=1) // line.step if daily else -(-len(line.slots) // TIMELINE_TICKS)
+    daily = line.step >= timedelta(hours=6)
+    if daily:  # labels on whole days from the first slot
+        per_day = timedelta(days=1) // line.step
+        days = -(-len(line.slots) // per_day)
+        every = per_day * -(-days // TIMELINE_TICKS)
+    else:
+        every = -(-len(line.slots) // TIMELINE_TICKS)
     groups = [
         (slot, f"{slot.start:%-d %b}" if daily else f"{slot.start:%H:%M}") for slot in line.slots
     ]
@@ -143,6 +162,8 @@ def timeline_charts(line: Timeline) -> list[SeriesChart]:
             Group(tick if index % every == 0 else "", _slot_title(slot, line.step), slot.counts)
             for index, (slot, tick) in enumerate(groups)
         ]
-        chart = bar_chart(series, {name: label}, css="report", height=TIMELINE_HEIGHT)
+        chart = bar_chart(
+            series, {name: label}, css="report", width=TIMELINE_WIDTH, height=TIMELINE_HEIGHT
+        )
         charts.append(SeriesChart(name, label, totals[name], chart))
     return charts

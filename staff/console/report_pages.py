@@ -22,6 +22,7 @@ from mailer.spreadsheet import write_csv
 from mailer.web.pages import SECURITY_HEADERS, factory_of
 from staff.console.auth import require_admin
 from staff.console.charts import timeline_charts
+from staff.console.overview import STATUS_LABELS
 from staff.console.session import AdminIdentity
 from staff.console.views import page, problem
 from staff.reports import (
@@ -56,7 +57,12 @@ def csv_download(
 def reports(request: Request, admin: Admin) -> Response:
     with session_scope(factory_of(request)) as session:
         rows = recent_reports(session=session, limit=LISTED)
-    context = {"reports": rows, "listed": LISTED, "window_days": UNSUBSCRIBE_WINDOW.days}
+    context = {
+        "reports": rows,
+        "listed": LISTED,
+        "labels": STATUS_LABELS,
+        "window_days": UNSUBSCRIBE_WINDOW.days,
+    }
     return page(request, "reports.html", context, admin=admin, section="reports")
 
 
@@ -82,6 +88,7 @@ def report(request: Request, admin: Admin, campaign_id: int) -> Response:
         "figures": found.figures,
         "timeline": line,
         "charts": timeline_charts(line),
+        "status_label": STATUS_LABELS.get(found.status, found.status),
         "window_days": UNSUBSCRIBE_WINDOW.days,
     }
     return page(request, "report.html", context, admin=admin, section="reports")
