@@ -129,7 +129,8 @@ RECORD_KEYS += ("started_at", "finished_at", *FIGURES)
 
 
 def started_at(campaign: Campaign) -> datetime:
-    """When the campaign began to send: its approval (its creation for old rows)."""
+    """When the campaign began to send: its approval (which every reported campaign has;
+    its creation otherwise)."""
     return campaign.approved_at or campaign.created_at
 
 
