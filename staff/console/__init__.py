@@ -1,5 +1,5 @@
 """The staff console (/admin: login, dashboard, alerts, campaigns, digest preview and review,
-Maildir, audit log, subscribers) and the JSON admin API (/api/, ``staff.api``).
+Maildir, audit log, subscribers, campaign reports) and the JSON admin API (/api/, ``staff.api``).
 
 ``include(app)`` adds both to the app ``service.app.create_app`` builds; the API's token
 is checked by a middleware, before any request body is read.
@@ -23,6 +23,7 @@ from staff.console import (
     login,
     mail_pages,
     reader_pages,
+    report_pages,
     subscriber_pages,
 )
 from staff.console.auth import LoginRequiredError, login_required_handler
@@ -44,6 +45,7 @@ def include(app: FastAPI) -> None:
         subscriber_pages,
         import_pages,
         reader_pages,
+        report_pages,
         api_docs,
     ):
         app.include_router(module.router)

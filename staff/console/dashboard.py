@@ -1,4 +1,5 @@
-"""The dashboard (/admin) and the campaign list with live progress (/admin/campaigns)."""
+"""The dashboard (/admin), with the last digest issues' reports side by side, and the
+campaign list with live progress (/admin/campaigns)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from staff.console.digest_review import next_issue
 from staff.console.overview import campaign_rows, summary
 from staff.console.session import AdminIdentity
 from staff.console.views import page
+from staff.reports import UNSUBSCRIBE_WINDOW, recent_reports
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[AdminIdentity, Depends(require_admin)]
 
 REFRESH_SECONDS = 3
+LAST_ISSUES = 4
 
 
 @router.get("/admin")
@@ -33,6 +36,9 @@ def dashboard(request: Request, admin: Admin) -> Response:
         context["digest"] = plan_digest(now=now, session=session)
         context["issue"] = next_issue(settings, now, session=session)
         context["health"] = health(now=now, session=session)
+        issues = recent_reports(session=session, limit=LAST_ISSUES, kinds=("digest",))
+        context["issues"] = issues[::-1]  # oldest first, left to right
+    context["window_days"] = UNSUBSCRIBE_WINDOW.days
     context["review"] = settings.digest_review
     context["maildir"] = settings.smtp_url is None
     context["refresh"] = REFRESH_SECONDS if any(c.live for c in context["campaigns"]) else 0

@@ -24,7 +24,7 @@ from mailer.web.pages import SECURITY_HEADERS, factory_of, settings_of
 from staff.actions import readers
 from staff.actions.actor import Actor
 from staff.console.auth import admin_csrf_ok, require_admin
-from staff.console.growth_chart import growth_chart
+from staff.console.charts import growth_chart
 from staff.console.overview import active_reach, reader_counts
 from staff.console.session import AdminIdentity
 from staff.console.views import EXPIRED_FORM, client_ip, page

@@ -1,14 +1,17 @@
 """Rows for tests, made directly in the database: readers, admins, feed sources and items,
-alerts (as staff create them, or queued straight into the ledger)."""
+alerts (as staff create them, or queued straight into the ledger), deliveries settled by
+hand, reports about delivered mail and consent-history events."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select, update
+
 from mailer.admins import add_admin
 from mailer.alerts import Draft, create_alert
-from mailer.models import Item, Source, Subscriber
+from mailer.models import Campaign, ConsentEvent, Delivery, Item, MailReport, Source, Subscriber
 from mailer.outbox.campaigns import get_or_create_campaign, start
 from mailer.outbox.ledger import enqueue
 from mailer.outbox.status import Priority
@@ -115,3 +118,52 @@ def alert_campaign(
         )
         session.commit()
         return campaign.id
+
+
+def set_campaign(db: Db, campaign_id: int, **values: Any) -> None:
+    """Change a campaign's columns (e.g. ``approved_at`` in the past)."""
+    with db.session() as session:
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(**values))
+        session.commit()
+
+
+def set_deliveries(db: Db, campaign_id: int, reader_ids: list[int], **values: Any) -> None:
+    """Change the campaign's deliveries to these readers, as if the worker had settled
+    them (``status``, ``attempts``, ``sent_at``, ``next_attempt_at``...)."""
+    with db.session() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.campaign_id == campaign_id, Delivery.subscriber_id.in_(reader_ids))
+            .values(**values)
+        )
+        session.commit()
+
+
+def add_mail_report(
+    db: Db, campaign_id: int | None, reader_id: int | None, kind: str, **fields: Any
+) -> int:
+    """A bounce, complaint or other report about the campaign's mail to the reader (its
+    delivery found from both, as the bounce processing records it)."""
+    with db.session() as session:
+        delivery_id = session.scalar(
+            select(Delivery.id).where(
+                Delivery.campaign_id == campaign_id, Delivery.subscriber_id == reader_id
+            )
+        )
+        values: dict[str, Any] = {"via": "inbound", "decision": "unknown", **fields}
+        report = MailReport(
+            campaign_id=campaign_id,
+            subscriber_id=reader_id,
+            delivery_id=delivery_id,
+            kind=kind,
+            **values,
+        )
+        session.add(report)
+        session.commit()
+        return report.id
+
+
+def add_consent_event(db: Db, reader_id: int, event: str, at: datetime, form: str = "") -> None:
+    with db.session() as session:
+        session.add(ConsentEvent(subscriber_id=reader_id, event=event, at=at, form=form))
+        session.commit()

@@ -293,6 +293,6 @@ def test_the_list_page_charts_this_weeks_signups(db: Db, reader: Reader) -> None
         record_event(anna, SIGNUP, consent, Choices(), session=session)
         session.commit()
     page = reader.get(LIST).text
-    assert '<svg class="growth"' in page
+    assert '<svg class="chart chart-growth"' in page
     assert re.search(r"<title>Week of [^<]+, signups: 1</title>", page)
     assert re.search(r"<title>Week of [^<]+, confirmations: 0</title>", page)
