@@ -48,7 +48,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.config import Settings
 from mailer.content import render_contents
 from mailer.db import describe_db_error, run_with_retry, session_scope, write_session
-from mailer.email.compose import MessageTemplate, build_template, date_header, message_id_for
+from mailer.email.compose import (
+    MessageTemplate,
+    build_template,
+    date_header,
+    feedback_id,
+    message_id_for,
+)
 from mailer.email.dkim import DkimSigner
 from mailer.models import Campaign, WorkerStatus
 from mailer.outbox.campaigns import finish_campaigns
@@ -211,12 +217,23 @@ class DeliveryWorker:
                         campaign, keys, settings=self.settings, session=session
                     )
                     self.renders += len(rendered)
+                    bulk = campaign.kind != "transactional"
                     for key, email in rendered.items():
                         template = build_template(
                             email,
-                            mail_from=self.settings.mail_from,
+                            mail_from=(
+                                self.settings.mail_from
+                                if bulk
+                                else self.settings.transactional_from or self.settings.mail_from
+                            ),
                             list_id=self.settings.list_id_header,
-                            bulk=campaign.kind != "transactional",
+                            bulk=bulk,
+                            reply_to=self.settings.reply_to,
+                            extra_headers=(
+                                {"Feedback-ID": feedback_id(campaign.id, campaign.kind)}
+                                if bulk
+                                else None
+                            ),
                         )
                         self._templates[(campaign.id, key)] = template
                         if same is not None:

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -45,6 +52,11 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr | None = None
     mail_from: str = "R2P Mailer <r2p-mailer@localhost>"
+    # Deliverability (docs/deliverability.md): where replies go, the sender's postal
+    # address in every footer, and a From of its own for confirmation and manage mail.
+    reply_to: str = ""
+    postal_address: str = ""
+    transactional_from: str = ""
 
     sources_file: Path | None = None
     relevance_file: Path | None = None
@@ -138,9 +150,11 @@ class Settings(BaseSettings):
             raise ValueError("must be more than 0 and at most 7d")
         return value
 
-    @field_validator("mail_from")
+    @field_validator("mail_from", "reply_to", "transactional_from")
     @classmethod
-    def _mail_from(cls, value: str) -> str:
+    def _mail_from(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.field_name != "mail_from":  # the others are optional
+            return value
         try:
             mailbox(value)
         except HeaderValueError:
@@ -148,6 +162,11 @@ class Settings(BaseSettings):
                 "must be an address, optionally with a name: Name <user@example.org>"
             ) from None
         return value
+
+    @field_validator("postal_address")
+    @classmethod
+    def _postal_address(cls, value: str) -> str:
+        return " ".join(value.split())
 
     @field_validator("base_url")
     @classmethod

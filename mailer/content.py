@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.digest import digest_rendering, legacy_segment_topics
 from mailer.digest_content import ContentPlanner, load_entries, week_stories
-from mailer.email.render import RenderedEmail, render_email
+from mailer.email.render import RenderedEmail, render_email, site_context
 from mailer.models import Campaign, CampaignContent
 
 
@@ -48,7 +48,7 @@ def render_contents(
     if campaign.kind != "digest":
         rendered = render_email(
             campaign.template,
-            {"base_url": settings.base_url, "subject": campaign.subject, **campaign.context},
+            {**site_context(settings), "subject": campaign.subject, **campaign.context},
         )
         return dict.fromkeys(wanted, rendered)
     contents = _digest_contents(campaign, wanted, session=session)

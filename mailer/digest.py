@@ -25,7 +25,7 @@ from mailer.db import run_with_retry
 from mailer.digest_content import ContentPlanner, digest_context, load_entries, week_stories
 from mailer.digest_review import REVIEW_KEY, Edits
 from mailer.digest_stories import Story
-from mailer.email.render import RenderedEmail, preview_values, render_email
+from mailer.email.render import RenderedEmail, preview_values, render_email, site_context
 from mailer.models import Campaign, CampaignContent, Item, Source
 from mailer.outbox.campaigns import get_or_create_campaign, start
 from mailer.outbox.ledger import enqueue
@@ -291,7 +291,7 @@ def digest_rendering(
 ) -> RenderedEmail:
     """The issue as a reader who gets ``item_ids`` sees it (reader slots left open)."""
     ctx = digest_context(campaign, item_ids, entries, settings=settings)
-    return render_email(campaign.template, {"base_url": settings.base_url, **ctx})
+    return render_email(campaign.template, {**site_context(settings), **ctx})
 
 
 def preview_digest(

@@ -34,6 +34,7 @@ from jobs.worker_process import WorkerProcess
 from mailer import __version__
 from mailer.config import Settings
 from mailer.db import make_engine, make_sessionmaker
+from mailer.email.dkim import DkimSigner
 from mailer.observe import health, metrics_text
 from mailer.web import site
 from mailer.web.errors import AsciiJSONResponse
@@ -136,6 +137,7 @@ def may_see_details(request: Request, settings: Settings) -> bool:
 def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
     """The web app; ``with_services`` also runs the scheduler and a delivery worker
     process."""
+    DkimSigner.from_settings(settings)  # a bad DKIM key stops the start, naming the setting
     engine = make_engine(settings.database)
     factory = make_sessionmaker(engine)
     # /healthz runs on threads of its own, not the pool that serves the other requests: a

@@ -1,10 +1,13 @@
 """Building MIME messages: once per campaign segment into a template of byte chunks, then
 filled per reader by joining bytes (no re-rendering, no re-encoding).
 
-Every message is multipart/alternative (text + HTML, UTF-8, 8bit with lines kept under
-SMTP's limit) with Message-ID, Date, From, To, List-Id, ``List-Unsubscribe`` and
-``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058); bulk mail also carries
-``Precedence: bulk`` and ``Auto-Submitted: auto-generated``.
+Every message is multipart/alternative (text + HTML, UTF-8, 8bit) with Message-ID, Date,
+From, To, List-Id, ``List-Unsubscribe`` and ``List-Unsubscribe-Post:
+List-Unsubscribe=One-Click`` (RFC 8058), and Reply-To when R2P_REPLY_TO is set; bulk mail
+also carries ``Precedence: bulk``, ``Auto-Submitted: auto-generated`` and a
+``Feedback-ID`` (``feedback_id``). A part with a line that could pass SMTP's 998-octet
+limit once the reader's values are in (a URL of a thousand characters) is sent
+quoted-printable instead (``mailer.email.transfer``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from email.utils import formatdate
 from mailer.config import Settings
 from mailer.email.headers import HeaderValueError, check_slot_value, new_message
 from mailer.email.render import SLOT_PATTERN, RenderedEmail, preview_values, slot
+from mailer.email.transfer import SMTP_LINE, seven_bit
 from mailer.errors import MessageError
+
+# Room a reader's value (address, signed link, date) may take where its slot is: a line
+# that could pass SMTP_LINE with every slot on it this long makes the template's messages
+# quoted-printable; a longer value makes that one message quoted-printable.
+SLOT_ROOM = 400
+FEEDBACK_SENDER = "r2pmailer"
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,7 @@ class MessageTemplate:
 
     chunks: tuple[bytes, ...]
     slots: tuple[str, ...]
+    long_lines: bool = False  # a line may pass SMTP_LINE: quoted-printable after filling
 
     def fill(self, values: dict[str, str]) -> bytes:
         """The message for one reader; a value that could end a header line (CR, LF, any
@@ -41,7 +52,26 @@ class MessageTemplate:
         for name, chunk in zip(self.slots, self.chunks[1:], strict=True):
             parts.append(encoded[name])
             parts.append(chunk)
-        return b"".join(parts)
+        message = b"".join(parts)
+        if self.long_lines or any(len(value) > SLOT_ROOM for value in encoded.values()):
+            return seven_bit(message)
+        return message
+
+
+def _may_pass_line_limit(raw: str) -> bool:
+    """True when a line of the template, each slot taking SLOT_ROOM, could pass SMTP_LINE."""
+    for line in raw.split("\r\n"):
+        if len(line) > SMTP_LINE - SLOT_ROOM or len(line.encode()) > SMTP_LINE - SLOT_ROOM:
+            filled = SLOT_PATTERN.sub("x" * SLOT_ROOM, line)
+            if len(filled.encode()) > SMTP_LINE:
+                return True
+    return False
+
+
+def feedback_id(campaign_id: int, kind: str) -> str:
+    """The Feedback-ID of a bulk campaign's mail (Gmail's feedback loop reports complaints
+    per value): campaign id, campaign kind, sender."""
+    return f"{campaign_id}:{kind}:{FEEDBACK_SENDER}"
 
 
 def build_template(
@@ -50,16 +80,19 @@ def build_template(
     mail_from: str,
     list_id: str,
     bulk: bool,
+    reply_to: str | None = None,
     extra_headers: dict[str, str] | None = None,
 ) -> MessageTemplate:
     """Encode one rendered email into a MessageTemplate with reader slots. Every header
-    value goes through ``mailer.email.headers`` (no line break, no encoded word)."""
+    value goes through ``mailer.email.headers`` (one line of text, folded so it decodes
+    to exactly that text)."""
     try:
         message = new_message(
             subject=rendered.subject,
             mail_from=mail_from,
             list_id=list_id,
             bulk=bulk,
+            reply_to=reply_to,
             extra_headers=extra_headers,
         )
     except HeaderValueError as exc:
@@ -80,10 +113,12 @@ def build_template(
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
     ]
     raw = ("\r\n".join(reader_headers) + "\r\n").encode() + message.as_bytes(policy=SMTP)
-    pieces = SLOT_PATTERN.split(raw.decode("utf-8"))
+    text = raw.decode("utf-8")
+    pieces = SLOT_PATTERN.split(text)
     return MessageTemplate(
         chunks=tuple(piece.encode("utf-8") for piece in pieces[0::2]),
         slots=tuple(pieces[1::2]),
+        long_lines=_may_pass_line_limit(text),
     )
 
 
@@ -104,10 +139,14 @@ def date_header(when: datetime) -> str:
 
 def test_copy(rendered: RenderedEmail, to: str, *, settings: Settings) -> bytes:
     """A campaign's mail as readers get it, addressed to ``to`` and marked [TEST] (its
-    reader links stand in: they lead to an 'invalid link' page)."""
+    reader links stand in: they lead to an 'invalid link' page); ``send_now`` signs it."""
     marked = RenderedEmail(f"[TEST] {rendered.subject}", rendered.text, rendered.html)
     template = build_template(
-        marked, mail_from=settings.mail_from, list_id=settings.list_id_header, bulk=True
+        marked,
+        mail_from=settings.mail_from,
+        list_id=settings.list_id_header,
+        bulk=True,
+        reply_to=settings.reply_to,
     )
     values = preview_values(settings, to)
     values["message_id"] = f"test.{secrets.token_hex(8)}@{settings.mail_domain}"

@@ -12,7 +12,7 @@ import secrets
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from functools import lru_cache
 from typing import Any
 
@@ -137,12 +137,22 @@ _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=Fal
 def render_email(name: str, ctx: dict[str, Any]) -> RenderedEmail:
     """Subject, text and HTML of ``templates/email/<name>/`` rendered with ``ctx``."""
     env = environment()
-    full = {"links": reader_links(), **ctx}
+    full = {"links": reader_links(), "postal_address": "", "reply_to": "", **ctx}
     subject = one_line(env.get_template(f"email/{name}/subject.txt").render(full))
     full["email_subject"] = subject  # as rendered, for the HTML <title>
     text = wrap_text(env.get_template(f"email/{name}/body.txt").render(full))
     html = env.get_template(f"email/{name}/body.html").render(full)
     return RenderedEmail(subject=subject, text=text, html=wrap_html(_INLINER.inline(html)))
+
+
+def site_context(settings: Settings) -> dict[str, str]:
+    """What every email's layout shows of the sender: the site, and when set, the postal
+    address and the address replies reach (R2P_POSTAL_ADDRESS, R2P_REPLY_TO)."""
+    return {
+        "base_url": settings.base_url,
+        "postal_address": settings.postal_address,
+        "reply_to": parseaddr(settings.reply_to)[1] if settings.reply_to else "",
+    }
 
 
 def preview_values(settings: Settings, address: str) -> dict[str, str]:

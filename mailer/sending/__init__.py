@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mailer.config import Settings
+from mailer.email.dkim import DkimSigner
 from mailer.sending.base import Sender, SendResult
 from mailer.sending.maildir import MaildirSender
 from mailer.sending.smtp import SMTPPool
@@ -22,10 +23,17 @@ def make_sender(settings: Settings) -> Sender:
 
 async def send_now(settings: Settings, messages: Iterable[tuple[str, bytes]]) -> list[SendResult]:
     """Prebuilt messages, each to its address, straight through the configured transport
-    (no ledger row: a test to oneself, a notice to staff), in order on one connection.
-    A transport that cannot be used at all raises (MailerError, OSError)."""
+    (no ledger row: a test to oneself, a notice to staff), DKIM-signed like every other
+    mail, in order on one connection. A transport that cannot be used at all raises
+    (MailerError, OSError)."""
+    signer = DkimSigner.from_settings(settings)
     sender = make_sender(settings)
     try:
-        return [await sender.send(settings.envelope_from, to, data) for to, data in messages]
+        return [
+            await sender.send(
+                settings.envelope_from, to, data if signer is None else signer.sign(data)
+            )
+            for to, data in messages
+        ]
     finally:
         await sender.aclose()

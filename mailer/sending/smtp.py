@@ -4,7 +4,8 @@ Where to connect and how (R2P_SMTP_URL, TLS rules) is ``mailer.smtp_url``. A con
 that drops is replaced on next use; a reply is classified by its code (2xx
 sent, 4xx retry, 5xx failed) and a lost connection counts as a retry, never as sent.
 Failures without a reply carry their class (connection, timeout, tls) for the worker's
-counters and circuit breaker.
+counters and circuit breaker. A message with 8-bit bytes for a server that does not
+advertise 8BITMIME is made 7-bit safe first, and signed again (``mailer.email.transfer``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from aiosmtplib.protocol import SMTPProtocol
 from aiosmtplib.typing import SMTPStatus
 
 from mailer.config import Settings
+from mailer.email.dkim import DkimSigner
+from mailer.email.transfer import seven_bit
 from mailer.sending.base import ErrorClass, SendResult
 from mailer.smtp_url import SMTPTarget, parse_smtp_url
 
@@ -93,8 +96,16 @@ def failure_kind(exc: BaseException) -> ErrorClass:
 
 
 class SMTPPool:
-    def __init__(self, target: SMTPTarget, *, connections: int = 4, rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        target: SMTPTarget,
+        *,
+        connections: int = 4,
+        rate: float = 0.0,
+        signer: DkimSigner | None = None,
+    ) -> None:
         self.target = target
+        self.signer = signer  # signs again what is re-encoded for a server without 8BITMIME
         self.concurrency = connections
         self._limiter = RateLimiter(rate)
         self._idle: asyncio.Queue[aiosmtplib.SMTP | None] | None = None
@@ -110,7 +121,12 @@ class SMTPPool:
         target = parse_smtp_url(
             settings.smtp_url.get_secret_value(), settings.smtp_timeout.total_seconds()
         )
-        return cls(target, connections=settings.smtp_connections, rate=settings.smtp_rate)
+        return cls(
+            target,
+            connections=settings.smtp_connections,
+            rate=settings.smtp_rate,
+            signer=DkimSigner.from_settings(settings),
+        )
 
     def _queue(self) -> asyncio.Queue[aiosmtplib.SMTP | None]:
         if self._idle is None:
@@ -191,6 +207,8 @@ class SMTPPool:
                         f"cannot connect to {self.target}: {exc}",
                         kind=failure_kind(exc),
                     )
+            if not message.isascii() and not client.supports_extension("8bitmime"):
+                message = await asyncio.to_thread(seven_bit, message, self.signer)
             try:
                 reply = await self._transaction(client, envelope_from, recipient, message)
             except aiosmtplib.SMTPServerDisconnected as exc:

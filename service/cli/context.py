@@ -24,6 +24,7 @@ from typer.models import CommandFunctionType
 
 from mailer.config import Settings, load_settings
 from mailer.db import describe_db_error, is_transient, make_engine, make_sessionmaker
+from mailer.email.dkim import DkimSigner
 from mailer.errors import MailerError
 from mailer.migrate import current_revision, head_revision
 from mailer.terminal import safe
@@ -144,6 +145,7 @@ def cli_context() -> Iterator[tuple[Settings, Engine, sessionmaker[Session]]]:
     url = ""
     try:
         settings = load_settings()
+        DkimSigner.from_settings(settings)  # a bad key fails here, naming the setting
         url = settings.database
         engine = make_engine(url)
         try:

@@ -20,6 +20,7 @@ from jobs.runtime import Runtime
 from jobs.scheduler import SchedulerHost
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, make_sessionmaker, session_scope
+from mailer.email.dkim import DkimSigner
 from mailer.errors import MailerError
 from mailer.feeds.registry import (
     load_default_sources,
@@ -50,6 +51,7 @@ def initialise(*, create: bool = True) -> Initialised:
     Only with ``create`` (``init``) may it make a new SQLite database."""
     try:
         settings = load_settings()
+        DkimSigner.from_settings(settings)  # a bad key fails here, naming the setting
         engine = make_engine(settings.database, create=create)
         try:
             before = current_revision(engine)

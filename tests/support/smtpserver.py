@@ -42,6 +42,20 @@ class ScriptedHandler:
     rcpt_rule: Rule | None = None
     data_rule: Rule | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    eight_bit_mime: bool = True  # False: EHLO does not advertise 8BITMIME (RFC 6152)
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.eight_bit_mime:
+            return responses
+        return [line for line in responses if line[4:].upper() != "8BITMIME"]
 
     async def handle_RCPT(
         self,

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Db
+from tests.support.factories import add_readers, alert_campaign
+from tests.support.ledger import deliveries
+from tests.support.running import invoke
 
 
 def run_cli(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,3 +74,24 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password(
     line = one_error_line(run_cli(tmp_path, url, *command))
     assert "s3cr3t-pw" not in line
     assert "cannot reach the database" in line and "127.0.0.1:1" in line
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("command", [["deliver", "--once"], ["init"], ["subscribers", "list"]])
+def test_a_bad_dkim_key_stops_the_command_at_start_naming_the_setting(
+    cli_env: Db, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
+) -> None:
+    """Before any message is built: one line naming R2P_DKIM_KEY_FILE, exit status 1,
+    and a queued delivery is left queued (not stuck in sending)."""
+    key = tmp_path / "dkim.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    monkeypatch.setenv("R2P_DKIM_KEY_FILE", str(key))
+    monkeypatch.setenv("R2P_DKIM_SELECTOR", "r2p")
+    monkeypatch.setenv("R2P_DKIM_DOMAIN", "r2p.example.org")
+    [reader] = add_readers(cli_env, ["reader@example.org"])
+    alert_campaign(cli_env, [reader])
+    code, output = invoke(*command)
+    assert code == 1, output
+    assert "R2P_DKIM_KEY_FILE: not an RSA private key" in output
+    assert "Traceback" not in output
+    assert [row.status for row in deliveries(cli_env)] == ["queued"]
