@@ -326,6 +326,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="delivery batch size (500)")
     parser.add_argument("--log", help="keep the service's log in this file")
     args = parser.parse_args()
+    if args.rounds < 1 or args.signups < 1 or args.clients < 1 or args.quiet <= 0:
+        parser.error("--rounds, --signups, --clients and --quiet must be positive")
 
     low_water = max(2 * args.batch, args.recipients // 20)
     sink = Sink()
