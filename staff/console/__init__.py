@@ -1,5 +1,6 @@
 """The staff console (/admin: login, dashboard, alerts, campaigns, digest preview and review,
-Maildir, audit log, subscribers) and the JSON admin API (/api/, ``staff.api``).
+Maildir, audit log, subscribers, feeds and items) and the JSON admin API (/api/,
+``staff.api``).
 
 ``include(app)`` adds both to the app ``service.app.create_app`` builds; the API's token
 is checked by a middleware, before any request body is read.
@@ -19,7 +20,9 @@ from staff.console import (
     dashboard,
     digest_preview,
     digest_review,
+    feed_pages,
     import_pages,
+    item_pages,
     login,
     mail_pages,
     reader_pages,
@@ -44,6 +47,8 @@ def include(app: FastAPI) -> None:
         subscriber_pages,
         import_pages,
         reader_pages,
+        feed_pages,
+        item_pages,
         api_docs,
     ):
         app.include_router(module.router)
