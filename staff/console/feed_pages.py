@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from jobs.poll import PollOutcome, poll_sources
 from mailer.db import session_scope
 from mailer.errors import MailerError, SourceError
-from mailer.feeds.health import plain_error
+from mailer.feeds.health import health_of, plain_error
 from mailer.feeds.registry import OTHER_SECTION, SourceEdit, SourceSpec, get_source
 from mailer.models import Item, Source
 from mailer.web.pages import factory_of, settings_of
@@ -286,7 +286,9 @@ def feed(
                 source = get_source(key, session=session)
             except SourceError:
                 return _gone(request, admin)
-            url, message = source.url, source.last_error or ""
+            url, health = source.url, health_of(source)
+        # the poll's own problem: a failure, or a warning recorded with its success
+        message = health.raw if health.attention else ""
         result = poll_result(polled, max(new, 0), max(seen, 0), url, message)
     return feed_page(request, admin, key, notice=DONE.get(done, ""), polled=result)
 
