@@ -21,7 +21,7 @@ from math import ceil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailer.db import get_by_id
@@ -195,12 +195,21 @@ def find_items(
     page_size: int = PAGE_SIZE,
 ) -> ItemPage:
     """One page of the items the filter selects, and how many it selects in all."""
-    found = list(_matching(wanted, session))
-    pages = max(1, ceil(len(found) / page_size))
+    if wanted.tag:
+        found = list(_matching(wanted, session))
+        total = len(found)
+    else:  # counted and paged by the database
+        query = _query(wanted)
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(1, ceil(total / page_size))
     page = min(max(1, page), pages)
-    chosen = found[(page - 1) * page_size : page * page_size]
+    start = (page - 1) * page_size
+    if wanted.tag:
+        chosen = found[start : start + page_size]
+    else:
+        chosen = [(i, s) for i, s in session.execute(query.offset(start).limit(page_size))]
     rows = [_row(item, source, relevance_file) for item, source in chosen]
-    return ItemPage(rows=rows, total=len(found), page=page, pages=pages)
+    return ItemPage(rows=rows, total=total, page=page, pages=pages)
 
 
 def get_item(item_id: int, *, session: Session, lock: bool = False) -> Item:
