@@ -7,6 +7,7 @@ import html
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from mailer.models import Source
@@ -88,6 +89,9 @@ def test_a_feed_is_edited_disabled_enabled_and_polled_with_the_result_shown(
     site: Site, reader: Reader, feed_server: FeedServer
 ) -> None:
     url = feed_server.serve_file("/all.xml", "un-news/all.xml")
+    # "Poll now" answers once the poll is over: its first parse starts the parser's fork
+    # server, which takes seconds on a busy machine.
+    reader.http.timeout = httpx.Timeout(60)
     assert add(reader, key="local-news", url=feed_server.url("/missing.xml"))[0] == 303
     page = f"{PAGE}/local-news"
 
