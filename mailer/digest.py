@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import ColumnElement, and_, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.audience import matching_readers
@@ -86,16 +86,21 @@ def plan_digest(
     Publication, not fetch time, decides: a feed's backlog from months ago stays out."""
     period = period or iso_period(now, timezone)
     since = previous_cutoff(session=session, before=period) or now - timedelta(days=7)
-    in_window = Item.published_at > since
-    late = and_(Item.fetched_at > since, Item.published_at > since - LATE_ARRIVAL)
     ids = list(
         session.scalars(
             select(Item.id)
-            .where(Item.relevant, Item.published_at <= now, or_(in_window, late))
+            .where(Item.relevant, *in_window(since, now))
             .order_by(Item.published_at.desc(), Item.id.desc())
         )
     )
     return DigestPlan(period=period, since=since, until=now, item_ids=ids)
+
+
+def in_window(since: datetime, until: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The items an issue made at ``until`` after a cutoff ``since`` takes, relevance
+    aside: published in its window, or shortly before it but fetched after the cutoff."""
+    late = and_(Item.fetched_at > since, Item.published_at > since - LATE_ARRIVAL)
+    return (Item.published_at <= until, or_(Item.published_at > since, late))
 
 
 def draft_campaign(plan: DigestPlan, subject: str = FALLBACK_SUBJECT) -> Campaign:
@@ -141,9 +146,16 @@ def _recipients(planner: ContentPlanner, *, session: Session) -> Iterator[tuple[
 def issue_stories(
     entries: dict[int, tuple[Item, Source]], campaign: Campaign | None = None
 ) -> list[Story]:
-    """The stories an issue carries: the week's, less those an editor removed."""
+    """The stories an issue carries: the week's, less those an editor removed; an item an
+    editor has since marked not relevant is left out (``still_relevant``)."""
     removed = Edits.of(campaign.context).removed if campaign is not None else frozenset()
-    return [s for s in week_stories(entries) if min(s.item_ids) not in removed]
+    stories = week_stories(still_relevant(entries))
+    return [s for s in stories if min(s.item_ids) not in removed]
+
+
+def still_relevant(entries: dict[int, tuple[Item, Source]]) -> dict[int, tuple[Item, Source]]:
+    """An unsent issue's items less those no longer relevant (an editor's override)."""
+    return {item_id: entry for item_id, entry in entries.items() if entry[0].relevant}
 
 
 def queue_issue(

@@ -27,16 +27,18 @@ from mailer.digest import (
     campaign_key,
     create_digest,
     digest_rendering,
+    in_window,
     issue_stories,
     plan_digest,
     queue_reviewed,
+    still_relevant,
 )
 from mailer.digest_content import ContentPlanner, digest_context, lay_out, load_entries, situations
 from mailer.digest_review import Edits, ReviewState, store
 from mailer.email.compose import date_header, test_copy
 from mailer.email.headers import new_message
 from mailer.email.render import RenderedEmail
-from mailer.models import Campaign
+from mailer.models import Campaign, Item
 from mailer.outbox.campaigns import CampaignStateError, lock_campaign
 from mailer.outbox.status import CampaignStatus
 
@@ -200,7 +202,7 @@ def editor_sections(
 ) -> list[tuple[str, str, list[dict[str, Any]]]]:
     """The issue as a reader who takes everything reads it, with the stories the editor
     removed kept in place (marked ``removed``) so they can be restored."""
-    entries = load_entries(campaign.context["item_ids"], session=session)
+    entries = still_relevant(load_entries(campaign.context["item_ids"], session=session))
     archive = f"{settings.base_url}/archive/{campaign.key}"
     edits = Edits.of(campaign.context)
     known = situations(settings.relevance_file)
@@ -257,3 +259,34 @@ def test_message(
     """The issue as a reader with ``topics`` gets it, addressed to ``to``, marked [TEST]."""
     rendered = preview_issue(campaign, topics, settings=settings, session=session)
     return None if rendered is None else test_copy(rendered, to, settings=settings)
+
+
+def follow_relevance(item: Item, *, settings: Settings, session: Session) -> Campaign | None:
+    """Make the issue under review follow an editor's new verdict on ``item``: an item now
+    relevant that the issue would have taken when it was prepared joins it; one no longer
+    relevant drops out of it (``still_relevant``) and the issue's title follows. Returns
+    the issue it changed, or None."""
+    campaign = latest_draft(session=session)
+    if campaign is None:
+        return None
+    require_draft(campaign, session=session)
+    ids = list(campaign.context["item_ids"])
+    if item.id not in ids:
+        if not item.relevant or not _would_have_taken(campaign, item, session=session):
+            return None
+        campaign.context = {**campaign.context, "item_ids": [*ids, item.id]}
+    edit(campaign, Edits.of(campaign.context), settings=settings, session=session)
+    return campaign
+
+
+def _would_have_taken(campaign: Campaign, item: Item, *, session: Session) -> bool:
+    """Whether the issue would carry ``item`` had it been relevant when the issue was
+    prepared: in its window, and already fetched then (a later one goes to the next)."""
+    since = datetime.fromisoformat(campaign.context["since"])
+    until = datetime.fromisoformat(campaign.context["until"])
+    found = session.scalar(
+        select(Item.id).where(
+            Item.id == item.id, Item.fetched_at <= until, *in_window(since, until)
+        )
+    )
+    return found is not None

@@ -23,6 +23,10 @@ class SourceError(MailerError):
     """A feed source cannot be added or changed as asked."""
 
 
+class ItemError(MailerError):
+    """A stored item cannot be found or changed as asked."""
+
+
 class FetchError(MailerError):
     """A feed could not be fetched; the message says why in operator terms."""
 

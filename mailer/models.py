@@ -122,7 +122,15 @@ class Item(Base):
     language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     relevance: Mapped[int] = mapped_column(Integer, default=0)
+    # Whether the item goes into digests and suggestions: the relevance rules' verdict, or
+    # an editor's override (``relevance_override``) while one stands. Polling and re-tagging
+    # write the rules' verdict into ``rules_relevant`` instead while an override stands
+    # (``mailer.feeds.store``), so they never undo it.
     relevant: Mapped[bool] = mapped_column(Boolean, default=False)
+    relevance_override: Mapped[bool | None] = mapped_column(Boolean)
+    rules_relevant: Mapped[bool | None] = mapped_column(Boolean)  # only while overridden
+    override_by: Mapped[str | None] = mapped_column(String(320))
+    override_at: Mapped[datetime | None]
 
     source: Mapped[Source] = relationship(back_populates="items")
 

@@ -2,7 +2,7 @@
 their source's language
 
 Revision ID: 0016
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07 23:10:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

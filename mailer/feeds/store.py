@@ -6,7 +6,8 @@ store it twice either, unless the new item outranks the stored one (``story_rank
 meeting's press release outranks its live blog). Then the stored row becomes the new item,
 keeping its id and fetch time, by an update conditional on the row still holding the item
 it replaces: repeated or concurrent polls replace it once, and a lower-ranked item (the
-blog seen after its press release) never replaces a higher one.
+blog seen after its press release) never replaces a higher one. An editor's relevance
+override on the stored row survives the replacement (``_keeping_override``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from mailer.db import dialect_insert
@@ -59,13 +60,27 @@ def _item_fields(source: Source, entry: Entry, tagger: Tagger) -> dict[str, Any]
     }
 
 
+def _keeping_override(fields: dict[str, Any]) -> dict[str, Any]:
+    """The values that make a stored row a newly tagged item without undoing an editor's
+    override: while one stands, the rules' verdict goes to ``rules_relevant`` and
+    ``relevant`` keeps the editor's (decided in the UPDATE itself, so an override made
+    meanwhile still wins)."""
+    verdict = fields["relevant"]
+    overridden = Item.relevance_override.is_not(None)
+    return {
+        **fields,
+        "relevant": case((overridden, Item.relevance_override), else_=verdict),
+        "rules_relevant": case((overridden, verdict), else_=None),
+    }
+
+
 def _replace(session: Session, item_id: int, old_url: str, fields: dict[str, Any]) -> int:
     """Make the stored row ``item_id`` the new item if it still holds ``old_url``; 1 if it
-    did."""
+    did. An editor's relevance override on the row stands."""
     result = session.execute(
         update(Item)
         .where(Item.id == item_id, Item.url == old_url)
-        .values(**fields)
+        .values(**_keeping_override(fields))
         .execution_options(synchronize_session=False)
     )
     return 1 if getattr(result, "rowcount", 0) else 0

@@ -9,14 +9,15 @@ import typer
 
 from mailer.db import session_scope
 from mailer.errors import MailerError
-from mailer.feeds.registry import OTHER_SECTION, SourceSpec, list_sources
+from mailer.feeds.health import health_of
+from mailer.feeds.registry import OTHER_SECTION, SourceEdit, SourceSpec, list_sources
 from mailer.terminal import safe
 from service.cli.context import MailerTyper, cli_context, console, fail
 from service.cli.output import Column, FormatOption, print_records
 from staff.actions import feeds
 from staff.actions.actor import Actor
 
-feeds_app = MailerTyper(help="List, add, enable and disable feed sources.")
+feeds_app = MailerTyper(help="List, add, edit, enable and disable feed sources.")
 
 
 FEED_COLUMNS = (
@@ -31,16 +32,17 @@ FEED_COLUMNS = (
     Column("consecutive_failures", "failures"),
     Column("empty_responses", "empty", in_table=False),
     Column("last_empty_at", "last empty", in_table=False),
-    Column("last_error", "last error"),
+    Column("health", "health"),
+    Column("last_error", "last error", in_table=False),
     Column("last_error_at", "error at", in_table=False),
 )
 
 
 @feeds_app.command("list")
 def feeds_list(format: FormatOption = None) -> None:
-    """Show every source with its health: last success, failures, last error. The table
-    leaves out empty answers and when they and the last error happened; tsv, json and
-    csv have every field."""
+    """Show every source with its health: last success, failures, and what is wrong in
+    plain words. The table leaves out empty answers, the last error as recorded and when
+    they happened; tsv, json and csv have every field."""
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
         records = (
             {
@@ -55,6 +57,7 @@ def feeds_list(format: FormatOption = None) -> None:
                 "consecutive_failures": source.consecutive_failures,
                 "empty_responses": source.empty_responses,
                 "last_empty_at": source.last_empty_at,
+                "health": health_of(source).summary,
                 "last_error": source.last_error,
                 "last_error_at": source.last_error_at,
             }
@@ -97,6 +100,48 @@ def feeds_add(
         except MailerError as exc:
             raise fail(str(exc)) from None
     console.print(f"Added source {safe(key)}: {safe(url)}")
+
+
+@feeds_app.command("edit")
+def feeds_edit(
+    key: Annotated[str, typer.Argument(metavar="KEY", help="The source's key.")],
+    url: Annotated[
+        str | None, typer.Option(metavar="URL", help="A new http(s) address for the feed.")
+    ] = None,
+    title: Annotated[str | None, typer.Option(metavar="TEXT", help="A readable name.")] = None,
+    language: Annotated[
+        str | None, typer.Option(metavar="LANG", help="Language code of the feed.")
+    ] = None,
+    always_relevant: Annotated[
+        bool | None,
+        typer.Option(help="Keep every item of this feed, whatever its words (or not)."),
+    ] = None,
+    section: Annotated[
+        str | None, typer.Option(metavar="SECTION", help="The digest section of its items.")
+    ] = None,
+) -> None:
+    """Change a feed source. A new URL passes the same checks as `feeds add` (private and
+    loopback addresses refused unless R2P_ALLOW_PRIVATE_FEEDS=true)."""
+    changes = SourceEdit(
+        url=url, title=title, language=language, always_relevant=always_relevant, section=section
+    )
+    with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
+        try:
+            changed = feeds.edit(
+                key,
+                changes,
+                actor=Actor.cli(),
+                settings=settings,
+                now=datetime.now(UTC),
+                session=session,
+            )
+        except MailerError as exc:
+            raise fail(str(exc)) from None
+    if not changed:
+        console.print(f"Source {safe(key)}: nothing to change.")
+        return
+    fields = ", ".join(f"{name} = {safe(str(value))}" for name, value in changed.items())
+    console.print(f"Source {safe(key)} saved: {fields}")
 
 
 def _set_enabled(key: str, enabled: bool) -> None:

@@ -33,6 +33,7 @@ from mailer.sending import make_sender
 from mailer.terminal import safe
 from service.cli.context import MailerTyper, cli_context, console, errors, fail
 from service.cli.output import Column, FormatOption, print_records
+from staff.actions import feeds
 from staff.actions.actor import Actor
 
 service_app = MailerTyper()
@@ -125,15 +126,7 @@ def poll(
         new = sum(o.new for o in outcomes)
         failed = [o for o in outcomes if o.status in {"failed", "gone"}]
         with session_scope(factory) as session:
-            Actor.cli().record(
-                "feeds.poll",
-                now=datetime.now(UTC),
-                session=session,
-                target=feed or "",
-                feeds=len(outcomes),
-                new=new,
-                failed=len(failed),
-            )
+            feeds.polled(feed, outcomes, actor=Actor.cli(), now=datetime.now(UTC), session=session)
         print_records(
             (
                 {

@@ -1,5 +1,6 @@
 """The staff console (/admin: login, dashboard, alerts, campaigns, digest preview and review,
-Maildir, audit log, subscribers, campaign reports) and the JSON admin API (/api/, ``staff.api``).
+Maildir, audit log, subscribers, feeds and items, campaign reports) and the JSON admin API
+(/api/, ``staff.api``).
 
 ``include(app)`` adds both to the app ``service.app.create_app`` builds; the API's token
 is checked by a middleware, before any request body is read.
@@ -19,7 +20,9 @@ from staff.console import (
     dashboard,
     digest_preview,
     digest_review,
+    feed_pages,
     import_pages,
+    item_pages,
     login,
     mail_pages,
     reader_pages,
@@ -46,6 +49,8 @@ def include(app: FastAPI) -> None:
         import_pages,
         reader_pages,
         report_pages,
+        feed_pages,
+        item_pages,
         api_docs,
     ):
         app.include_router(module.router)

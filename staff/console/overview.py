@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.alerts import suggestions
+from mailer.feeds.health import Health, health_of
 from mailer.feeds.registry import list_sources
-from mailer.models import Campaign, Delivery, Erasure, Item, Subscriber
+from mailer.models import Campaign, Delivery, Erasure, Item, Source, Subscriber
 from mailer.outbox.status import (
     OPEN_CAMPAIGN,
     REPORTED_SUBSCRIBER,
@@ -39,7 +40,7 @@ class FeedRow:
     key: str
     title: str
     url: str
-    state: str  # ok, failing, disabled, new
+    state: str  # ok, warning, failing, disabled, new (``mailer.feeds.health``)
     items: int
     last_success_at: datetime | None
     last_error: str
@@ -47,35 +48,34 @@ class FeedRow:
     failures: int
     empty_responses: int
     last_empty_at: datetime | None
+    health: Health
+
+
+def feed_row(source: Source, items: int) -> FeedRow:
+    health = health_of(source)
+    return FeedRow(
+        key=source.key,
+        title=source.title or source.key,
+        url=source.url,
+        state=health.state,
+        items=items,
+        last_success_at=source.last_success_at,
+        last_error=source.last_error or source.disabled_reason or "",
+        last_error_at=source.last_error_at,
+        failures=source.consecutive_failures,
+        empty_responses=source.empty_responses,
+        last_empty_at=source.last_empty_at,
+        health=health,
+    )
 
 
 def feed_health(*, session: Session) -> list[FeedRow]:
-    rows = []
-    for source, items in list_sources(session=session):
-        if not source.enabled:
-            state = "disabled"
-        elif source.consecutive_failures:
-            state = "failing"
-        elif source.last_success_at is None:
-            state = "new"
-        else:
-            state = "ok"
-        rows.append(
-            FeedRow(
-                key=source.key,
-                title=source.title or source.key,
-                url=source.url,
-                state=state,
-                items=items,
-                last_success_at=source.last_success_at,
-                last_error=source.last_error or source.disabled_reason or "",
-                last_error_at=source.last_error_at,
-                failures=source.consecutive_failures,
-                empty_responses=source.empty_responses,
-                last_empty_at=source.last_empty_at,
-            )
-        )
-    return rows
+    return [feed_row(source, items) for source, items in list_sources(session=session)]
+
+
+def failing_feeds(feeds: list[FeedRow]) -> list[FeedRow]:
+    """The enabled feeds whose last poll failed: the dashboard's warning."""
+    return [feed for feed in feeds if feed.state == "failing"]
 
 
 def items_since(since: datetime, *, session: Session) -> dict[str, int]:
@@ -220,8 +220,10 @@ def week_ago(now: datetime) -> datetime:
 
 def summary(now: datetime, *, session: Session) -> dict[str, Any]:
     """Everything the dashboard shows apart from the digest plan and the service health."""
+    feeds = feed_health(session=session)
     return {
-        "feeds": feed_health(session=session),
+        "feeds": feeds,
+        "failing_feeds": failing_feeds(feeds),
         "items": items_since(week_ago(now), session=session),
         "readers": reader_counts(session=session),
         "reach": active_reach(session=session),

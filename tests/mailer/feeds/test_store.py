@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import mailer.feeds.store
+from mailer.feeds.items import override as override_relevance
 from mailer.feeds.normalise import Entry, dedupe_key
 from mailer.feeds.store import store_entries
 from mailer.feeds.tagging import load_tagger
@@ -67,3 +68,36 @@ def test_a_press_release_that_loses_the_insert_race_still_replaces_the_blog(
         assert store(session, source_id, entry(BLOG, "LIVE: Security Council meets")) == 0
         session.commit()
         assert session.scalars(select(Item.url)).all() == [RELEASE]
+
+
+@pytest.mark.parametrize("override", [False, None])
+def test_a_replacing_item_keeps_an_editors_relevance_override(
+    db: Db, override: bool | None
+) -> None:
+    source_id = add_source(db, "un-press")
+    blog_id = add_item(db, source_id, "LIVE: Security Council meets on Myanmar", url=BLOG)
+    with db.session() as session:
+        blog = session.get_one(Item, blog_id)
+        blog.dedupe_key = dedupe_key(RELEASE, RELEASE)
+        if override is not None:
+            override_relevance(blog, override, by="amina@r2p.example", at=AT)
+        session.commit()
+    with db.session() as session:
+        assert store(session, source_id, entry(RELEASE, "Security Council, 10058th Meeting")) == 1
+        session.commit()
+    with db.session() as session:
+        item = session.get_one(Item, blog_id)
+        assert item.url == RELEASE and item.tags["risks"]  # the rules find it relevant
+        if override is None:
+            assert (item.relevant, item.rules_relevant, item.relevance_override) == (
+                True,
+                None,
+                None,
+            )
+        else:
+            # the editor's verdict stands; the rules' new verdict is kept beside it
+            assert (item.relevant, item.rules_relevant, item.relevance_override) == (
+                False,
+                True,
+                False,
+            )

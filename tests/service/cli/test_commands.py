@@ -24,6 +24,10 @@ def test_every_command_has_help() -> None:
         ["feeds", "add"],
         ["feeds", "disable"],
         ["feeds", "enable"],
+        ["feeds", "edit"],
+        ["items"],
+        ["items", "list"],
+        ["items", "mark"],
         ["deliver"],
         ["worker"],
     ):

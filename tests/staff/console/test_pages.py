@@ -57,6 +57,7 @@ def test_the_dashboard_shows_feed_health_items_readers_and_the_next_digest(
         db,
         "un-press",
         title="UN press releases",
+        url="https://press.un.org/en/rss.xml",
         consecutive_failures=3,
         last_error="cannot resolve press.un.org: offline, or a wrong URL?",
         last_error_at=now - timedelta(minutes=2),
@@ -69,7 +70,13 @@ def test_the_dashboard_shows_feed_health_items_readers_and_the_next_digest(
     add_readers(db, ["u@example.org"], status="unsubscribed", wants_alerts=False)
 
     page = reader.get("/admin").text
-    assert "UN press releases" in page and esc("cannot resolve press.un.org") in page
+    assert "UN press releases" in page
+    # In plain words, and as a warning of its own, not small print on the scheduler's tile.
+    plain = "Cannot reach press.un.org: name not found; offline or wrong URL? (failed 3 times"
+    assert esc(plain) in page and "cannot resolve press.un.org" not in page
+    assert re.search(
+        r'class="card card-attention feed-warning"[^>]*>\s*<h2[^>]*>1 of 2 feeds failing', page
+    )
     assert '<span class="pill pill-failing">failing</span>' in page
     assert '<td class="num">4</td>' in page  # 0-item answers
     assert "5 min ago" in page  # the healthy feed's last success
