@@ -1,7 +1,8 @@
 """The ``r2p-mailer`` command: every command of the program, grouped by what staff do.
 
 One module per group, named as the command: ``running`` (init, run, web, worker,
-scheduler, poll, deliver), ``feeds``, ``subscribers``, ``digest``, ``alerts`` (``alert
+scheduler, poll, deliver), ``inbound``
+(bounces and complaints), ``feeds``, ``subscribers``, ``digest``, ``alerts`` (``alert
 ...``) and ``admins``. What they share (settings, the database, one-line errors,
 safe output) is in ``context`` and ``output``. Each command calls the layers below; what
 staff change goes through ``staff.actions``, as in the console and the API.
@@ -14,6 +15,7 @@ from service.cli.alerts import alert_app
 from service.cli.context import MailerTyper
 from service.cli.digest import digest_app
 from service.cli.feeds import feeds_app
+from service.cli.inbound import inbound_app
 from service.cli.running import service_app
 from service.cli.subscribers import subscribers_app
 
@@ -24,6 +26,7 @@ app = MailerTyper(
     pretty_exceptions_enable=False,
 )
 app.add_typer(service_app, rich_help_panel="Run the service")
+app.add_typer(inbound_app, rich_help_panel="Run the service")
 app.add_typer(feeds_app, name="feeds", rich_help_panel="News")
 app.add_typer(digest_app, name="digest", rich_help_panel="Mailings")
 app.add_typer(alert_app, name="alert", rich_help_panel="Mailings")
