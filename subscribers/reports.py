@@ -92,7 +92,10 @@ def take_report(
             campaign_id=delivery.campaign_id if delivery else None,
             subscriber_id=delivery.subscriber_id if delivery else None,
             raw=raw,
-            dedupe=f"report:{identity}:{recipient.address.lower()}:{recipient.status}",
+            dedupe=(
+                f"report:{identity}:{taken.delivery_id or ''}:"
+                f"{recipient.address.lower()}:{recipient.status}"
+            ),
         )
         done = record(entry, limits=limits, now=now, session=session)
         taken.recorded.append(done)

@@ -50,7 +50,7 @@ UNKNOWN_USER_WORDS = re.compile(
     r"no such (user|mailbox|recipient|account)|user unknown|unknown (user|recipient|mailbox)"
     r"|does not exist|doesn't exist|not exist|recipient not found|mailbox not found"
     r"|invalid (recipient|mailbox|address)|address rejected: user|no mailbox|account (is )?disabled"
-    r"|not a known user|unrouteable address",
+    r"|not a known user|unrouteable address|does(n't| not) have an? \S+ account",
     re.IGNORECASE,
 )
 SENDER_PROBLEMS = {"5.1.7", "5.1.8"}  # about our envelope sender, not the reader

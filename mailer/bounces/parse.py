@@ -11,6 +11,8 @@ address) and its Message-ID.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.errors
 import email.header
@@ -264,9 +266,11 @@ def _plain_bounce(message: Message, report_id: str) -> Report:
     recipient and the remote server's reply are in the text."""
     text = _body_text(message).replace("\r\n", "\n")
     returned = RETURNED.search(text)
-    notice, original_text = (
-        (text[: returned.start()], text[returned.end() :]) if returned else (text, "")
-    )
+    notice, original_text = text, ""
+    if returned:
+        line_end = text.find("\n", returned.end())
+        notice = text[: returned.start()]
+        original_text = text[line_end + 1 :] if line_end >= 0 else ""
     code, enhanced, diagnostic = 0, "", ""
     for line_no, line in enumerate(notice.split("\n")):
         found = SMTP_REPLY.search(line)
@@ -405,7 +409,13 @@ def _text_of(part: Message) -> str:
             return payload.decode("utf-8", errors="replace")
     raw = part.get_payload()
     if isinstance(raw, list):
-        return "\n\n".join(m.as_string() for m in raw if isinstance(m, Message))
+        text = "\n\n".join(m.as_string() for m in raw if isinstance(m, Message))
+        if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+            try:
+                return base64.b64decode("".join(text.split())).decode("utf-8", "replace")
+            except (ValueError, binascii.Error):
+                return text
+        return text
     return str(raw)
 
 
