@@ -19,6 +19,7 @@ def fixture(
     recipient: str = "reader@example.net",
     bounce_domain: str = "bounces.example.org",
 ) -> bytes:
+    """The fixture with its placeholders filled in, lines ending in CRLF as on the wire."""
     text = (BOUNCES / name).read_text(encoding="utf-8")
     for placeholder, value in {
         "{{VERP}}": verp,
@@ -27,7 +28,7 @@ def fixture(
         "{{BOUNCE_DOMAIN}}": bounce_domain,
     }.items():
         text = text.replace(placeholder, value)
-    return text.encode("utf-8")
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
 
 
 def for_delivery(
