@@ -26,11 +26,12 @@ from mailer.bounces.decide import Decision, Verdict
 from mailer.config import Settings
 from mailer.db import dialect_insert
 from mailer.feeds.sanitise import one_line
-from mailer.models import Campaign, MailReport, Subscriber
+from mailer.models import AuditEntry, Campaign, MailReport, Subscriber
 from mailer.outbox.status import CampaignStatus, SubscriberStatus
 
 RAW_MAX = 64_000  # characters of a report kept for an admin to read
 SYSTEM_ACTOR = "system:bounces"  # who the audit log says paused a campaign
+RESUMED = "campaign.resume"  # the audit action of staff resuming a campaign
 # Readers whose address may be marked bounced: an opt-out or a complaint stays as it is.
 BOUNCEABLE = (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
 
@@ -169,17 +170,21 @@ def _count(subscriber_id: int, limit: int, *, session: Session) -> bool:
 
 
 def policy_refusals(campaign_id: int, *, session: Session) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(MailReport)
-            .where(
-                MailReport.campaign_id == campaign_id,
-                MailReport.decision == Decision.POLICY.value,
-            )
+    """The campaign's policy refusals since staff last resumed it (``campaign.resume`` in
+    the audit log), so a resumed campaign does not pause again at its next refusal."""
+    resumed = session.scalar(
+        select(func.max(AuditEntry.at)).where(
+            AuditEntry.action == RESUMED, AuditEntry.target == f"campaign:{campaign_id}"
         )
-        or 0
     )
+    query = (
+        select(func.count())
+        .select_from(MailReport)
+        .where(MailReport.campaign_id == campaign_id, MailReport.decision == Decision.POLICY.value)
+    )
+    if resumed is not None:
+        query = query.where(MailReport.received_at > resumed)
+    return int(session.scalar(query) or 0)
 
 
 def _pause_if_refused(campaign_id: int, limits: Limits, *, now: datetime, session: Session) -> bool:
@@ -220,5 +225,6 @@ def pause_notice(settings: Settings, campaign: Campaign, refusals: int) -> tuple
         f"authentication of our server, not a problem of the readers' addresses).\n\n"
         f"Nobody was suppressed. Check the refusals on the campaign's readers' pages and "
         f"the sending domain's SPF, DKIM and DMARC records and blocklist status, then "
-        f"resume the campaign.\n\n{settings.base_url}/admin\n",
+        f"resume the campaign on the campaigns page or with `r2p-mailer campaign resume "
+        f"{campaign.id}`.\n\n{settings.base_url}/admin/campaigns\n",
     )

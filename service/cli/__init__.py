@@ -1,9 +1,9 @@
 """The ``r2p-mailer`` command: every command of the program, grouped by what staff do.
 
 One module per group, named as the command: ``running`` (init, run, web, worker,
-scheduler, poll, deliver), ``inbound``
-(bounces and complaints), ``feeds``, ``subscribers``, ``digest``, ``alerts`` (``alert
-...``) and ``admins``. What they share (settings, the database, one-line errors,
+scheduler, poll, deliver), ``inbound`` (bounces and complaints), ``feeds``,
+``subscribers``, ``digest``, ``alerts`` (``alert ...``), ``campaigns`` (``campaign
+resume``) and ``admins``. What they share (settings, the database, one-line errors,
 safe output) is in ``context`` and ``output``. Each command calls the layers below; what
 staff change goes through ``staff.actions``, as in the console and the API.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from service.cli.admins import admins_app
 from service.cli.alerts import alert_app
+from service.cli.campaigns import campaign_app
 from service.cli.context import MailerTyper
 from service.cli.digest import digest_app
 from service.cli.feeds import feeds_app
@@ -30,5 +31,6 @@ app.add_typer(inbound_app, rich_help_panel="Run the service")
 app.add_typer(feeds_app, name="feeds", rich_help_panel="News")
 app.add_typer(digest_app, name="digest", rich_help_panel="Mailings")
 app.add_typer(alert_app, name="alert", rich_help_panel="Mailings")
+app.add_typer(campaign_app, name="campaign", rich_help_panel="Mailings")
 app.add_typer(subscribers_app, name="subscribers", rich_help_panel="Readers")
 app.add_typer(admins_app, name="admins", rich_help_panel="Staff accounts")
