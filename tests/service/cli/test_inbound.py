@@ -69,7 +69,7 @@ def test_an_asynchronous_bounce_suppresses_the_reader_for_good(
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_until(lambda: _listening(port) or process.poll() is not None, 30, message="inbound")
+        wait_until(lambda: _listening(port) or process.poll() is not None, 120, message="inbound")
         assert process.poll() is None, log.read_text()
         # Later, the mailbox provider refuses it: the relay returns a DSN to its VERP address.
         [gone] = [r for r in smtp_server.received if r.rcpt_tos == ["gone@example.net"]]
