@@ -82,6 +82,9 @@ def dedupe_key(text: str) -> str:
 
 
 def cap_raw(text: str) -> str:
+    """The report as kept: NUL characters (which PostgreSQL's text refuses) replaced, and
+    cut at RAW_MAX characters."""
+    text = text.replace("\x00", "\ufffd")
     if len(text) <= RAW_MAX:
         return text
     return text[:RAW_MAX] + f"\n[... {len(text) - RAW_MAX} more characters not kept]"
@@ -97,7 +100,7 @@ def record(entry: Entry, *, limits: Limits, now: datetime, session: Session) -> 
         "decision": entry.verdict.decision.value,
         "status_code": entry.status_code[:16],
         "diagnostic": one_line(entry.diagnostic)[:1000],
-        "recipient": entry.recipient[:320],
+        "recipient": one_line(entry.recipient)[:320],
         "delivery_id": entry.delivery_id,
         "campaign_id": entry.campaign_id,
         "subscriber_id": entry.subscriber_id,

@@ -55,3 +55,22 @@ def test_a_resumed_campaign_counts_its_refusals_from_zero(db: Db) -> None:
         assert one.paused == [] and session.get_one(Campaign, campaign).status == "sending"
         two = record(_refusal(campaign, 4), limits=LIMITS, now=later, session=session)
         assert two.paused == [campaign]
+
+
+def test_a_report_with_nul_bytes_and_a_huge_body_is_kept_capped(db: Db) -> None:
+    raw = "Subject: x\n\n\x00" + "y" * 100_000
+    entry = Entry(
+        via="inbound",
+        kind="unparsed",
+        verdict=Verdict(Decision.UNKNOWN),
+        recipient="a\x00@example.net",
+        diagnostic="bad\x00 diagnostic",
+        raw=raw,
+        dedupe="nul",
+    )
+    with db.session() as session:
+        record(entry, limits=LIMITS, now=datetime.now(UTC), session=session)
+        session.commit()
+        [kept] = session.scalars(select(MailReport)).all()
+    assert "\x00" not in kept.raw + kept.recipient + kept.diagnostic
+    assert len(kept.raw) < 64_100 and kept.raw.endswith("more characters not kept]")
