@@ -45,7 +45,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.bounces.record import pause_notice, policy_refusals
 from mailer.bounces.verp import bounce_address
 from mailer.config import Settings
 from mailer.content import render_contents
@@ -53,7 +52,7 @@ from mailer.db import describe_db_error, run_with_retry, session_scope, write_se
 from mailer.email.compose import MessageTemplate, build_template, date_header, message_id_for
 from mailer.email.dkim import DkimSigner
 from mailer.models import Campaign, WorkerStatus
-from mailer.notices import admin_addresses, email_admins
+from mailer.notices import campaigns_paused
 from mailer.outbox.campaigns import finish_campaigns
 from mailer.outbox.ledger import (
     Claimed,
@@ -548,30 +547,9 @@ class DeliveryWorker:
         if not self._paused:
             return
         paused, self._paused = self._paused, []
-        task = asyncio.ensure_future(self._send_pause_notices(paused))
+        task = asyncio.ensure_future(campaigns_paused(self.settings, self.factory, paused))
         self._notices.add(task)
         task.add_done_callback(self._notices.discard)
-
-    async def _send_pause_notices(self, paused: list[int]) -> None:
-        try:
-            notes = await asyncio.to_thread(self._pause_notices, paused)
-            for addresses, subject, text in notes:
-                log.warning("campaign paused itself on policy refusals: %s", subject)
-                await email_admins(self.settings, addresses, subject, text)
-        except Exception:
-            log.exception("worker %s: cannot tell the admins about paused campaigns", self.name)
-
-    def _pause_notices(self, paused: list[int]) -> list[tuple[list[str], str, str]]:
-        with session_scope(self.factory) as session:
-            addresses = admin_addresses(session=session)
-            notes = []
-            for campaign_id in paused:
-                campaign = session.get(Campaign, campaign_id)
-                if campaign is not None:
-                    refusals = policy_refusals(campaign_id, session=session)
-                    subject, text = pause_notice(self.settings, campaign, refusals)
-                    notes.append((addresses, subject, text))
-            return notes
 
     def _count(self, result: SendResult) -> None:
         self.counters.add(result)

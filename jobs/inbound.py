@@ -22,12 +22,10 @@ from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SMTPSession
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.bounces.record import pause_notice, policy_refusals
 from mailer.config import Settings
-from mailer.db import run_with_retry, session_scope
+from mailer.db import run_with_retry
 from mailer.errors import ConfigError
-from mailer.models import Campaign
-from mailer.notices import admin_addresses, email_admins
+from mailer.notices import campaigns_paused
 from subscribers.reports import Taken, take_report
 
 log = logging.getLogger(__name__)
@@ -87,7 +85,9 @@ class InboundHandler:
             f", {report.reason}" if report.reason else "",
         )
         if taken.paused:
-            task = asyncio.ensure_future(self._tell_admins(taken.paused))
+            task = asyncio.ensure_future(
+                campaigns_paused(self.settings, self.factory, taken.paused)
+            )
             self._notices.add(task)
             task.add_done_callback(self._notices.discard)
         if self.on_taken is not None:
@@ -110,26 +110,6 @@ class InboundHandler:
                 session=session,
             ),
         )
-
-    async def _tell_admins(self, paused: list[int]) -> None:
-        try:
-            notes = await asyncio.to_thread(self._notes, paused)
-            for addresses, subject, text in notes:
-                log.warning("campaign paused itself on policy refusals: %s", subject)
-                await email_admins(self.settings, addresses, subject, text)
-        except Exception:
-            log.exception("inbound: cannot tell the admins about paused campaigns")
-
-    def _notes(self, paused: list[int]) -> list[tuple[list[str], str, str]]:
-        with session_scope(self.factory) as session:
-            addresses = admin_addresses(session=session)
-            notes = []
-            for campaign_id in paused:
-                campaign = session.get(Campaign, campaign_id)
-                if campaign is not None:
-                    refusals = policy_refusals(campaign_id, session=session)
-                    notes.append((addresses, *pause_notice(self.settings, campaign, refusals)))
-            return notes
 
 
 async def serve(

@@ -1,21 +1,24 @@
 """Plain-text emails to the admins (a digest to review or held, a campaign that paused
-itself): straight through the configured transport, no ledger row (admins are not
+itself on policy refusals): straight through the configured transport, no ledger row (admins are not
 readers). A refused or failed notice is logged, never raised."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.bounces.record import pause_notice, policy_refusals
 from mailer.config import Settings
+from mailer.db import session_scope
 from mailer.email.compose import date_header
 from mailer.email.headers import new_message
 from mailer.errors import MailerError
-from mailer.models import Admin
+from mailer.models import Admin, Campaign
 from mailer.sending import send_now
 
 log = logging.getLogger(__name__)
@@ -51,3 +54,30 @@ async def email_admins(settings: Settings, addresses: list[str], subject: str, t
     for (to, _message), result in zip(messages, results, strict=True):
         if result.verdict != "sent":
             log.warning("admin notice to %s: %s %s", to, result.code, result.reply)
+
+
+async def campaigns_paused(
+    settings: Settings, factory: sessionmaker[Session], paused: list[int]
+) -> None:
+    """Tell the admins that these campaigns paused themselves on policy refusals; never
+    raises (a notice that cannot be sent is logged)."""
+    try:
+        addresses, notes = await asyncio.to_thread(_paused_notes, settings, factory, paused)
+        for subject, text in notes:
+            log.warning("campaign paused itself on policy refusals: %s", subject)
+            await email_admins(settings, addresses, subject, text)
+    except Exception:
+        log.exception("cannot tell the admins about paused campaigns %s", paused)
+
+
+def _paused_notes(
+    settings: Settings, factory: sessionmaker[Session], paused: list[int]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    with session_scope(factory) as session:
+        notes = []
+        for campaign_id in paused:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is not None:
+                refusals = policy_refusals(campaign_id, session=session)
+                notes.append(pause_notice(settings, campaign, refusals))
+        return admin_addresses(session=session), notes
