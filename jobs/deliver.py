@@ -45,6 +45,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.bounces.verp import bounce_address
 from mailer.config import Settings
 from mailer.content import render_contents
 from mailer.db import describe_db_error, run_with_retry, session_scope, write_session
@@ -57,6 +58,7 @@ from mailer.email.compose import (
 )
 from mailer.email.dkim import DkimSigner
 from mailer.models import Campaign, WorkerStatus
+from mailer.notices import campaigns_paused
 from mailer.outbox.campaigns import finish_campaigns
 from mailer.outbox.ledger import (
     Claimed,
@@ -139,10 +141,11 @@ class DeliveryWorker:
     _beat: asyncio.Event = field(default_factory=asyncio.Event)
     _held: set[int] = field(default_factory=set)  # rows claimed and not yet recorded
     _give_up: threading.Event = field(default_factory=threading.Event)
+    _paused: list[int] = field(default_factory=list)  # paused on refusals, admins not told
+    _notices: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._signer = DkimSigner.from_settings(self.settings)
-        self._envelope_from = self.settings.envelope_from
         self.breaker = Breaker(
             self.settings.breaker_failures, self.settings.breaker_probe_every.total_seconds()
         )
@@ -259,6 +262,7 @@ class DeliveryWorker:
         refill: int = 0,
     ) -> tuple[dict[str, int], list[Claimed]]:
         """Record replies, give back what was not sent and what the breaker held back;
+        campaigns that paused themselves on policy refusals are kept for ``_tell_admins``;
         in the same transaction (one write, not two), claim more: with ``refill``, up to
         that many due rows (highest priority first: the batch is topped up); else with
         ``urgent_above``, up to ``urgent_limit`` due rows of a higher priority. A
@@ -267,13 +271,17 @@ class DeliveryWorker:
         only until this returns."""
         held_back, probes = deferred or [], probed or []
 
-        def work(session: Session) -> tuple[dict[str, int], list[Claimed]]:
+        def work(session: Session) -> tuple[dict[str, int], list[Claimed], list[int]]:
             now = datetime.now(UTC)
+            paused: list[int] = []
             counts = settle(
                 results,
                 worker=self.name,
                 now=now,
                 hard_bounce_limit=self.settings.hard_bounce_limit,
+                policy_pause_after=self.settings.policy_pause_after,
+                clear_bounces=not self.settings.bounce_domain,
+                paused=paused,
                 session=session,
             )
             counts["released"] = release(unsent, worker=self.name, session=session)
@@ -303,9 +311,9 @@ class DeliveryWorker:
                     session=session,
                     above=above,
                 )
-            return counts, urgent
+            return counts, urgent, paused
 
-        done = run_with_retry(
+        counts, urgent, paused = run_with_retry(
             self.factory,
             work,
             attempts=2**62,
@@ -317,8 +325,9 @@ class DeliveryWorker:
         self._held.difference_update(unsent)
         self._held.difference_update(held_back)
         self._held.difference_update(probes)
-        self._held.update(c.id for c in done[1])
-        return done
+        self._held.update(c.id for c in urgent)
+        self._paused.extend(paused)
+        return counts, urgent
 
     def _record_retry(self, exc: BaseException, attempt: int, delay: float) -> None:
         self.record_failures += 1
@@ -417,8 +426,11 @@ class DeliveryWorker:
                         Settled(delivery, SendResult("failed", 0, f"cannot build: {exc}"[:300]), "")
                     )
                     continue
+                envelope_from = bounce_address(
+                    self.settings, delivery.id, delivery.campaign_id, delivery.subscriber_id
+                )
                 try:
-                    result = await self.sender.send(self._envelope_from, delivery.email, message)
+                    result = await self.sender.send(envelope_from, delivery.email, message)
                 except Exception as exc:  # a sender bug must not end the lane mid-batch
                     log.exception("worker %s: sending delivery %d failed", self.name, delivery.id)
                     result = SendResult("retry", 0, f"send error: {type(exc).__name__}")
@@ -472,6 +484,7 @@ class DeliveryWorker:
                 refill=room if top_up else 0,
             )
             outstanding += len(more) - settling
+            self._tell_admins()
             # Only now, recorded, do the replies leave memory.
             del replies[: len(chunk)]
             del deferred[: len(gone)]
@@ -544,6 +557,16 @@ class DeliveryWorker:
             finally:
                 self._held.difference_update(c.id for c in held)
         return totals, everything
+
+    def _tell_admins(self) -> None:
+        """Email the admins about campaigns that paused themselves (in the background:
+        the lanes keep sending the rest)."""
+        if not self._paused:
+            return
+        paused, self._paused = self._paused, []
+        task = asyncio.ensure_future(campaigns_paused(self.settings, self.factory, paused))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
 
     def _count(self, result: SendResult) -> None:
         self.counters.add(result)
@@ -687,6 +710,9 @@ class DeliveryWorker:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            self._tell_admins()
+            if self._notices:  # admin notices still being sent
+                await asyncio.wait(set(self._notices), timeout=RECORD_STOP_GRACE)
             try:
                 retrying = await asyncio.to_thread(self._write_status, self._status(stopped=True))
             except Exception as exc:

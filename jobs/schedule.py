@@ -16,16 +16,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.poll import poll_sources
 from jobs.runtime import current
-from mailer import digest_draft
+from mailer import digest_draft, notices
 from mailer.config import Settings
 from mailer.db import run_with_retry, session_scope
 from mailer.digest import campaign_key, iso_period, issue_digest
-from mailer.errors import MailerError
-from mailer.models import Admin, Campaign
+from mailer.models import Campaign
+from mailer.notices import admin_addresses
 from mailer.outbox.campaigns import expire_campaigns
 from mailer.outbox.ledger import requeue_expired_leases
 from mailer.outbox.status import CampaignStatus
-from mailer.sending import send_now
 from mailer.web.ratelimit import forget_old_hits
 from subscribers.purge import purge_unconfirmed
 
@@ -121,19 +120,9 @@ def email_admins(subject: str, text: str) -> None:
     """Mail every active admin directly through the configured transport (admins are not
     readers: no ledger row); a refused or failed message is logged, never raised."""
     runtime = current()
-    settings = runtime.settings
     with session_scope(runtime.factory) as session:
-        addresses = list(session.scalars(select(Admin.email).where(Admin.active)))
-
-    messages = [(to, digest_draft.notice(settings, to, subject, text)) for to in addresses]
-    try:
-        results = asyncio.run(send_now(settings, messages))
-    except (OSError, MailerError) as exc:
-        log.warning("admin notice %r could not be sent: %s", subject, exc)
-        return
-    for (to, _message), result in zip(messages, results, strict=True):
-        if result.verdict != "sent":
-            log.warning("admin notice to %s: %s %s", to, result.code, result.reply)
+        addresses = admin_addresses(session=session)
+    asyncio.run(notices.email_admins(runtime.settings, addresses, subject, text))
 
 
 def digest_missed(settings: Settings, now: datetime, *, has_campaign: bool) -> bool:

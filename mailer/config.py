@@ -6,6 +6,7 @@ variable's name, so an operator never has to guess which setting is wrong.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from email.utils import parseaddr
@@ -38,6 +39,7 @@ ENV_PREFIX = "R2P_"
 MAX_ALERT_LIFETIME = timedelta(days=7)
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+BOUNCE_DOMAIN = re.compile(r"^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 class Settings(BaseSettings):
@@ -120,6 +122,14 @@ class Settings(BaseSettings):
     # destination domain, each per signup window, so the form cannot flood an inbox.
     mailbox_mail_limit: int = Field(default=3, ge=1)
     domain_mail_limit: int = Field(default=200, ge=1)
+    # VERP: every delivery's envelope sender is bounces+<signed token>@this domain, whose
+    # mail `r2p-mailer inbound` receives (unset: the envelope sender is R2P_MAIL_FROM's).
+    bounce_domain: str = ""
+    # `r2p-mailer inbound`: the largest report accepted (bytes), and what is kept of it.
+    inbound_max_bytes: int = Field(default=1_000_000, ge=10_000, le=50_000_000)
+    # A campaign pauses itself (and the admins are emailed) once this many of its messages
+    # were refused for policy (5.7.x: a block of our server, not of the reader); 0 = never.
+    policy_pause_after: int = Field(default=10, ge=0)
 
     @field_validator("database_url")
     @classmethod
@@ -167,6 +177,14 @@ class Settings(BaseSettings):
     @classmethod
     def _postal_address(cls, value: str) -> str:
         return " ".join(value.split())
+
+    @field_validator("bounce_domain")
+    @classmethod
+    def _bounce_domain(cls, value: str) -> str:
+        value = value.strip().lower().rstrip(".")
+        if value and not BOUNCE_DOMAIN.match(value):
+            raise ValueError("must be a domain name, e.g. bounces.example.org")
+        return value
 
     @field_validator("base_url")
     @classmethod

@@ -10,7 +10,6 @@ the admins (``notice``) after its commit.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,8 +34,7 @@ from mailer.digest import (
 )
 from mailer.digest_content import ContentPlanner, digest_context, lay_out, load_entries, situations
 from mailer.digest_review import Edits, ReviewState, store
-from mailer.email.compose import date_header, test_copy
-from mailer.email.headers import new_message
+from mailer.email.compose import test_copy
 from mailer.email.render import RenderedEmail
 from mailer.models import Campaign, Item
 from mailer.outbox.campaigns import CampaignStateError, lock_campaign
@@ -164,18 +162,6 @@ def at_slot(*, settings: Settings, period: str, now: datetime, session: Session)
     _set_state(campaign, ReviewState.HELD)
     session.flush()
     return SlotOutcome(campaign, 0, True, f"{campaign.key} is not approved: held, not sent")
-
-
-def notice(settings: Settings, to: str, subject: str, text: str) -> bytes:
-    """A plain-text email to one admin (a draft to review, an issue held)."""
-    message = new_message(
-        subject=subject, mail_from=settings.mail_from, list_id=settings.list_id_header, bulk=False
-    )
-    message["To"] = to
-    message["Date"] = date_header(datetime.now().astimezone())
-    message["Message-ID"] = f"<review.{secrets.token_hex(8)}@{settings.mail_domain}>"
-    message.set_content(text)
-    return message.as_bytes()
 
 
 def ready_notice(settings: Settings, campaign: Campaign, slot: datetime) -> tuple[str, str]:

@@ -2,20 +2,26 @@
 
 Erasure deletes the subscriber row (their deliveries go with it, ON DELETE CASCADE) and
 the one-reader emails sent to them, and keeps only an anonymous ``erasures`` row (the day
-and the status they had) so the organisation can count departures.
+and the status they had) so the organisation can count departures. Reports about their
+mail (``mail_reports``: bounces, complaints) keep only what campaign reports count (kind,
+decision, status code, campaign): the address, the raw report and the link to the reader
+go.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from mailer.models import Campaign, Delivery, Erasure, Subscriber
+from mailer.models import Campaign, Delivery, Erasure, MailReport, Subscriber
 from subscribers.consent import history
+
+ERASED = "[erased]"
 
 
 def _when(value: datetime | None) -> str | None:
@@ -81,10 +87,40 @@ def drop_orphaned_transactional(*, session: Session) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def forget_reports(ids: list[int], *, session: Session) -> int:
+    """Strip these readers from the reports about their mail: those linked to them and
+    those that name their address. Returns how many were changed."""
+    addresses = [
+        a.lower() for a in session.scalars(select(Subscriber.email).where(Subscriber.id.in_(ids)))
+    ]
+    reports = list(
+        session.scalars(
+            select(MailReport).where(
+                or_(
+                    MailReport.subscriber_id.in_(ids),
+                    func.lower(MailReport.recipient).in_(addresses),
+                )
+            )
+        )
+    )
+    for report in reports:
+        report.subscriber_id = None
+        report.delivery_id = None
+        report.recipient = ""
+        report.raw = ""
+        report.dedupe_key = None
+        for address in addresses:
+            report.diagnostic = re.sub(re.escape(address), ERASED, report.diagnostic, flags=re.I)
+    session.flush()
+    return len(reports)
+
+
 def delete_subscribers(ids: Iterable[int], *, session: Session) -> int:
+    """Delete the readers, what cascades with them, and their trace in mail reports."""
     wanted = list(ids)
     if not wanted:
         return 0
+    forget_reports(wanted, session=session)
     result = session.execute(
         delete(Subscriber)
         .where(Subscriber.id.in_(wanted))

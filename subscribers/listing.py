@@ -1,6 +1,7 @@
 """Readers as staff browse them: a page of the list, found by part of the address and
-narrowed by status, topic, language and what they receive; and one reader's mail (what
-was sent to them, what failed and why).
+narrowed by status, topic, language and what they receive; one reader's mail (what
+was sent to them, what failed and why); and the reports that came back about it
+(bounces, complaints: ``mail_reports``), with the one that suppressed them.
 
 A topic filter also finds readers who follow everything (an empty topic list), since they
 get that topic too. Tags are compared as they are stored: the JSON list's text holds each
@@ -15,10 +16,13 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from mailer.models import Campaign, Delivery, Subscriber
+from mailer.models import Campaign, Delivery, MailReport, Subscriber
 
 PER_PAGE = 50
 MAIL_SHOWN = 50
+REPORTS_SHOWN = 20
+# The decisions that suppress a reader: the report that gives the reason.
+SUPPRESSING = ("hard", "complaint")
 RECEIVES = ("digest", "alerts")
 
 
@@ -120,3 +124,51 @@ def mail_count(subscriber_id: int, *, session: Session) -> int:
     """How many deliveries the reader has, all campaigns."""
     query = select(func.count()).select_from(Delivery)
     return session.scalar(query.where(Delivery.subscriber_id == subscriber_id)) or 0
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One report about mail to the reader (``mail_reports``), with its campaign."""
+
+    id: int
+    received_at: datetime
+    via: str
+    kind: str
+    decision: str
+    status_code: str
+    diagnostic: str
+    recipient: str
+    raw: str
+    campaign_id: int | None
+    subject: str | None
+
+
+def reports_of(
+    subscriber_id: int, *, limit: int = REPORTS_SHOWN, session: Session
+) -> list[ReportRow]:
+    """The latest reports about the reader's mail, newest first."""
+    rows = session.execute(
+        select(
+            MailReport.id,
+            MailReport.received_at,
+            MailReport.via,
+            MailReport.kind,
+            MailReport.decision,
+            MailReport.status_code,
+            MailReport.diagnostic,
+            MailReport.recipient,
+            MailReport.raw,
+            MailReport.campaign_id,
+            Campaign.subject,
+        )
+        .outerjoin(Campaign, Campaign.id == MailReport.campaign_id)
+        .where(MailReport.subscriber_id == subscriber_id)
+        .order_by(MailReport.received_at.desc(), MailReport.id.desc())
+        .limit(limit)
+    )
+    return [ReportRow(*row) for row in rows]
+
+
+def suppressed_by(reports: list[ReportRow]) -> ReportRow | None:
+    """The newest report that bounced the reader or was their complaint, if any."""
+    return next((r for r in reports if r.decision in SUPPRESSING), None)

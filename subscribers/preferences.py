@@ -113,6 +113,22 @@ def unsubscribe(
     return True
 
 
+def complain(subscriber: Subscriber, *, now: datetime, session: Session, how: str) -> bool:
+    """The reader reported our mail as spam (a feedback report): stop all mail to them
+    now, as an unsubscribe that only they can undo (signing up again); False if they had
+    complained already. Kept in the consent history (``how``: the report's source)."""
+    cancel_queued(subscriber.id, "the reader complained", session=session)
+    if subscriber.status == SubscriberStatus.COMPLAINED:
+        return False
+    subscriber.status = SubscriberStatus.COMPLAINED
+    subscriber.unsubscribed_at = subscriber.unsubscribed_at or now
+    session.flush()
+    record_event(
+        subscriber.id, WITHDRAWN, Consent(now, how, ""), choices_of(subscriber), session=session
+    )
+    return True
+
+
 def restore(
     subscriber: Subscriber, *, now: datetime, how: str, note: str, session: Session
 ) -> None:

@@ -23,6 +23,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from mailer.bounces.decide import Decision, Verdict, decide_failure
+from mailer.bounces.parse import ENHANCED
+from mailer.bounces.record import Entry, Limits, Recorded, record
 from mailer.db import dialect_insert
 from mailer.feeds.sanitise import one_line
 from mailer.models import Campaign, Delivery, Subscriber
@@ -32,12 +35,11 @@ from mailer.outbox.status import (
     UNREACHABLE,
     CampaignStatus,
     DeliveryStatus,
-    SubscriberStatus,
 )
 from mailer.sending.base import SendResult
 
-# Replies that say the address itself is bad (RFC 5321): these count towards suppression.
-HARD_BOUNCE_CODES = {550, 551, 553}
+# Decisions that act on the reader's address.
+SUPPRESSING = (Decision.HARD, Decision.SOFT)
 # How many batches one claim takes at the most when every row of a batch was for a reader
 # who left meanwhile (those rows are cancelled, so the next claim starts past them).
 CLAIM_ROUNDS = 10
@@ -340,11 +342,11 @@ def _settle_params(settled: Settled, *, worker: str, now: datetime) -> dict[str,
     }
 
 
-def _is_hard_bounce(settled: Settled) -> bool:
+def _is_refusal(settled: Settled) -> bool:
+    """A permanent refusal with a reply (5xx): its enhanced code decides what it means
+    for the reader (``mailer.bounces.decide``)."""
     result = settled.result
-    return (
-        result.verdict == "failed" and result.address_refused and result.code in HARD_BOUNCE_CODES
-    )
+    return result.verdict == "failed" and 500 <= result.code < 600
 
 
 def settle(
@@ -354,37 +356,81 @@ def settle(
     now: datetime,
     hard_bounce_limit: int,
     session: Session,
+    policy_pause_after: int = 0,
+    clear_bounces: bool = True,
+    paused: list[int] | None = None,
 ) -> dict[str, int]:
-    """Record each reply. Returns counts by outcome (sent, retry, failed)."""
+    """Record each reply. Returns counts by outcome (sent, retry, failed).
+
+    Each 5xx refusal is a ``mail_reports`` row (via "smtp") decided by its enhanced code
+    like a bounce that came back later: 5.1.x bounces the reader, 5.2.x counts towards
+    ``hard_bounce_limit``, 5.7.x suppresses nobody and, past ``policy_pause_after``,
+    pauses the campaign (its id is appended to ``paused``). ``clear_bounces``: a 250
+    clears the reader's count (not when bounces come back later, through VERP: then a
+    relay's 250 says nothing about the mailbox)."""
     params = [_settle_params(settled, worker=worker, now=now) for settled in results]
     counts = {"sent": 0, "retry": 0, "failed": 0}
     for p in params:
         counts["retry" if p["_status"] == DeliveryStatus.QUEUED else p["_status"]] += 1
     # Only rows this settle really records count: a settle retried after a commit that did
     # happen, or a worker whose rows were taken over, must not count twice. So the
-    # bounced readers are read before the rows are settled.
-    bounced = _still_held_subscribers(
-        [s.claimed.id for s in results if _is_hard_bounce(s)], worker=worker, session=session
-    )
+    # refusals are picked before the rows are settled.
+    refused = [s for s in results if _is_refusal(s)]
+    held = _still_held([s.claimed.id for s in refused], worker=worker, session=session)
     if params:
         session.connection().execute(_SETTLE, params)
-    _clear_hard_bounces(
-        [p["_id"] for p in params if p["_status"] == DeliveryStatus.SENT], session=session
-    )
+    if clear_bounces:
+        _clear_hard_bounces(
+            [p["_id"] for p in params if p["_status"] == DeliveryStatus.SENT], session=session
+        )
     _cancel_stopped_retries(
         [p["_id"] for p in params if p["_status"] == DeliveryStatus.QUEUED], session=session
     )
-    _count_hard_bounces(bounced, hard_bounce_limit=hard_bounce_limit, session=session)
+    limits = Limits(hard_bounce_limit, policy_pause_after)
+    for settled in refused:
+        if settled.claimed.id in held:
+            done = record_refusal(settled, limits=limits, now=now, session=session)
+            if paused is not None:
+                paused.extend(done.paused)
     return counts
 
 
-def _still_held_subscribers(ids: list[int], *, worker: str, session: Session) -> list[int]:
-    """The readers of those rows that this worker still holds (sending, claimed by it)."""
+def record_refusal(
+    settled: Settled, *, limits: Limits, now: datetime, session: Session
+) -> Recorded:
+    """A relay's 5xx for one delivery as a ``mail_reports`` row, decided and acted on. A
+    refusal after RCPT (of the sender or the content) without an enhanced code never
+    counts against the reader's address."""
+    claimed, result = settled.claimed, settled.result
+    reply = one_line(f"{result.code} {result.reply}")
+    enhanced = ENHANCED.search(result.reply)
+    status = enhanced.group(1) if enhanced else ""
+    verdict = decide_failure(status, result.code, reply)
+    if not status and not result.address_refused and verdict.decision in SUPPRESSING:
+        verdict = Verdict(Decision.SOFT, reason="refused after RCPT, no enhanced code")
+    entry = Entry(
+        via="smtp",
+        kind="bounce",
+        verdict=verdict,
+        status_code=status or str(result.code),
+        diagnostic=reply,
+        recipient=claimed.email,
+        delivery_id=claimed.id,
+        campaign_id=claimed.campaign_id,
+        subscriber_id=claimed.subscriber_id,
+        raw=reply,
+        dedupe=f"smtp:{claimed.id}:{claimed.campaign_id}:{claimed.subscriber_id}",
+    )
+    return record(entry, limits=limits, now=now, session=session)
+
+
+def _still_held(ids: list[int], *, worker: str, session: Session) -> set[int]:
+    """Those of the rows that this worker still holds (sending, claimed by it)."""
     if not ids:
-        return []
-    return list(
+        return set()
+    return set(
         session.scalars(
-            select(Delivery.subscriber_id).where(
+            select(Delivery.id).where(
                 Delivery.id.in_(ids),
                 Delivery.claimed_by == worker,
                 Delivery.status == DeliveryStatus.SENDING,
@@ -421,24 +467,6 @@ def _cancel_stopped_retries(retried: list[int], *, session: Session) -> None:
             ),
         )
         .values(status=DeliveryStatus.CANCELLED)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _count_hard_bounces(bounced: list[int], *, hard_bounce_limit: int, session: Session) -> None:
-    """One more hard bounce for each reader; at ``hard_bounce_limit`` the reader is bounced."""
-    if not bounced:
-        return
-    session.execute(
-        update(Subscriber)
-        .where(Subscriber.id.in_(bounced))
-        .values(hard_bounces=Subscriber.hard_bounces + 1)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(Subscriber)
-        .where(Subscriber.id.in_(bounced), Subscriber.hard_bounces >= hard_bounce_limit)
-        .values(status=SubscriberStatus.BOUNCED)
         .execution_options(synchronize_session=False)
     )
 

@@ -71,10 +71,11 @@ SUPPRESSED = frozenset(
 # for from the form (anyone can ask for one: mailing them hurts the sender's reputation).
 UNREACHABLE = frozenset({SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED})
 # The reader statuses that counts and filters show (metrics, the admin overview, the
-# ``subscribers`` commands): nothing sets ``complained`` yet.
+# ``subscribers`` commands); ``complained`` is set by a feedback report (spam complaint).
 REPORTED_SUBSCRIBER = (
     SubscriberStatus.PENDING,
     SubscriberStatus.ACTIVE,
     SubscriberStatus.UNSUBSCRIBED,
     SubscriberStatus.BOUNCED,
+    SubscriberStatus.COMPLAINED,
 )

@@ -1,6 +1,6 @@
 """The audited staff actions the console, the JSON API and the CLI all call, one module
 per area: ``actor`` (who, from where, via which front end), ``alerts``, ``digest``,
-``readers``, ``feeds`` and ``accounts``.
+``readers``, ``campaigns``, ``feeds`` and ``accounts``.
 
 Each action checks its input, makes the change through the lower layers and writes
 exactly one audit entry, whichever front end asked; it takes the session (keyword-only)

@@ -1,5 +1,6 @@
 """/admin/subscribers/<id>: one reader as staff see them (status, choices, consent record
-and history, their mail with bounces and failures), and what staff may do about them:
+and history, their mail with bounces and failures, the bounce and complaint reports about
+it with the raw report, escaped), and what staff may do about them:
 change their choices, suppress them or allow them again, and erase them after a
 confirmation page that says what goes.
 
@@ -30,7 +31,7 @@ from staff.console.subscriber_pages import PATH, list_page
 from staff.console.views import EXPIRED_FORM, client_ip, page, problem, see_other
 from subscribers.choices import ChoiceError, describe, vocabulary
 from subscribers.consent import history
-from subscribers.listing import mail_count, mail_of
+from subscribers.listing import mail_count, mail_of, reports_of, suppressed_by
 from subscribers.mails import choices_of
 from subscribers.web.forms import CHECKED, ChoiceFields
 
@@ -53,11 +54,14 @@ def _gone(request: Request, admin: AdminIdentity) -> Response:
 
 def _reader_context(request: Request, subscriber: Subscriber, session: Session) -> dict[str, Any]:
     known = vocabulary(settings_of(request).relevance_file)
+    reports = reports_of(subscriber.id, session=session)
     return {
         "reader": subscriber,
         "receives": describe(choices_of(subscriber), known),
         "consents": list(reversed(history(subscriber.id, session=session))),
         "mail": mail_of(subscriber.id, session=session),
+        "reports": reports,
+        "suppressed_by": suppressed_by(reports),
         "may_allow": readers.may_allow_again(subscriber, session=session),
         "suppressible": subscriber.status in ("active", "pending", "bounced"),
     }

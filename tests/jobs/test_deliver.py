@@ -7,10 +7,10 @@ import collections
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jobs.deliver import DeliveryWorker
-from mailer.models import Campaign, Subscriber
+from mailer.models import Campaign, MailReport, Subscriber
 from mailer.outbox import campaigns, ledger
 from mailer.outbox.ledger import claim, settle
 from mailer.outbox.status import Priority
@@ -405,7 +405,7 @@ def test_a_hard_bounce_recorded_twice_counts_once(db: Db) -> None:
             worker="w1", limit=10, lease=timedelta(seconds=30), now=now, session=session
         )
         session.commit()
-    refused = SendResult("failed", 550, "5.1.1 no such user", address_refused=True)
+    refused = SendResult("failed", 552, "5.2.2 mailbox full", address_refused=True)
     for _ in range(2):
         with db.session() as session:
             settle(
@@ -419,3 +419,4 @@ def test_a_hard_bounce_recorded_twice_counts_once(db: Db) -> None:
     with db.session() as session:
         reader = session.get_one(Subscriber, readers[0])
         assert reader.hard_bounces == 1 and reader.status == "active"
+        assert session.scalar(select(func.count()).select_from(MailReport)) == 1
