@@ -32,6 +32,7 @@ def test_every_job_is_declared_with_an_id_and_safe_options(tmp_path: Path) -> No
         "purge-unconfirmed",
         "catch-up-digest",
         "prepare-digest",
+        "scheduled-alerts",
     }
     for job in jobs.values():
         assert job.coalesce is True and job.max_instances == 1
