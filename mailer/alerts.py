@@ -12,9 +12,10 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -191,6 +192,25 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def parse_send_time(text: str, zone: str) -> datetime:
+    """A send time written as ISO 8601 (``2026-12-08T18:00``, ``2026-12-08 18:00``, with or
+    without seconds); without an offset it is read in the time zone ``zone`` (a local
+    time that does not exist there, skipped by a clock change, is refused). In UTC."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise AlertError(
+            f"the send time {text.strip()[:40]!r} is not a date and time like 2026-12-08 18:00"
+        ) from None
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC)
+    local = parsed.replace(tzinfo=ZoneInfo(zone))
+    back = local.astimezone(UTC).astimezone(local.tzinfo)
+    if back.replace(tzinfo=None) != parsed:
+        raise AlertError(f"{parsed:%Y-%m-%d %H:%M} does not exist in {zone} (the clocks change)")
+    return local.astimezone(UTC)
+
+
 def check_send_time(at: datetime, *, expires_at: datetime | None, now: datetime) -> None:
     """A send time must be in the future and before the alert expires."""
     if at.tzinfo is None:
@@ -302,6 +322,33 @@ def approver(email: str, *, session: Session) -> Admin:
     return admin
 
 
+def _check_approvable(campaign: Campaign, *, by: str, now: datetime, session: Session) -> str:
+    """``by``'s address if they may approve the alert now; raises the reason otherwise."""
+    if campaign.status != CampaignStatus.DRAFT:
+        raise CampaignStateError(f"alert {campaign.id} is {campaign.status}, not awaiting approval")
+    if campaign.expires_at is not None and campaign.expires_at <= now:
+        raise CampaignStateError(
+            f"alert {campaign.id} expired at {campaign.expires_at:%Y-%m-%d %H:%M} UTC"
+        )
+    by = approver(by, session=session).email
+    already = session.scalar(
+        select(Approval.id).where(Approval.campaign_id == campaign.id, Approval.admin_email == by)
+    )
+    if already is not None:
+        raise AlertError(f"{by} has already approved alert {campaign.id}; another admin must")
+    return by
+
+
+def approval_refusal(campaign: Campaign, *, by: str, now: datetime, session: Session) -> str:
+    """Why ``by`` may not approve the alert now (the reason ``approve`` would give), or
+    "" when they may; reads only, for pages that offer approving."""
+    try:
+        _check_approvable(campaign, by=by, now=now, session=session)
+    except (AlertError, CampaignStateError) as exc:
+        return str(exc)
+    return ""
+
+
 def approve(
     campaign: Campaign,
     *,
@@ -323,22 +370,11 @@ def approve(
     # Two admins approving (or one approving, one cancelling) at the same moment must see
     # each other's work: hold the campaign row before reading its state and approvals.
     lock_campaign(campaign, session=session)
-    if campaign.status != CampaignStatus.DRAFT:
-        raise CampaignStateError(f"alert {campaign.id} is {campaign.status}, not awaiting approval")
-    if campaign.expires_at is not None and campaign.expires_at <= now:
-        raise CampaignStateError(
-            f"alert {campaign.id} expired at {campaign.expires_at:%Y-%m-%d %H:%M} UTC"
-        )
+    by = _check_approvable(campaign, by=by, now=now, session=session)
     if version is not None and version != version_of(campaign):
         raise AlertError(
             f"alert {campaign.id} changed after you opened the confirmation; read it again"
         )
-    by = approver(by, session=session).email
-    already = session.scalar(
-        select(Approval.id).where(Approval.campaign_id == campaign.id, Approval.admin_email == by)
-    )
-    if already is not None:
-        raise AlertError(f"{by} has already approved alert {campaign.id}; another admin must")
     session.add(Approval(campaign_id=campaign.id, admin_email=by, at=now))
     session.flush()
     approvals = int(
