@@ -441,6 +441,7 @@ def alert_status(campaign: Campaign, *, session: Session) -> dict[str, Any]:
         "status": campaign.status,
         "expires_at": campaign.expires_at,
         "send_at": campaign.send_at,
+        "version": version_of(campaign),
         "approved_by": approvers,
         "counts": delivery_counts(campaign.id, session=session),
     }
