@@ -68,7 +68,7 @@ class Event:
 
 @dataclass(frozen=True)
 class Edit:
-    at: datetime
+    entry: int  # the audit entry's id: the log's order, even within one second
     before: dict[str, Any]
 
 
@@ -129,14 +129,12 @@ def current_state(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def state_at(
-    current: dict[str, Any], edits: Iterable[Edit], when: datetime | None
-) -> dict[str, Any]:
-    """The alert as it was at ``when`` (None: as written): the current state with the
-    ``before`` of every later edit put back, the latest first."""
+def state_at(current: dict[str, Any], edits: Iterable[Edit], after: int | None) -> dict[str, Any]:
+    """The alert as it was after audit entry ``after`` (None: as written): the current
+    state with the ``before`` of every later edit put back, the latest first."""
     state = dict(current)
-    for edit in sorted(edits, key=lambda e: e.at, reverse=True):
-        if when is None or edit.at > when:
+    for edit in sorted(edits, key=lambda e: e.entry, reverse=True):
+        if after is None or edit.entry > after:
             state.update({k: v for k, v in edit.before.items() if k in FIELDS})
     return state
 
@@ -196,7 +194,7 @@ def review_of(campaign: Campaign, *, zone: str, known: Vocabulary, session: Sess
     shown = Shown(zone, known)
     entries = _entries(campaign, session)
     edits = [
-        Edit(e.at, dict(e.detail.get("before", {}))) for e in entries if e.action == "alert.edit"
+        Edit(e.id, dict(e.detail.get("before", {}))) for e in entries if e.action == "alert.edit"
     ]
     current = current_state(campaign)
     first = session.execute(
@@ -205,9 +203,13 @@ def review_of(campaign: Campaign, *, zone: str, known: Vocabulary, session: Sess
         .order_by(Approval.at, Approval.id)
         .limit(1)
     ).first()
-    since_approval = (
-        changes(state_at(current, edits, first[1]), current, shown) if first is not None else []
-    )
+    since_approval = []
+    if first is not None:
+        # Their standing approval is their last alert.approve entry (an earlier one was
+        # cleared by an edit, or it would be the only one).
+        approved = [e.id for e in entries if e.action == "alert.approve" and e.actor == first[0]]
+        mark = approved[-1] if approved else None
+        since_approval = changes(state_at(current, edits, mark), current, shown)
     return Review(
         events=[_event(e, shown) for e in entries],
         since_written=changes(state_at(current, edits, None), current, shown),
