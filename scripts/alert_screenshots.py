@@ -154,6 +154,7 @@ def photograph(browser: Browser, base_url: str, paths: dict[str, str], out: Path
             # below the first screen blank.
             tall = int(page.evaluate("document.documentElement.scrollHeight"))
             page.set_viewport_size({"width": width, "height": max(tall, height)})
+            page.wait_for_timeout(500)  # let the frame repaint at the new size
             target = out / f"{name}-{device}-{width}px.png"
             page.screenshot(path=str(target))
             page.set_viewport_size({"width": width, "height": height})
