@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.poll import poll_sources
 from jobs.runtime import current
-from mailer import digest_draft, notices
+from mailer import alerts, digest_draft, notices
+from mailer.admins import audit
 from mailer.config import Settings
 from mailer.db import run_with_retry, session_scope
 from mailer.digest import campaign_key, iso_period, issue_digest
@@ -35,6 +36,9 @@ DIGEST_GRACE = timedelta(hours=6)
 # locked or down at the slot, nobody could read it yet): the same week key keeps the
 # check idempotent, and it only acts within DIGEST_GRACE of the slot.
 CATCH_UP_EVERY = timedelta(minutes=5)
+# How often the running scheduler looks for scheduled alerts whose send time has come: an
+# alert goes out at most this long after its send time.
+SCHEDULED_ALERTS_EVERY = timedelta(seconds=15)
 
 
 async def poll_feeds_job() -> None:
@@ -195,6 +199,25 @@ def delivery_sweep_job() -> None:
         runtime.wake_worker()
 
 
+def scheduled_alerts_job(at: datetime | None = None) -> None:
+    """Queue the approved alerts whose send time has come (``mailer.alerts.send_due``),
+    audit each as sent by the scheduler, and wake the worker."""
+    runtime = current()
+    now = _clock(at)
+
+    def send(session: Session) -> dict[str, int]:
+        queued = alerts.send_due(now=now, session=session)
+        for key, count in queued.items():
+            audit("scheduler", "alert.send", target=key, now=now, session=session, queued=count)
+        return queued
+
+    queued = run_with_retry(runtime.factory, send)
+    for key, count in queued.items():
+        log.info("scheduled alert %s sent: %d delivery(ies) queued", key, count)
+    if queued:
+        runtime.wake_worker()
+
+
 def purge_unconfirmed_job() -> None:
     """Unconfirmed signups past their grace period, and rate-limit counts past their window."""
     runtime = current()
@@ -284,6 +307,16 @@ def schedule_jobs(scheduler: Any, settings: Settings) -> None:
         id="delivery-sweep",
         name="delivery sweep and alert expiry",
         misfire_grace_time=60,
+        **common,
+    )
+    scheduler.add_job(
+        scheduled_alerts_job,
+        "interval",
+        seconds=SCHEDULED_ALERTS_EVERY.total_seconds(),
+        next_run_time=datetime.now(UTC),
+        id="scheduled-alerts",
+        name="send scheduled alerts",
+        misfire_grace_time=int(SCHEDULED_ALERTS_EVERY.total_seconds()),
         **common,
     )
     scheduler.add_job(

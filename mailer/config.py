@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     scheduler_lease: Duration = timedelta(seconds=30)
     alert_approvers: int = Field(default=1, ge=1, le=5)
     alert_expires: Duration = timedelta(hours=12)
+    # The time zone in which the console asks for and shows an alert's send time.
+    console_timezone: str = "UTC"
     login_rate_limit: int = Field(default=5, ge=1)
     login_rate_window: Duration = timedelta(minutes=15)
     admin_session_max_age: Duration = timedelta(hours=8)
@@ -233,7 +235,7 @@ class Settings(BaseSettings):
             raise ValueError("the issue is prepared less than a week (7d) before it goes out")
         return value
 
-    @field_validator("digest_timezone")
+    @field_validator("digest_timezone", "console_timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
         try:

@@ -230,6 +230,8 @@ class Campaign(Base):
     approved_at: Mapped[datetime | None]
     approved_by: Mapped[str] = mapped_column(String(320), default="")
     finished_at: Mapped[datetime | None]
+    # An alert's chosen send time: approved before it, it waits as ``scheduled``.
+    send_at: Mapped[datetime | None]
 
 
 class Delivery(Base):

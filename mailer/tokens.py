@@ -26,6 +26,9 @@ from mailer.errors import MailerError
 
 # The data download link, sent on request from the preferences page, is short-lived.
 DATA_LINK_MAX_AGE = timedelta(hours=1)
+# The reader links in a test email (``make_test_token``) open an explanation this long.
+TEST_LINK_MAX_AGE = timedelta(days=14)
+TEST_PAYLOAD = "test"
 MIN_SECRET = 16
 MAX_SECRET = 64
 
@@ -101,6 +104,29 @@ def read_token(settings: Settings, purpose: Purpose, token: str) -> str | Legacy
     ):
         return LegacyLink(payload[0], payload[1])
     raise TokenError("this link is not valid")
+
+
+def make_test_token(settings: Settings) -> str:
+    """A token for the reader links of a test email: it names no reader, so it can
+    change nothing; ``/test-link/`` pages accept it to explain that the mail was a test."""
+    return str(
+        URLSafeTimedSerializer(settings.signing_key, salt="r2p-mailer/test-link").dumps(
+            TEST_PAYLOAD
+        )
+    )
+
+
+def read_test_token(settings: Settings, token: str) -> None:
+    """Accept a test email's link token; raises TokenExpiredError or TokenError."""
+    serializer = URLSafeTimedSerializer(settings.signing_key, salt="r2p-mailer/test-link")
+    try:
+        payload = serializer.loads(token, max_age=int(TEST_LINK_MAX_AGE.total_seconds()))
+    except SignatureExpired:
+        raise TokenExpiredError("this test link has expired") from None
+    except BadSignature:
+        raise TokenError("this link is not valid") from None
+    if payload != TEST_PAYLOAD:
+        raise TokenError("this link is not valid")
 
 
 def link(settings: Settings, path: str, token: str) -> str:

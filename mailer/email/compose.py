@@ -25,6 +25,10 @@ from mailer.email.headers import HeaderValueError, check_slot_value, new_message
 from mailer.email.render import SLOT_PATTERN, RenderedEmail, preview_values, slot
 from mailer.email.transfer import SMTP_LINE, seven_bit
 from mailer.errors import MessageError
+from mailer.tokens import make_test_token
+
+# The reader pages a test email links to; the test links open /test-link/<page>/<token>.
+TEST_LINK_PAGES = ("preferences", "unsubscribe", "confirm", "data")
 
 # Room a reader's value (address, signed link, date) may take where its slot is: a line
 # that could pass SMTP_LINE with every slot on it this long makes the template's messages
@@ -138,8 +142,10 @@ def date_header(when: datetime) -> str:
 
 
 def test_copy(rendered: RenderedEmail, to: str, *, settings: Settings) -> bytes:
-    """A campaign's mail as readers get it, addressed to ``to`` and marked [TEST] (its
-    reader links stand in: they lead to an 'invalid link' page); ``send_now`` signs it."""
+    """A campaign's mail as readers get it, addressed to ``to`` and marked [TEST]. Its
+    reader links (preferences, unsubscribe, confirm, data) carry a signed, expiring test
+    token instead of a reader's: they open a page that says the mail was a test.
+    ``send_now`` signs it."""
     marked = RenderedEmail(f"[TEST] {rendered.subject}", rendered.text, rendered.html)
     template = build_template(
         marked,
@@ -150,4 +156,7 @@ def test_copy(rendered: RenderedEmail, to: str, *, settings: Settings) -> bytes:
     )
     values = preview_values(settings, to)
     values["message_id"] = f"test.{secrets.token_hex(8)}@{settings.mail_domain}"
+    token = make_test_token(settings)
+    for page in TEST_LINK_PAGES:
+        values[f"{page}_url"] = f"{settings.base_url}/test-link/{page}/{token}"
     return template.fill(values)

@@ -89,10 +89,12 @@ def _require_status(campaign: Campaign, wanted: CampaignStatus, as_said: str) ->
 
 
 def start(campaign: Campaign, *, by: str, now: datetime, session: Session) -> None:
-    """Approve a draft: from now on workers may claim its deliveries. A campaign made in
-    this transaction needs no lock; approving one admins can see does
-    (``mailer.alerts.approve`` takes it with ``lock_campaign`` before its checks)."""
-    _require_status(campaign, CampaignStatus.DRAFT, "a draft")
+    """Approve a draft (or start an alert scheduled for now): from now on workers may
+    claim its deliveries. A campaign made in this transaction needs no lock; approving one
+    admins can see does (``mailer.alerts.approve`` takes it with ``lock_campaign`` before
+    its checks)."""
+    if campaign.status != CampaignStatus.SCHEDULED:
+        _require_status(campaign, CampaignStatus.DRAFT, "a draft")
     if campaign.expires_at is not None and campaign.expires_at <= now:
         raise CampaignStateError(f"campaign {campaign.key} expired at {campaign.expires_at}")
     campaign.status = CampaignStatus.SENDING

@@ -12,9 +12,11 @@ from enum import IntEnum, StrEnum
 
 
 class CampaignStatus(StrEnum):
-    """A campaign's lifecycle: draft -> sending <-> paused -> done (or cancelled/expired)."""
+    """A campaign's lifecycle: draft -> sending <-> paused -> done (or cancelled/expired).
+    An alert approved for a later send time waits as scheduled, then goes on to sending."""
 
     DRAFT = "draft"
+    SCHEDULED = "scheduled"
     SENDING = "sending"
     PAUSED = "paused"
     DONE = "done"
@@ -52,7 +54,12 @@ class Priority(IntEnum):
 
 
 # Campaigns that may still send (and so may still expire).
-OPEN_CAMPAIGN = (CampaignStatus.DRAFT, CampaignStatus.SENDING, CampaignStatus.PAUSED)
+OPEN_CAMPAIGN = (
+    CampaignStatus.DRAFT,
+    CampaignStatus.SCHEDULED,
+    CampaignStatus.SENDING,
+    CampaignStatus.PAUSED,
+)
 # Campaigns that have ended: nothing in them can be started, paused or cancelled again.
 FINISHED_CAMPAIGN = (CampaignStatus.DONE, CampaignStatus.CANCELLED, CampaignStatus.EXPIRED)
 # Campaigns an admin or the clock stopped: their rows take no retries.

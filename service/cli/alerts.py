@@ -1,5 +1,6 @@
-"""``r2p-mailer alert ...``: compose, test, approve and cancel urgent alerts from the
-command line (the same actions as the staff console, audited the same way)."""
+"""``r2p-mailer alert ...``: compose, edit, schedule, test, approve and cancel urgent
+alerts from the command line (the same actions as the staff console, audited the same
+way)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,17 @@ from typing import Annotated
 
 import typer
 
-from mailer.alerts import AlertError, Draft, alert_status, get_alert
+from mailer.alerts import (
+    AlertError,
+    Draft,
+    EditResult,
+    Schedule,
+    alert_status,
+    content_of,
+    get_alert,
+    parse_send_time,
+)
+from mailer.config import Settings
 from mailer.db import session_scope
 from mailer.durations import FORMS, parse_duration
 from mailer.errors import MailerError
@@ -20,7 +31,36 @@ from service.cli.context import MailerTyper, cli_context, console, fail
 from staff.actions import accounts, alerts
 from staff.actions.actor import Actor
 
-alert_app = MailerTyper(help="Compose, test, approve and cancel urgent alerts.")
+alert_app = MailerTyper(help="Compose, edit, schedule, test, approve and cancel urgent alerts.")
+SEND_AT_HELP = (
+    "Send at this time, e.g. 2026-12-08T18:00 (in R2P_CONSOLE_TIMEZONE unless it has an "
+    "offset such as +01:00 or Z); approved earlier, it waits until then."
+)
+
+
+def _send_time(text: str, settings: Settings) -> datetime:
+    try:
+        return parse_send_time(text, settings.console_timezone)
+    except AlertError as exc:
+        raise fail(f"--send-at: {exc}", code=2) from None
+
+
+def _read_body(body_file: Path) -> str:
+    try:
+        return body_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot read {body_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise fail(f"{body_file} is not UTF-8 text") from None
+
+
+def _said(result: EditResult, alert_id: int) -> str:
+    if not result.changed:
+        return f"Alert {alert_id}: nothing changed."
+    said = f"Alert {alert_id}: {', '.join(result.after)} changed."
+    if result.approvals_cleared:
+        said += f" Approvals cleared: {', '.join(result.approvals_cleared)}; approve it again."
+    return said
 
 
 @alert_app.command("create")
@@ -47,6 +87,7 @@ def alert_create(
             help=f"How long it may be sent, with a unit: {FORMS} (default R2P_ALERT_EXPIRES).",
         ),
     ] = None,
+    send_at: Annotated[str | None, typer.Option(metavar="TIME", help=SEND_AT_HELP)] = None,
 ) -> None:
     """Create a draft alert and print its id. Nothing is sent until it is approved."""
     if (body_file is None) == (item is None):
@@ -55,14 +96,10 @@ def alert_create(
         lifetime = parse_duration(expires) if expires else None
     except ValueError as exc:
         raise fail(f"--expires: {exc}", code=2) from None
-    try:
-        body = body_file.read_text(encoding="utf-8") if body_file is not None else ""
-    except OSError as exc:
-        raise fail(f"cannot read {body_file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise fail(f"{body_file} is not UTF-8 text") from None
+    body = _read_body(body_file) if body_file is not None else ""
     chosen = tuple(t.strip() for t in topics.split(",") if t.strip())
     with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
+        when = _send_time(send_at, settings) if send_at else None
         draft = Draft(
             subject=subject or "",
             body=body,
@@ -79,10 +116,98 @@ def alert_create(
                 settings=settings,
                 now=datetime.now(UTC),
                 session=session,
+                send_at=when,
             )
         except MailerError as exc:
             raise fail(str(exc)) from None
     console.print(campaign.id)
+
+
+@alert_app.command("edit")
+def alert_edit(
+    alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
+    subject: Annotated[str | None, typer.Option(metavar="TEXT", help="A new subject.")] = None,
+    body_file: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="A new plain-text body.")
+    ] = None,
+    link: Annotated[
+        str | None, typer.Option(metavar="URL", help="A new 'Read more' link ('' for none).")
+    ] = None,
+    topics: Annotated[
+        str | None,
+        typer.Option(metavar="TOPICS", help="Only readers of these topics (comma-separated)."),
+    ] = None,
+    all_readers: Annotated[
+        bool, typer.Option("--all-readers", help="Every alert subscriber, whatever the topics.")
+    ] = False,
+) -> None:
+    """Change a draft alert until it is approved; what is not given stays. A change of
+    the words, link or audience clears the approvals given so far (audited as
+    alert.edit, with what changed before and after)."""
+    if topics is not None and all_readers:
+        raise fail("give --topics or --all-readers, not both", code=2)
+    body = _read_body(body_file) if body_file is not None else None
+    with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
+        try:
+            campaign = get_alert(alert_id, session=session)
+            current = content_of(campaign)
+            chosen = tuple(t.strip() for t in (topics or "").split(",") if t.strip())
+            if topics is not None and not chosen:
+                raise fail("--topics: name at least one topic, or use --all-readers", code=2)
+            audience = "topics" if chosen else "all" if all_readers else current["audience"]
+            draft = Draft(
+                subject=current["subject"] if subject is None else subject,
+                body=current["body"] if body is None else body,
+                link=current["link"] if link is None else link,
+                audience=audience,
+                topics=chosen or (tuple(current["topics"]) if audience == "topics" else ()),
+                item_id=campaign.context.get("item_id"),
+            )
+            result = alerts.edit(
+                campaign,
+                draft,
+                actor=Actor.cli(),
+                settings=settings,
+                now=datetime.now(UTC),
+                session=session,
+            )
+        except MailerError as exc:
+            raise fail(str(exc)) from None
+    console.print(safe(_said(result, alert_id)), highlight=False)
+
+
+@alert_app.command("schedule")
+def alert_schedule(
+    alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
+    at: Annotated[str | None, typer.Option("--at", metavar="TIME", help=SEND_AT_HELP)] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="No send time: it goes out as soon as approved.")
+    ] = False,
+) -> None:
+    """Set or clear a draft alert's send time (before it expires). Approvals stay: the
+    words did not change. Audited as alert.edit."""
+    if (at is None) == (not clear):
+        raise fail("give exactly one of --at or --clear", code=2)
+    with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
+        when = _send_time(at, settings) if at is not None else None
+        try:
+            result = alerts.edit(
+                get_alert(alert_id, session=session),
+                None,
+                schedule=Schedule(when),
+                actor=Actor.cli(),
+                settings=settings,
+                now=datetime.now(UTC),
+                session=session,
+            )
+        except MailerError as exc:
+            raise fail(str(exc)) from None
+    if not result.changed:
+        console.print(_said(result, alert_id))
+    elif when is None:
+        console.print(f"Alert {alert_id}: no send time; it goes out as soon as it is approved.")
+    else:
+        console.print(f"Alert {alert_id} goes out at {when:%Y-%m-%d %H:%M} UTC once approved.")
 
 
 @alert_app.command("test")
@@ -191,7 +316,11 @@ def alert_approve(
                     session=session,
                 )
             raise fail(str(exc)) from None
-    if result.approved:
+    if result.send_at is not None:
+        console.print(
+            f"Alert {alert_id} approved: it goes out at {result.send_at:%Y-%m-%d %H:%M} UTC."
+        )
+    elif result.approved:
         console.print(f"Alert {alert_id} approved: {result.queued} delivery(ies) queued.")
     else:
         console.print(
@@ -229,8 +358,10 @@ def alert_status_command(
             raise fail(str(exc)) from None
     counts = status["counts"]
     approvers = ", ".join(status["approved_by"]) or "nobody"
+    send_at = status["send_at"]
+    when = f"; send time {send_at:%Y-%m-%d %H:%M} UTC" if send_at is not None else ""
     console.print(
-        f"{safe(status['key'])}: {safe(status['status'])}; approved by {safe(approvers)}"
+        f"{safe(status['key'])}: {safe(status['status'])}; approved by {safe(approvers)}{when}"
         f"\n{counts['queued']} queued, {counts['sending']} sending, {counts['sent']} sent, "
         f"{counts['failed']} failed, {counts['cancelled']} cancelled",
         highlight=False,

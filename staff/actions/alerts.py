@@ -1,7 +1,7 @@
-"""Urgent alerts as staff act on them: create a draft, send oneself a test, approve,
-cancel. The console, the API and the CLI call these, so every front end applies the same
-checks (topics, expiry) and writes the same audit entry (alert.create, alert.test,
-alert.approve, alert.cancel).
+"""Urgent alerts as staff act on them: create a draft, edit it or set its send time,
+send oneself a test, approve, cancel. The console, the API and the CLI call these, so
+every front end applies the same checks (topics, expiry, send time) and writes the same
+audit entry (alert.create, alert.edit, alert.test, alert.approve, alert.cancel).
 
 Like data functions they take the session and never commit; the caller commits, then
 wakes the delivery worker (after the commit, or it would find nothing to send).
@@ -18,9 +18,13 @@ from mailer.alerts import (
     AlertError,
     ApprovalResult,
     Draft,
+    EditResult,
+    Schedule,
     approve,
+    check_send_time,
     create_alert,
     draft_from_item,
+    edit_alert,
     test_message,
 )
 from mailer.config import MAX_ALERT_LIFETIME, Settings
@@ -77,9 +81,11 @@ def create(
     settings: Settings,
     now: datetime,
     session: Session,
+    send_at: datetime | None = None,
 ) -> Campaign:
-    """A draft alert; nothing is sent until it is approved. Raises AlertError with the
-    reason: an unknown item or topic, an expiry beyond ``MAX_LIFETIME``, a bad field."""
+    """A draft alert; nothing is sent until it is approved (and, with ``send_at``, not
+    before then). Raises AlertError with the reason: an unknown item or topic, an expiry
+    beyond ``MAX_LIFETIME``, a send time in the past or after the expiry, a bad field."""
     chosen = lifetime(expires_in, settings)
     if draft.item_id is not None:
         draft_from_item(draft.item_id, session=session)  # the item must exist
@@ -90,14 +96,49 @@ def create(
         now=now,
         session=session,
     )
+    if send_at is not None:
+        check_send_time(send_at, expires_at=campaign.expires_at, now=now)
+        campaign.send_at = send_at
     actor.record(
         "alert.create",
         target=campaign.key,
         now=now,
         session=session,
         expires_at=str(campaign.expires_at),
+        **({"send_at": send_at.isoformat()} if send_at is not None else {}),
     )
     return campaign
+
+
+def edit(
+    campaign: Campaign,
+    draft: Draft | None,
+    *,
+    schedule: Schedule | None = None,
+    actor: Actor,
+    settings: Settings,
+    now: datetime,
+    session: Session,
+) -> EditResult:
+    """Change a draft's words and audience (``draft``) and/or its send time
+    (``schedule``), until it is approved. A content change clears the approvals given so
+    far. Audited as alert.edit with the changed fields before and after and the approvals
+    cleared; an edit that changes nothing is not audited. Raises AlertError (a bad field,
+    an unknown topic, a send time in the past or after the expiry) or CampaignStateError
+    (no longer a draft, expired)."""
+    known = _known_topics(draft, settings) if draft is not None else None
+    result = edit_alert(campaign, known, schedule=schedule, now=now, session=session)
+    if result.changed:
+        actor.record(
+            "alert.edit",
+            target=campaign.key,
+            now=now,
+            session=session,
+            before=result.before,
+            after=result.after,
+            approvals_cleared=result.approvals_cleared,
+        )
+    return result
 
 
 def send_test(
@@ -127,15 +168,26 @@ def send_test(
 
 
 def approve_alert(
-    campaign: Campaign, *, actor: Actor, settings: Settings, now: datetime, session: Session
+    campaign: Campaign,
+    *,
+    actor: Actor,
+    settings: Settings,
+    now: datetime,
+    session: Session,
+    version: str | None = None,
 ) -> ApprovalResult:
-    """Record the approval; with enough of them the alert is queued in this transaction.
-    Raises AlertError (not an active admin, same admin twice) or CampaignStateError (not
-    a draft, expired)."""
-    result = approve(campaign, by=actor.email, settings=settings, now=now, session=session)
-    actor.record(
-        "alert.approve", target=campaign.key, now=now, session=session, queued=result.queued
+    """Record the approval; with enough of them the alert is queued in this transaction,
+    or waits as scheduled when it has a send time in the future. With ``version`` (what
+    the confirmation step showed), refused if the alert changed since. Raises AlertError
+    (not an active admin, same admin twice, changed) or CampaignStateError (not a draft,
+    expired)."""
+    result = approve(
+        campaign, by=actor.email, settings=settings, now=now, session=session, version=version
     )
+    detail: dict[str, object] = {"queued": result.queued}
+    if result.send_at is not None:
+        detail["scheduled_for"] = result.send_at.isoformat()
+    actor.record("alert.approve", target=campaign.key, now=now, session=session, **detail)
     return result
 
 

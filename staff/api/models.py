@@ -43,6 +43,12 @@ class AlertOut(BaseModel):
         "cancelled or expired."
     )
     expires_at: datetime | None = Field(description="Nothing is sent after this (UTC).")
+    send_at: datetime | None = Field(
+        None, description="Its send time (UTC): approved earlier, it waits as scheduled."
+    )
+    version: str = Field(
+        "", description="Fingerprint of the content and times; approve can require it."
+    )
     approved_by: list[str] = Field(description="Admins who approved, in order.")
     approvals_needed: int = Field(description="Approvals that queue it (R2P_ALERT_APPROVERS).")
     counts: DeliveryCounts
@@ -55,6 +61,8 @@ class AlertOut(BaseModel):
             subject=status["subject"],
             status=status["status"],
             expires_at=status["expires_at"],
+            send_at=status.get("send_at"),
+            version=status.get("version", ""),
             approved_by=status["approved_by"],
             approvals_needed=needed,
             counts=DeliveryCounts(**status["counts"]),
@@ -77,6 +85,44 @@ class AlertIn(BaseModel):
     item_id: int | None = Field(None, description="Start from this stored item.")
     expires_in: Text | None = Field(
         None, description="How long it may be sent, e.g. 6h (default R2P_ALERT_EXPIRES)."
+    )
+    send_at: datetime | None = Field(
+        None,
+        description="Send at this time (ISO 8601; without an offset, in "
+        "R2P_CONSOLE_TIMEZONE); approved earlier, it waits until then.",
+    )
+
+
+class AlertEdit(BaseModel):
+    """Changes to a draft alert; fields left out stay as they are. A change of subject,
+    body, link or topics clears the approvals given so far; send_at alone keeps them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: Text | None = Field(None, description="One line, at most 200 characters.")
+    body: Text | None = Field(None, description="Plain text; a blank line separates paragraphs.")
+    link: Text | None = Field(None, description="http(s) 'Read more' link, or '' for none.")
+    topics: list[Text] | None = Field(
+        None, description="Only readers of these topic tags; [] for every alert subscriber."
+    )
+    send_at: datetime | None = Field(
+        None, description="A new send time (null: send as soon as it is approved)."
+    )
+
+
+class EditOut(BaseModel):
+    before: dict[str, Any] = Field(description="The changed fields as they were.")
+    after: dict[str, Any] = Field(description="The changed fields as they are now.")
+    approvals_cleared: list[str] = Field(description="Approvals the change cleared.")
+    alert: AlertOut
+
+
+class ApproveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Text | None = Field(
+        None,
+        description="The alert's version as you read it: refused (409) if it changed since.",
     )
 
 

@@ -1,4 +1,4 @@
-"""The JSON admin API: alerts (create, status, approve, cancel), suggestions, health.
+"""The JSON admin API: alerts (create, edit, status, approve, cancel), suggestions, health.
 
 Each action does what its console button and CLI command do, audited under the same name
 (``staff.actions``).
@@ -12,7 +12,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from mailer.alerts import AlertError, Draft, alert_status, get_alert, suggestions
+from mailer.alerts import (
+    AlertError,
+    Draft,
+    Schedule,
+    alert_status,
+    content_of,
+    get_alert,
+    parse_send_time,
+    suggestions,
+)
 from mailer.config import Settings
 from mailer.db import session_scope
 from mailer.digest_content import item_topics
@@ -25,10 +34,13 @@ from staff.actions import alerts
 from staff.actions.actor import Actor
 from staff.api.auth import api_admin, api_error, no_store
 from staff.api.models import (
+    AlertEdit,
     AlertIn,
     AlertOut,
     ApprovalOut,
+    ApproveIn,
     CancelOut,
+    EditOut,
     HealthOut,
     Problem,
     SuggestionOut,
@@ -80,6 +92,13 @@ def _lifetime(expires_in: str | None) -> timedelta | None:
         raise AlertError(f"expires_in: {exc}") from None
 
 
+def _send_time(at: datetime | None, settings: Settings) -> datetime | None:
+    """A send time in UTC; one without an offset is read in R2P_CONSOLE_TIMEZONE."""
+    if at is None or at.tzinfo is not None:
+        return at.astimezone(UTC) if at is not None else None
+    return parse_send_time(at.isoformat(), settings.console_timezone)
+
+
 def _draft(body: AlertIn) -> Draft:
     """The draft the request describes; empty fields come from ``item_id``'s item."""
     return Draft(
@@ -110,10 +129,63 @@ def create_alert(request: Request, body: AlertIn, admin: ApiAdmin) -> AlertOut:
                 settings=settings,
                 now=datetime.now(UTC),
                 session=session,
+                send_at=_send_time(body.send_at, settings),
             )
         except AlertError as exc:
             raise api_error(422, str(exc)) from None
         return _out(campaign, settings, session)
+
+
+@router.patch(
+    "/alerts/{alert_id}",
+    summary="Edit a draft alert or its send time",
+    description="Until it is approved. Fields left out stay as they are. A change of the "
+    "subject, body, link or topics clears the approvals given so far; a new send_at alone "
+    "keeps them. Audited as alert.edit with the changed fields before and after.",
+    responses={**NOT_FOUND, **CONFLICT, **INVALID},
+)
+def edit_alert(request: Request, alert_id: int, body: AlertEdit, admin: ApiAdmin) -> EditOut:
+    settings = settings_of(request)
+    given = body.model_fields_set
+    with session_scope(factory_of(request)) as session:
+        campaign = _alert(alert_id, session)
+        try:
+            draft = None
+            if given & {"subject", "body", "link", "topics"}:
+                current = content_of(campaign)
+                topics = current["topics"] if body.topics is None else body.topics
+                if body.topics is not None:
+                    audience = "topics" if any(t.strip() for t in body.topics) else "all"
+                else:
+                    audience = current["audience"]
+                draft = Draft(
+                    subject=current["subject"] if body.subject is None else body.subject,
+                    body=current["body"] if body.body is None else unix_lines(body.body),
+                    link=current["link"] if body.link is None else body.link,
+                    audience=audience,
+                    topics=tuple(topics) if audience == "topics" else (),
+                    item_id=campaign.context.get("item_id"),
+                )
+            schedule = Schedule(_send_time(body.send_at, settings)) if "send_at" in given else None
+            result = alerts.edit(
+                campaign,
+                draft,
+                schedule=schedule,
+                actor=_actor(request, admin),
+                settings=settings,
+                now=datetime.now(UTC),
+                session=session,
+            )
+        except AlertError as exc:
+            raise api_error(422, str(exc)) from None
+        except CampaignStateError as exc:
+            raise api_error(409, str(exc)) from None
+        return EditOut(
+            before=result.before,
+            after=result.after,
+            approvals_cleared=result.approvals_cleared,
+            alert=_out(campaign, settings, session),
+        )
 
 
 @router.get("/alerts/{alert_id}", summary="An alert's status and progress", responses=NOT_FOUND)
@@ -126,10 +198,14 @@ def alert(request: Request, alert_id: int, admin: ApiAdmin) -> AlertOut:
     "/alerts/{alert_id}/approve",
     summary="Approve an alert",
     description="Records your approval. With enough approvals (R2P_ALERT_APPROVERS; one "
-    "admin counts once) the alert is queued at once and the worker woken.",
+    "admin counts once) the alert is queued at once and the worker woken, or, with a send "
+    'time in the future, waits as scheduled. With {"version": ...} (from the alert\'s '
+    "status) it is refused if the alert changed since you read it.",
     responses={**NOT_FOUND, **CONFLICT},
 )
-def approve(request: Request, alert_id: int, admin: ApiAdmin) -> ApprovalOut:
+def approve(
+    request: Request, alert_id: int, admin: ApiAdmin, body: ApproveIn | None = None
+) -> ApprovalOut:
     settings = settings_of(request)
     with session_scope(factory_of(request)) as session:
         campaign = _alert(alert_id, session)
@@ -140,11 +216,14 @@ def approve(request: Request, alert_id: int, admin: ApiAdmin) -> ApprovalOut:
                 settings=settings,
                 now=datetime.now(UTC),
                 session=session,
+                version=body.version if body is not None else None,
             )
         except (AlertError, CampaignStateError) as exc:
             raise api_error(409, str(exc)) from None
         out = _out(campaign, settings, session)
-    if result.approved:
+    if result.send_at is not None:
+        message = f"Alert {alert_id} approved: it goes out at {result.send_at:%Y-%m-%d %H:%M} UTC."
+    elif result.approved:
         wake_worker(request)
         message = f"Alert {alert_id} approved: {result.queued} delivery(ies) queued."
     else:

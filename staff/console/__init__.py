@@ -14,7 +14,10 @@ from staff import api
 from staff.api.auth import ApiAuthentication
 from staff.console import (
     alert_compose,
+    alert_confirm,
+    alert_edit,
     alert_pages,
+    alert_review,
     api_docs,
     audit_pages,
     dashboard,
@@ -41,6 +44,9 @@ def include(app: FastAPI) -> None:
         dashboard,
         alert_compose,
         alert_pages,
+        alert_edit,
+        alert_confirm,
+        alert_review,
         digest_preview,
         digest_review,
         mail_pages,

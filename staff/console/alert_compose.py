@@ -32,6 +32,7 @@ def _form_page(
         "form": form,
         "expiries": expiry_choices(settings.alert_expires),
         "approvers": settings.alert_approvers,
+        "zone": settings.console_timezone,
         "errors": {"form": error} if error else {},
     }
     return page(request, "alert_new.html", context, admin=admin, section="new", status=status)
@@ -63,10 +64,11 @@ def create(
     topics: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
     expires: Annotated[str, Form()] = "",
     item_id: Annotated[int | None, Form()] = None,
+    send_at: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     settings = settings_of(request)
-    form = AlertForm(subject, body, link, audience, frozenset(topics), expires, item_id)
+    form = AlertForm(subject, body, link, audience, frozenset(topics), expires, item_id, send_at)
     if not admin_csrf_ok(request, csrf_token):
         return _form_page(request, admin, form, error=EXPIRED_FORM, status=400)
     actor = Actor.web(admin.email, client_ip(request))
@@ -79,6 +81,7 @@ def create(
                 settings=settings,
                 now=datetime.now(UTC),
                 session=session,
+                send_at=form.send_time(settings.console_timezone),
             )
         except AlertError as exc:
             session.rollback()

@@ -1,5 +1,7 @@
-"""One alert: its page (preview, approvals, expiry, live progress), the preview frame,
-and the buttons: send a test to yourself, approve, cancel."""
+"""One alert: its page (preview, approvals, send time, expiry, live progress), the
+preview frame, and the buttons: send a test to yourself, cancel. Editing
+(``alert_edit``), the review screen (``alert_review``) and approving through the
+confirmation step (``alert_confirm``) use this module's page and ``act``."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from mailer.alerts import AlertError, ApprovalResult, get_alert
+from mailer.alerts import AlertError, get_alert
 from mailer.content import render_campaign
 from mailer.db import session_scope
 from mailer.email.render import RenderedEmail, preview_values
@@ -20,7 +22,7 @@ from mailer.errors import MailerError
 from mailer.models import Campaign
 from mailer.outbox.campaigns import CampaignStateError
 from mailer.sending import SendResult
-from mailer.web.pages import factory_of, settings_of, wake_worker
+from mailer.web.pages import factory_of, settings_of
 from staff.actions import alerts
 from staff.actions.actor import Actor
 from staff.console.alert_view import alert_view
@@ -44,25 +46,35 @@ Admin = Annotated[AdminIdentity, Depends(require_admin)]
 REFRESH_SECONDS = 3
 DONE = {
     "created": "Draft saved. Check the preview, send yourself a test, then approve.",
+    "edited": "Changes saved.",
+    "cleared": "Changes saved. The earlier approvals were for other words: they are cleared, "
+    "and the alert must be approved again.",
+    "unchanged": "Nothing changed.",
     "tested": "A test is on its way to you.",
     "approved": "Approved: the alert is going out now.",
+    "scheduled": "Approved: the alert goes out at its send time.",
     "recorded": "Your approval is recorded.",
     "cancelled": "Alert cancelled: nothing more will be sent.",
 }
 
 
-def _preview(request: Request, campaign: Campaign, address: str) -> RenderedEmail:
+def preview_of(request: Request, campaign: Campaign, address: str) -> RenderedEmail:
     settings = settings_of(request)
     with session_scope(factory_of(request)) as session:
         rendered = render_campaign(campaign, "en", settings=settings, session=session)
     return rendered.with_slots(preview_values(settings, address))
 
 
-def _no_alert(request: Request, admin: AdminIdentity, alert_id: int) -> Response:
+def see_alert(alert_id: int, done: str = "") -> Response:
+    """Back to the alert's page, with what was done (a ``DONE`` key) said there."""
+    return see_other(f"/admin/alerts/{alert_id}" + (f"?done={done}" if done else ""))
+
+
+def no_alert(request: Request, admin: AdminIdentity, alert_id: int) -> Response:
     return problem(request, admin, "No such alert", f"There is no alert {alert_id}.", 404)
 
 
-def _alert_page(
+def alert_page(
     request: Request,
     admin: AdminIdentity,
     alert_id: int,
@@ -77,7 +89,7 @@ def _alert_page(
         try:
             campaign = get_alert(alert_id, session=session)
         except AlertError:
-            return _no_alert(request, admin, alert_id)
+            return no_alert(request, admin, alert_id)
         view = alert_view(
             campaign,
             viewer=admin.email,
@@ -85,10 +97,11 @@ def _alert_page(
             known=vocabulary(settings.relevance_file),
             now=now,
             session=session,
+            zone=settings.console_timezone,
         )
     context = {
         "alert": view,
-        "text": _preview(request, campaign, admin.email).text,
+        "text": preview_of(request, campaign, admin.email).text,
         "notice": notice,
         "errors": {"form": error} if error else {},
         "refresh": REFRESH_SECONDS if view.row.live else 0,
@@ -98,7 +111,7 @@ def _alert_page(
 
 @router.get("/admin/alerts/{alert_id}")
 def show(request: Request, admin: Admin, alert_id: int, done: str = "") -> Response:
-    return _alert_page(request, admin, alert_id, notice=DONE.get(done, ""))
+    return alert_page(request, admin, alert_id, notice=DONE.get(done, ""))
 
 
 @router.get("/admin/alerts/{alert_id}/preview")
@@ -108,8 +121,8 @@ def preview(request: Request, admin: Admin, alert_id: int) -> Response:
         try:
             campaign = get_alert(alert_id, session=session)
         except AlertError:
-            return _no_alert(request, admin, alert_id)
-    return email_html(_preview(request, campaign, admin.email).html)
+            return no_alert(request, admin, alert_id)
+    return email_html(preview_of(request, campaign, admin.email).html)
 
 
 @router.post("/admin/alerts/{alert_id}/test")
@@ -132,18 +145,18 @@ def send_test(
             session.rollback()
             log.warning("alert test could not be sent: %s", exc.__class__.__name__)
             error = f"The test could not be sent: {exc}. Check R2P_SMTP_URL and the mail server."
-            return _alert_page(request, admin, alert_id, error=error, status=502)
+            return alert_page(request, admin, alert_id, error=error, status=502)
 
-    result = _act(request, admin, alert_id, csrf_token, "tested", test_it)
+    result = act(request, admin, alert_id, csrf_token, "tested", test_it)
     if isinstance(result, Response):
         return result
     if result.verdict != "sent":
         error = f"The mail server did not accept the test: {result.code} {result.reply}"
-        return _alert_page(request, admin, alert_id, error=error, status=502)
+        return alert_page(request, admin, alert_id, error=error, status=502)
     return see_other(f"/admin/alerts/{alert_id}?done=tested")
 
 
-def _act(
+def act(
     request: Request,
     admin: AdminIdentity,
     alert_id: int,
@@ -154,42 +167,19 @@ def _act(
     """Run one button's action on the alert in its own transaction; the alert page with
     the reason when the form is stale, the alert is missing or its state forbids it."""
     if not admin_csrf_ok(request, csrf_token):
-        return _alert_page(request, admin, alert_id, error=EXPIRED_FORM, status=400)
+        return alert_page(request, admin, alert_id, error=EXPIRED_FORM, status=400)
     actor = Actor.web(admin.email, client_ip(request))
     with session_scope(factory_of(request)) as session:
         try:
             campaign = get_alert(alert_id, session=session)
         except AlertError:
-            return _no_alert(request, admin, alert_id)
+            return no_alert(request, admin, alert_id)
         try:
             return action(campaign, actor, session)
         except (AlertError, CampaignStateError) as exc:
             session.rollback()
             error = f"Not {verb}: {exc}."
-            return _alert_page(request, admin, alert_id, error=error, status=409)
-
-
-@router.post("/admin/alerts/{alert_id}/approve")
-def approve(
-    request: Request, admin: Admin, alert_id: int, csrf_token: Annotated[str, Form()] = ""
-) -> Response:
-    settings = settings_of(request)
-
-    def approve_it(campaign: Campaign, actor: Actor, session: Session) -> ApprovalResult:
-        now = datetime.now(UTC)
-        return alerts.approve_alert(
-            campaign, actor=actor, settings=settings, now=now, session=session
-        )
-
-    result = _act(request, admin, alert_id, csrf_token, "approved", approve_it)
-    if isinstance(result, Response):
-        return result
-    if result.approved:
-        wake_worker(request)  # after the commit, or the worker would find nothing
-        log.info("alert %d approved: %d queued", alert_id, result.queued)
-    return see_other(
-        f"/admin/alerts/{alert_id}?done={'approved' if result.approved else 'recorded'}"
-    )
+            return alert_page(request, admin, alert_id, error=error, status=409)
 
 
 @router.post("/admin/alerts/{alert_id}/cancel")
@@ -199,7 +189,7 @@ def cancel(
     def cancel_it(campaign: Campaign, actor: Actor, session: Session) -> int:
         return alerts.cancel_alert(campaign, actor=actor, now=datetime.now(UTC), session=session)
 
-    result = _act(request, admin, alert_id, csrf_token, "cancelled", cancel_it)
+    result = act(request, admin, alert_id, csrf_token, "cancelled", cancel_it)
     if isinstance(result, Response):
         return result
     return see_other(f"/admin/alerts/{alert_id}?done=cancelled")

@@ -1,5 +1,6 @@
 """An alert as the console shows it: its words, audience, approvals under the two-person
-rule, expiry and delivery progress, and what the admin looking at it may do next."""
+rule, send time, expiry and delivery progress, and what the admin looking at it may do
+next."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailer.alerts import alert_status, audience_size
+from mailer.alerts import alert_status, audience_size, version_of
 from mailer.models import Campaign
 from mailer.outbox.status import CampaignStatus
+from staff.console.alert_form import local_time
 from staff.console.overview import OPEN, CampaignRow, row_of
 from subscribers.choices import Vocabulary
 
@@ -29,10 +31,37 @@ class AlertView:
     finished_at: datetime | None
     expired: bool
     viewer: str
+    send_at: datetime | None
+    send_at_text: str  # in R2P_CONSOLE_TIMEZONE, with UTC beside it
+    version: str  # what the confirmation step confirms (``mailer.alerts.version_of``)
+    now: datetime
 
     @property
     def awaiting(self) -> bool:
         return self.row.status == CampaignStatus.DRAFT and not self.expired
+
+    @property
+    def can_edit(self) -> bool:
+        return self.awaiting
+
+    @property
+    def scheduled(self) -> bool:
+        return self.row.status == CampaignStatus.SCHEDULED
+
+    @property
+    def final_approval(self) -> bool:
+        """The viewer's approval would be the last one needed."""
+        return self.needed - len(self.approved_by) <= 1
+
+    @property
+    def sends_later(self) -> bool:
+        """Approved now, it would wait for its send time."""
+        return self.send_at is not None and self.send_at > self.now
+
+    @property
+    def review_first(self) -> bool:
+        """Someone else approved already: the viewer should read the review screen."""
+        return bool(self.approved_by) and not self.viewer_approved
 
     @property
     def viewer_approved(self) -> bool:
@@ -59,6 +88,10 @@ class AlertView:
                 return f"0 of {need} approvals; {need} admins must approve."
             more = "another admin must" if need - have == 1 else f"{need - have} more admins must"
             return f"{have} of {need} approvals; {more} approve."
+        if self.row.status == CampaignStatus.SCHEDULED:
+            return (
+                "Approved by " + ", ".join(self.approved_by) + f"; it goes out {self.send_at_text}."
+            )
         if not self.approved_by:
             return "Never approved."
         return "Approved by " + ", ".join(self.approved_by) + "."
@@ -76,8 +109,10 @@ def alert_view(
     known: Vocabulary,
     now: datetime,
     session: Session,
+    zone: str = "UTC",
 ) -> AlertView:
     status = alert_status(campaign, session=session)
+    counted = campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
     topics = [str(t) for t in campaign.context.get("topics", [])]
     by_topics = campaign.context.get("audience") == "topics"
     return AlertView(
@@ -86,13 +121,15 @@ def alert_view(
         topic_labels=[known.label(t) for t in topics] if by_topics else [],
         approved_by=list(status["approved_by"]),
         needed=needed,
-        audience_size=audience_size(campaign, session=session)
-        if campaign.status == CampaignStatus.DRAFT
-        else 0,
+        audience_size=audience_size(campaign, session=session) if counted else 0,
         created_by=campaign.created_by,
         created_at=campaign.created_at,
         approved_at=campaign.approved_at,
         finished_at=campaign.finished_at,
         expired=campaign.expires_at is not None and campaign.expires_at <= now,
         viewer=viewer,
+        send_at=campaign.send_at,
+        send_at_text=local_time(campaign.send_at, zone) if campaign.send_at else "",
+        version=version_of(campaign),
+        now=now,
     )

@@ -27,6 +27,7 @@ READER_STATES = REPORTED_SUBSCRIBER
 OPEN = OPEN_CAMPAIGN
 STATUS_LABELS: dict[str, str] = {
     CampaignStatus.DRAFT: "Awaiting approval",
+    CampaignStatus.SCHEDULED: "Scheduled",
     CampaignStatus.SENDING: "Sending",
     CampaignStatus.PAUSED: "Paused",
     CampaignStatus.DONE: "Sent",

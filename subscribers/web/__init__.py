@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mailer.web.ratelimit import RateLimiter
-from subscribers.web import archive, manage, signup
+from subscribers.web import archive, manage, signup, test_link
 
 
 def include(app: FastAPI) -> None:
@@ -26,3 +26,4 @@ def include(app: FastAPI) -> None:
     app.include_router(signup.router)
     app.include_router(manage.router)
     app.include_router(archive.router)
+    app.include_router(test_link.router)

@@ -12,12 +12,16 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
-from jobs.schedule import digest_missed, last_digest_slot, schedule_jobs
+from jobs.runtime import Runtime, install
+from jobs.schedule import digest_missed, last_digest_slot, schedule_jobs, scheduled_alerts_job
+from mailer.alerts import Draft, Schedule, approve, create_alert, edit_alert
 from mailer.feeds.registry import SourceSpec, add_source
 from mailer.locks import acquire, holder_of
-from mailer.models import Lock
+from mailer.models import AuditEntry, Lock
 from tests.conftest import Db, make_settings
+from tests.support.factories import AMINA, add_admins, add_readers
 from tests.support.feedserver import FeedServer
+from tests.support.ledger import deliveries
 from tests.support.waiting import wait_until
 
 
@@ -32,6 +36,7 @@ def test_every_job_is_declared_with_an_id_and_safe_options(tmp_path: Path) -> No
         "purge-unconfirmed",
         "catch-up-digest",
         "prepare-digest",
+        "scheduled-alerts",
     }
     for job in jobs.values():
         assert job.coalesce is True and job.max_instances == 1
@@ -150,3 +155,43 @@ def test_the_digest_week_is_the_readers_week() -> None:
     tokyo_monday = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)
     assert iso_period(tokyo_monday) == "2026-W47"
     assert iso_period(tokyo_monday, "Asia/Tokyo") == "2026-W48"
+
+
+def test_the_scheduled_alerts_job_sends_what_is_due_and_audits_it(db: Db) -> None:
+    reader_ids = add_readers(db, ["a@example.org"])
+    now = datetime.now(UTC)
+    add_admins(db, AMINA)
+    with db.session() as session:
+        campaign = create_alert(
+            Draft("Imminent risk", "Civilians are trapped."),
+            by=AMINA,
+            expires_in=timedelta(hours=12),
+            now=now - timedelta(hours=1),
+            session=session,
+        )
+        edit_alert(
+            campaign,
+            None,
+            schedule=Schedule(now - timedelta(seconds=1)),
+            now=now - timedelta(hours=1),
+            session=session,
+        )
+        approve(
+            campaign,
+            by=AMINA,
+            settings=db.settings(),
+            now=now - timedelta(hours=1),
+            session=session,
+        )
+        session.commit()
+        key = campaign.key
+    woken: list[bool] = []
+    install(Runtime(db.settings(), db.factory, wake_worker=lambda: woken.append(True)))
+    scheduled_alerts_job(at=now)
+    assert [d.subscriber_id for d in deliveries(db)] == reader_ids
+    assert woken == [True]
+    with db.session() as session:
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "alert.send"))
+        assert entry is not None and (entry.actor, entry.target) == ("scheduler", key)
+    scheduled_alerts_job(at=now)  # nothing left to send
+    assert woken == [True]

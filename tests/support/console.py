@@ -14,7 +14,7 @@ from sqlalchemy import select
 from mailer.admins import create_token, get_admin
 from mailer.models import AuditEntry, Campaign
 from tests.conftest import Db
-from tests.support.browser import Reader, Site, running_site
+from tests.support.browser import CSRF_INPUT, Reader, Site, running_site
 from tests.support.factories import ALERT_SUBJECT, AMINA, PASSWORD, add_admins
 
 BRUNO = "bruno@r2p.example"
@@ -59,10 +59,30 @@ def alert_id_of(response: httpx.Response) -> int:
     return int(match.group(1))
 
 
+VERSION_INPUT = re.compile(r'name="version" value="([^"]+)"')
+
+
 def press(reader: Reader, alert_id: int, button: str) -> httpx.Response:
-    """Press the test / approve / cancel button on the alert's page."""
+    """Press the test / approve / cancel button on the alert's page; approving goes on
+    through the confirmation page and confirms what it shows (``confirm``)."""
     page = f"/admin/alerts/{alert_id}"
+    if button == "approve":
+        return confirm(reader, alert_id)
     return reader.post(f"{page}/{button}", {}, token_from=page)
+
+
+def confirm(reader: Reader, alert_id: int) -> httpx.Response:
+    """Open the alert's confirmation page and press its confirm button (or, when the
+    page offers none, post without a version: the answer says why)."""
+    step = f"/admin/alerts/{alert_id}/approve"
+    shown = reader.get(step)
+    version = VERSION_INPUT.search(shown.text)
+    token = CSRF_INPUT.search(shown.text) or CSRF_INPUT.search(reader.get("/admin").text)
+    assert token, f"no CSRF field on {step} or /admin"
+    data = {"csrf_token": token.group(1), "confirm": "yes"}
+    if version:
+        data["version"] = version.group(1)
+    return reader.post(step, data)
 
 
 def campaign(where: Db | Site, campaign_id: int) -> Campaign:

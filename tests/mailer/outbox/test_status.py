@@ -29,7 +29,7 @@ STORED_TODAY: list[tuple[type[Enum], object, set[object]]] = [
     (
         CampaignStatus,
         Campaign.status,
-        {"draft", "sending", "paused", "done", "cancelled", "expired"},
+        {"draft", "scheduled", "sending", "paused", "done", "cancelled", "expired"},
     ),
     (DeliveryStatus, Delivery.status, {"queued", "sending", "sent", "failed", "cancelled"}),
     (

@@ -18,6 +18,7 @@ from tests.support.browser import Site
 from tests.support.console import (
     BRUNO,
     DRAFT,
+    VERSION_INPUT,
     admin_site,
     alert_id_of,
     audit_actions,
@@ -129,9 +130,12 @@ def test_approvals_count_the_authenticated_admin_once_whatever_the_request_says(
         amina_web = log_in(site, AMINA)
         alert_id = alert_id_of(compose(amina_web))
         # The console approval names the logged-in admin, not a name in the form.
-        page = f"/admin/alerts/{alert_id}"
+        step = f"/admin/alerts/{alert_id}/approve"
+        version = VERSION_INPUT.search(amina_web.get(step).text)
+        assert version
+        named = {"by": BRUNO, "admin": BRUNO, "email": BRUNO}
         first = amina_web.post(
-            f"{page}/approve", {"by": BRUNO, "admin": BRUNO, "email": BRUNO}, token_from=page
+            step, {**named, "confirm": "yes", "version": version.group(1)}, token_from=step
         )
         assert first.status_code == 303
         # The same admin through the API does not make a second approval ...

@@ -246,7 +246,7 @@ def test_two_admins_must_approve_under_the_two_person_rule(db: Db) -> None:
         assert first.headers["location"] == f"/admin/alerts/{alert_id}?done=recorded"
         page = amina.get(first.headers["location"]).text
         assert "1 of 2 approvals; another admin must approve." in page
-        assert "Approve and send</button>" not in page  # not for the same admin again
+        assert ">Approve…</a>" not in page  # not for the same admin again
         assert deliveries(db, alert_id) == []
 
         twice = press(amina, alert_id, "approve")
@@ -255,7 +255,7 @@ def test_two_admins_must_approve_under_the_two_person_rule(db: Db) -> None:
         assert deliveries(db, alert_id) == []
 
         bruno = log_in(site, BRUNO)
-        assert "Approve and send</button>" in bruno.get(f"/admin/alerts/{alert_id}").text
+        assert ">Review and approve…</a>" in bruno.get(f"/admin/alerts/{alert_id}").text
         press(bruno, alert_id, "approve")
         assert len(deliveries(db, alert_id)) == 2
         assert (
@@ -270,7 +270,7 @@ def test_an_expired_alert_cannot_be_approved(site: Site, db: Db) -> None:
     reader = log_in(site)
     page = reader.get(f"/admin/alerts/{alert_id}").text
     assert "Expired before it was approved" in page
-    assert "Approve and send</button>" not in page
+    assert ">Approve…</a>" not in page
     response = press(reader, alert_id, "approve")
     assert response.status_code == 409 and "expired at" in response.text
     assert deliveries(db, alert_id) == []

@@ -90,7 +90,9 @@ def test_an_admin_composes_tests_approves_and_watches_an_alert_go_out(
     assert test.message["Subject"] == f"[TEST] Urgent: {SUBJECT}"
     assert not any(smtp_server.handler.to(a) for a in ALERT_READERS)
 
-    page.get_by_role("button", name="Approve and send").click()
+    page.get_by_role("link", name="Approve…").click()
+    page.get_by_role("heading", name="Send to 3 readers now?").wait_for()
+    page.get_by_role("button", name="Yes, send to 3 readers now").click()
     page.get_by_text("Approved: the alert is going out now.").wait_for()
     # No reload from here: the page refreshes itself until the progress reaches "sent".
     page.locator(".pill-done", has_text="Sent").wait_for(timeout=30_000)
