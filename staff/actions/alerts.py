@@ -26,6 +26,7 @@ from mailer.alerts import (
 from mailer.config import MAX_ALERT_LIFETIME, Settings
 from mailer.models import Campaign
 from mailer.outbox.campaigns import cancel
+from mailer.roles import Permission
 from mailer.sending import SendResult, send_now
 from staff.actions.actor import Actor
 from subscribers.choices import ChoiceError, clean_topics, vocabulary
@@ -80,6 +81,7 @@ def create(
 ) -> Campaign:
     """A draft alert; nothing is sent until it is approved. Raises AlertError with the
     reason: an unknown item or topic, an expiry beyond ``MAX_LIFETIME``, a bad field."""
+    actor.require(Permission.COMPOSE, session=session)
     chosen = lifetime(expires_in, settings)
     if draft.item_id is not None:
         draft_from_item(draft.item_id, session=session)  # the item must exist
@@ -113,6 +115,7 @@ def send_test(
     Maildir) and audit it with the server's verdict. Runs its own event loop: call it
     from a thread that has none (a CLI command, a synchronous route). A transport that
     cannot be used at all raises (MailerError, OSError) and nothing is audited."""
+    actor.require(Permission.COMPOSE, session=session)
     message = test_message(campaign, to, settings=settings, session=session)
     [result] = asyncio.run(send_now(settings, [(to, message)]))
     actor.record(
@@ -132,6 +135,7 @@ def approve_alert(
     """Record the approval; with enough of them the alert is queued in this transaction.
     Raises AlertError (not an active admin, same admin twice) or CampaignStateError (not
     a draft, expired)."""
+    actor.require(Permission.SEND, session=session)
     result = approve(campaign, by=actor.email, settings=settings, now=now, session=session)
     actor.record(
         "alert.approve", target=campaign.key, now=now, session=session, queued=result.queued
@@ -156,6 +160,7 @@ def refused_approval(
 
 def cancel_alert(campaign: Campaign, *, actor: Actor, now: datetime, session: Session) -> int:
     """Stop the alert, even mid-send; returns the deliveries dropped."""
+    actor.require(Permission.COMPOSE, session=session)
     cancelled = cancel(campaign, now=now, session=session)
     actor.record("alert.cancel", target=campaign.key, now=now, session=session, cancelled=cancelled)
     return cancelled
