@@ -163,3 +163,11 @@ def test_unlock_lets_a_refused_network_in_again(site: Site) -> None:
         == 303
     )
     assert login(site.reader(), BRUNO, PASSWORD).status_code == 303
+
+
+def test_only_owners_export_the_reader_list(site: Site) -> None:
+    viewer = log_in(site, BRUNO)
+    assert "Download CSV" not in viewer.get("/admin/subscribers").text
+    refused = viewer.post("/admin/subscribers/export", {}, token_from="/admin/subscribers")
+    assert refused.status_code == 403 and "needs the owner role" in refused.text
+    assert "Download CSV" in log_in(site).get("/admin/subscribers").text
