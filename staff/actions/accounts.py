@@ -100,17 +100,25 @@ def add(
 
 def _mail_link(admin: Admin, purpose: LinkPurpose, settings: Settings) -> SendResult:
     """Send the admin their password link through the configured transport. Runs its own
-    event loop (a synchronous route or a CLI command); a transport that cannot be used
-    at all raises (MailerError, OSError), so the caller's transaction rolls back."""
-    [result] = asyncio.run(send_now(settings, [(admin.email, link_mail(settings, admin, purpose))]))
+    event loop (a synchronous route or a CLI command). A message the server refused
+    raises AdminError, a transport that cannot be used at all MailerError or OSError: the
+    caller's transaction rolls back, so nothing is recorded for mail that did not go."""
+    message = link_mail(settings, admin, purpose)
+    [result] = asyncio.run(send_now(settings, [(admin.email, message)]))
+    if result.verdict != "sent":
+        raise AdminError(
+            f"the mail to {admin.email} was not sent ({result.code} {result.reply}): "
+            "check the mail settings, then try again"
+        )
     return result
 
 
 def invite(
     email: str, role: Role, *, actor: Actor, settings: Settings, now: datetime, session: Session
-) -> tuple[Admin, SendResult]:
+) -> Admin:
     """A new admin with ``role`` and no password yet, mailed a link to choose one
-    (R2P_ADMIN_INVITE_MAX_AGE); raises AdminError (not an address, taken)."""
+    (R2P_ADMIN_INVITE_MAX_AGE); raises AdminError (not an address, taken, the mail
+    refused)."""
     actor.require(Permission.ACCOUNTS, session=session)
     admin = add_admin(email, None, role=role, session=session)
     result = _mail_link(admin, LinkPurpose.INVITE, settings)
@@ -122,12 +130,12 @@ def invite(
         role=role.value,
         verdict=result.verdict,
     )
-    return admin, result
+    return admin
 
 
 def reset_password(
     admin: Admin, *, actor: Actor, settings: Settings, now: datetime, session: Session
-) -> SendResult:
+) -> None:
     """Mail the admin a link to set a new password (R2P_ADMIN_RESET_MAX_AGE); their
     current password works until they use it. An invited admin gets a new invitation."""
     actor.require(Permission.ACCOUNTS, session=session)
@@ -143,7 +151,6 @@ def reset_password(
         link=purpose.value,
         verdict=result.verdict,
     )
-    return result
 
 
 def deactivate(admin: Admin, *, actor: Actor, now: datetime, session: Session) -> int:

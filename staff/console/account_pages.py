@@ -40,7 +40,6 @@ DONE = {
     "deactivated": "Deactivated: their sessions ended and their API tokens were revoked.",
     "reactivated": "Reactivated: they can log in again.",
 }
-NOT_SENT = "The mail could not be sent ({verdict}): check the mail settings, then try again."
 
 
 def _list_page(
@@ -93,7 +92,7 @@ def invite(
         return _list_page(request, admin, errors={"role": str(exc)}, invite=form, status=400)
     try:
         with session_scope(factory_of(request)) as session:
-            _, result = accounts.invite(
+            accounts.invite(
                 email,
                 chosen,
                 actor=_actor(request, admin),
@@ -101,8 +100,6 @@ def invite(
                 now=now_of(request),
                 session=session,
             )
-            if result.verdict != "sent":
-                raise AdminError(NOT_SENT.format(verdict=result.verdict))
     except NotAllowedError:
         raise
     except (MailerError, OSError) as exc:
@@ -160,18 +157,18 @@ def change_role(
     return _act(request, admin, admin_id, csrf_token, accounts.change_role, "role", role=chosen)
 
 
-def _reset(target: Admin, **kwargs: Any) -> None:
-    result = accounts.reset_password(target, **kwargs)
-    if result.verdict != "sent":
-        raise AdminError(NOT_SENT.format(verdict=result.verdict))
-
-
 @router.post(PATH + "/{admin_id}/reset")
 def reset_password(
     request: Request, admin: AdminDep, admin_id: int, csrf_token: Csrf = ""
 ) -> Response:
     return _act(
-        request, admin, admin_id, csrf_token, _reset, "reset", settings=settings_of(request)
+        request,
+        admin,
+        admin_id,
+        csrf_token,
+        accounts.reset_password,
+        "reset",
+        settings=settings_of(request),
     )
 
 
