@@ -7,9 +7,7 @@ from __future__ import annotations
 import logging
 import re
 
-TOKEN_IN_PATH = re.compile(
-    r"(/(?:confirm|preferences|unsubscribe|data|admin/password)/)[^/?#\s]+"
-)
+TOKEN_IN_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe|data|admin/password)/)[^/?#\s]+")
 ACCESS_LOGGER = "uvicorn.access"
 
 
