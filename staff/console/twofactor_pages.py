@@ -10,6 +10,7 @@ sends them here (``require_signed_in``). Each change is a staff action
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -69,21 +70,27 @@ def two_factor(request: Request, admin: SignedIn, done: str = "") -> Response:
     return _page(request, admin, notice=notice)
 
 
+def _own(request: Request, who: AdminIdentity, action: Callable[..., Any], **extra: Any) -> Any:
+    """Run a staff action on the admin's own account in one transaction (rolled back,
+    when it raises AdminError, by ``session_scope``)."""
+    with session_scope(factory_of(request)) as session:
+        return action(
+            session.get_one(Admin, who.id),
+            actor=Actor.web(who.email, client_ip(request)),
+            now=now_of(request),
+            session=session,
+            **extra,
+        )
+
+
 @router.post(ENROL + "/start")
 def start(request: Request, admin: SignedIn, csrf_token: Annotated[str, Form()] = "") -> Response:
     if not admin_csrf_ok(request, csrf_token):
         return _page(request, admin, error=EXPIRED_FORM, status=400)
-    with session_scope(factory_of(request)) as session:
-        try:
-            accounts.start_two_factor(
-                session.get_one(Admin, admin.id),
-                actor=Actor.web(admin.email, client_ip(request)),
-                now=now_of(request),
-                session=session,
-            )
-        except AdminError as exc:
-            session.rollback()
-            return _page(request, admin, error=str(exc), status=409)
+    try:
+        _own(request, admin, accounts.start_two_factor)
+    except AdminError as exc:
+        return _page(request, admin, error=str(exc), status=409)
     return see_other(ENROL + "?done=started")
 
 
@@ -96,21 +103,12 @@ def confirm(
 ) -> Response:
     if not admin_csrf_ok(request, csrf_token):
         return _page(request, admin, error=EXPIRED_FORM, status=400)
-    with session_scope(factory_of(request)) as session:
-        try:
-            codes = accounts.enable_two_factor(
-                session.get_one(Admin, admin.id),
-                code[:CODE_MAX],
-                actor=Actor.web(admin.email, client_ip(request)),
-                now=now_of(request),
-                session=session,
-            )
-        except AdminError as exc:
-            codes, error = None, str(exc)
-        else:
-            error = WRONG_CODE
+    try:
+        codes = _own(request, admin, accounts.enable_two_factor, code=code[:CODE_MAX])
+    except AdminError as exc:
+        return _page(request, admin, error=str(exc), status=400)
     if codes is None:
-        return _page(request, admin, error=error, status=400)
+        return _page(request, admin, error=WRONG_CODE, status=400)
     return _codes_page(request, admin, codes)
 
 
@@ -120,15 +118,8 @@ def new_codes(
 ) -> Response:
     if not admin_csrf_ok(request, csrf_token):
         return _page(request, admin, error=EXPIRED_FORM, status=400)
-    with session_scope(factory_of(request)) as session:
-        try:
-            codes = accounts.new_recovery_codes(
-                session.get_one(Admin, admin.id),
-                actor=Actor.web(admin.email, client_ip(request)),
-                now=now_of(request),
-                session=session,
-            )
-        except AdminError as exc:
-            session.rollback()
-            return _page(request, admin, error=str(exc), status=409)
+    try:
+        codes = _own(request, admin, accounts.new_recovery_codes)
+    except AdminError as exc:
+        return _page(request, admin, error=str(exc), status=409)
     return _codes_page(request, admin, codes)
