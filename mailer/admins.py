@@ -1,7 +1,9 @@
 """Admin accounts, API tokens and the audit log.
 
 Passwords are hashed with scrypt (memory-hard, in the standard library); API tokens are
-random and only their SHA-256 is stored, so a leaked database does not leak either.
+random and only their SHA-256 is stored, so a leaked database does not leak either. An
+invited admin has no password until they set one through their emailed link
+(``mailer.admin_links``): their stored hash matches no password.
 """
 
 from __future__ import annotations
@@ -16,14 +18,19 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailer.errors import MailerError
 from mailer.models import Admin, AdminToken, AuditEntry
+from mailer.roles import Role
 
 PASSWORD_MIN = 12
 TOKEN_PREFIX = "r2p_"  # noqa: S105 - a visible prefix, not a secret
+# Stored for an invited admin until they choose a password: not a scrypt hash, so
+# ``verify_password`` refuses every password; the random part makes each one different,
+# so the invitation link's fingerprint (``fingerprint``) is the admin's own.
+NO_PASSWORD = "invited$"  # noqa: S105 - a marker, not a password
 
 
 class AdminError(MailerError):
@@ -88,16 +95,58 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def add_admin(email: str, password: str, *, session: Session) -> Admin:
-    email = normalise_email(email)
+def check_password(password: str) -> None:
     if len(password) < PASSWORD_MIN:
         raise AdminError(f"the password must have at least {PASSWORD_MIN} characters")
+
+
+def add_admin(
+    email: str, password: str | None, *, role: Role = Role.OWNER, session: Session
+) -> Admin:
+    """A new active admin with ``role``; without ``password``, an invited one who sets
+    theirs through a link."""
+    email = normalise_email(email)
+    if password is not None:
+        check_password(password)
     if session.scalar(select(Admin.id).where(Admin.email == email)) is not None:
         raise AdminError(f"an admin {email} already exists")
-    admin = Admin(email=email, password_hash=hash_password(password), active=True)
+    stored = NO_PASSWORD + secrets.token_hex(16) if password is None else hash_password(password)
+    admin = Admin(email=email, password_hash=stored, active=True, role=role.value)
     session.add(admin)
     session.flush()
     return admin
+
+
+def has_password(admin: Admin) -> bool:
+    """False for an admin invited who has not yet chosen a password."""
+    return not admin.password_hash.startswith(NO_PASSWORD)
+
+
+def set_password(admin: Admin, password: str) -> None:
+    """A new password: every session and every emailed password link of the admin stop
+    working (both carry a fingerprint of the old hash)."""
+    check_password(password)
+    admin.password_hash = hash_password(password)
+
+
+def fingerprint(key: str, admin: Admin, purpose: str = "") -> str:
+    """A keyed digest of the admin's password hash and session generation, which changes
+    when either does; ``purpose`` keeps a link's from matching a session's."""
+    material = f"{admin.password_hash}\0{admin.session_generation or 0}".encode()
+    if purpose:
+        material = purpose.encode() + b"\0" + material
+    return hmac.new(key.encode(), material, hashlib.sha256).hexdigest()[:16]
+
+
+def list_admins(*, session: Session) -> list[Admin]:
+    return list(session.scalars(select(Admin).order_by(Admin.email)))
+
+
+def active_owners(*, session: Session) -> int:
+    return (
+        session.scalar(select(func.count()).where(Admin.active, Admin.role == Role.OWNER.value))
+        or 0
+    )
 
 
 def authenticate(email: str, password: str, *, now: datetime, session: Session) -> Admin | None:

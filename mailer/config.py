@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     login_rate_limit: int = Field(default=5, ge=1)
     login_rate_window: Duration = timedelta(minutes=15)
     admin_session_max_age: Duration = timedelta(hours=8)
+    # Every admin must enrol a TOTP second factor before using the console.
+    admin_require_2fa: bool = False
+    # How long an invitation and a password-reset link work (each works once).
+    admin_invite_max_age: Duration = timedelta(days=3)
+    admin_reset_max_age: Duration = timedelta(hours=1)
     confirm_link_max_age: Duration = timedelta(days=7)
     pending_purge_after: Duration = timedelta(days=14)
     signup_rate_limit: int = Field(default=5, ge=1)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -339,7 +340,7 @@ class Lock(Base):
 
 
 class Admin(Base):
-    """A member of staff who may compose and approve alerts."""
+    """A member of staff; what they may do depends on their ``role`` (mailer/roles.py)."""
 
     __tablename__ = "admins"
 
@@ -351,6 +352,27 @@ class Admin(Base):
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # viewer, editor, approver or owner (mailer/roles.py); admins from before roles are owners
+    role: Mapped[str] = mapped_column(String(16), default="owner", server_default="owner")
+    # The TOTP secret (base32), set when enrolment starts; codes are asked for at login
+    # only once ``totp_enabled_at`` is set, after the admin confirmed a code.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None]
+    # The time step of the last code accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code of an admin's second factor; only its SHA-256 is
+    stored, and ``used_at`` is set when it is spent."""
+
+    __tablename__ = "admin_recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
 
 
 class AdminToken(Base):
@@ -405,6 +427,9 @@ class RateHit(Base):
     bucket: Mapped[str] = mapped_column(String(32))
     key_hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
+    # A keyed hash of the account an attempt was for, where the key is more than the
+    # account (an account on one network): unlocking the account forgets all of them.
+    group_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class WorkerStatus(Base):

@@ -35,6 +35,7 @@ from mailer import __version__
 from mailer.config import Settings
 from mailer.db import make_engine, make_sessionmaker
 from mailer.email.dkim import DkimSigner
+from mailer.models import utcnow
 from mailer.observe import health, metrics_text
 from mailer.web import site
 from mailer.web.errors import AsciiJSONResponse
@@ -193,6 +194,8 @@ def create_app(settings: Settings, *, with_services: bool = False) -> FastAPI:
     # What route handlers need: read through request.app.state.
     app.state.settings = settings
     app.state.factory = factory
+    # What "now" is for the admin login and its second factor (mailer.web.pages.now_of).
+    app.state.clock = utcnow
     # Called after a request queued mail; `run` points it at its in-process worker.
     app.state.wake_worker = lambda: None
     # The scheduler task and the worker's supervisor (`run`), watched by /healthz, and the

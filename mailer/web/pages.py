@@ -9,7 +9,8 @@ that name them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,12 @@ templates = Jinja2Templates(
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def now_of(request: Request) -> datetime:
+    """The time by the app's clock (``app.state.clock``; tests may freeze it), in UTC."""
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
 
 
 def factory_of(request: Request) -> sessionmaker[Session]:

@@ -33,6 +33,10 @@ from mailer.db import write_session
 from mailer.models import RateHit
 
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# The admin login's failures: an account from one network (grouped by account), and an
+# account from anywhere (staff/console/login.py); ``unlock_account`` forgets both.
+LOGIN_PAIR = "login-pair"
+LOGIN_ACCOUNT = "login-account"
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -65,6 +69,10 @@ def client_key(host: str | None) -> str:
     return str(address)
 
 
+def keyed_hash(secret: bytes, bucket: str, key: str) -> str:
+    return hmac.new(secret, f"{bucket}\0{key}".encode(), hashlib.sha256).hexdigest()
+
+
 def lock_key(key_hash: str, *, session: Session) -> None:
     """Serialise counting for one key until the transaction ends. SQLite needs nothing
     (write sessions hold its one write lock from the start); PostgreSQL takes a
@@ -94,8 +102,7 @@ class RateLimiter:
         self._secret = secret.encode()
 
     def _hash(self, key: str) -> str:
-        material = f"{self.bucket}\0{key}".encode()
-        return hmac.new(self._secret, material, hashlib.sha256).hexdigest()
+        return keyed_hash(self._secret, self.bucket, key)
 
     def _mine(self, key: str) -> ColumnElement[bool]:
         return (RateHit.bucket == self.bucket) & (RateHit.key_hash == self._hash(key))
@@ -105,15 +112,19 @@ class RateLimiter:
         With ``session``, in that (write) transaction: one write for a request, not two."""
         return self.take(key, now, session=session) is not None
 
-    def take(self, key: str, now: datetime, *, session: Session | None = None) -> int | None:
+    def take(
+        self, key: str, now: datetime, *, session: Session | None = None, group: str = ""
+    ) -> int | None:
         """Count one attempt for ``key`` and return its id (for ``give_back``); None when
-        it is over the limit (not counted). With ``session``, in that transaction."""
+        it is over the limit (not counted). With ``session``, in that transaction. A
+        ``group`` (an account, for a key that is an account on a network) lets
+        ``forget_group`` find the attempt again."""
         if session is not None:
-            return self._take(key, now, session)
+            return self._take(key, now, session, group)
         with write_session(self._factory) as own:
-            return self._take(key, now, own)
+            return self._take(key, now, own, group)
 
-    def _take(self, key: str, now: datetime, session: Session) -> int | None:
+    def _take(self, key: str, now: datetime, session: Session, group: str) -> int | None:
         mine = self._mine(key)
         cutoff = now - self.window
         # The count and the insert below happen as one step per key.
@@ -122,7 +133,12 @@ class RateLimiter:
         recent = session.scalar(select(func.count()).where(mine, RateHit.at > cutoff)) or 0
         if recent >= self.limit:
             return None
-        hit = RateHit(bucket=self.bucket, key_hash=self._hash(key), at=now)
+        hit = RateHit(
+            bucket=self.bucket,
+            key_hash=self._hash(key),
+            at=now,
+            group_hash=self._hash(group) if group else None,
+        )
         session.add(hit)
         session.flush()
         return hit.id
@@ -144,6 +160,27 @@ class RateLimiter:
                 )
                 or 0
             )
+
+
+def unlock_account(account: str, *, secret: str, session: Session) -> int:
+    """Forget the admin login failures of ``account`` from every network, and so its
+    refusals and its slow-down (an owner's unlock); how many attempts were forgotten."""
+    key = secret.encode()
+    result = session.execute(
+        delete(RateHit)
+        .where(
+            (
+                (RateHit.bucket == LOGIN_ACCOUNT)
+                & (RateHit.key_hash == keyed_hash(key, LOGIN_ACCOUNT, account))
+            )
+            | (
+                (RateHit.bucket == LOGIN_PAIR)
+                & (RateHit.group_hash == keyed_hash(key, LOGIN_PAIR, account))
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def forget_old_hits(*, now: datetime, older_than: timedelta, session: Session) -> int:

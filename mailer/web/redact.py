@@ -1,13 +1,13 @@
 """Keeping link tokens out of logs: uvicorn's access log prints every request path, and
 the paths of the reader's pages carry signed tokens (anyone holding one can manage or
-unsubscribe that reader)."""
+unsubscribe that reader), and so do the admins' password links (``/admin/password/``)."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-TOKEN_IN_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe|data)/)[^/?#\s]+")
+TOKEN_IN_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe|data|admin/password)/)[^/?#\s]+")
 ACCESS_LOGGER = "uvicorn.access"
 
 

@@ -30,6 +30,7 @@ from mailer.alerts import (
 from mailer.config import MAX_ALERT_LIFETIME, Settings
 from mailer.models import Campaign
 from mailer.outbox.campaigns import cancel
+from mailer.roles import Permission
 from mailer.sending import SendResult, send_now
 from staff.actions.actor import Actor
 from subscribers.choices import ChoiceError, clean_topics, vocabulary
@@ -86,6 +87,7 @@ def create(
     """A draft alert; nothing is sent until it is approved (and, with ``send_at``, not
     before then). Raises AlertError with the reason: an unknown item or topic, an expiry
     beyond ``MAX_LIFETIME``, a send time in the past or after the expiry, a bad field."""
+    actor.require(Permission.COMPOSE, session=session)
     chosen = lifetime(expires_in, settings)
     if draft.item_id is not None:
         draft_from_item(draft.item_id, session=session)  # the item must exist
@@ -126,6 +128,7 @@ def edit(
     cleared; an edit that changes nothing is not audited. Raises AlertError (a bad field,
     an unknown topic, a send time in the past or after the expiry) or CampaignStateError
     (no longer a draft, expired)."""
+    actor.require(Permission.COMPOSE, session=session)
     known = _known_topics(draft, settings) if draft is not None else None
     result = edit_alert(campaign, known, schedule=schedule, now=now, session=session)
     if result.changed:
@@ -154,6 +157,7 @@ def send_test(
     Maildir) and audit it with the server's verdict. Runs its own event loop: call it
     from a thread that has none (a CLI command, a synchronous route). A transport that
     cannot be used at all raises (MailerError, OSError) and nothing is audited."""
+    actor.require(Permission.COMPOSE, session=session)
     message = test_message(campaign, to, settings=settings, session=session)
     [result] = asyncio.run(send_now(settings, [(to, message)]))
     actor.record(
@@ -181,6 +185,7 @@ def approve_alert(
     the confirmation step showed), refused if the alert changed since. Raises AlertError
     (not an active admin, same admin twice, changed) or CampaignStateError (not a draft,
     expired)."""
+    actor.require(Permission.SEND, session=session)
     result = approve(
         campaign, by=actor.email, settings=settings, now=now, session=session, version=version
     )
@@ -208,6 +213,7 @@ def refused_approval(
 
 def cancel_alert(campaign: Campaign, *, actor: Actor, now: datetime, session: Session) -> int:
     """Stop the alert, even mid-send; returns the deliveries dropped."""
+    actor.require(Permission.COMPOSE, session=session)
     cancelled = cancel(campaign, now=now, session=session)
     actor.record("alert.cancel", target=campaign.key, now=now, session=session, cancelled=cancelled)
     return cancelled

@@ -11,6 +11,7 @@ from mailer.db import get_by_id
 from mailer.models import Campaign
 from mailer.outbox import campaigns
 from mailer.outbox.campaigns import CampaignStateError
+from mailer.roles import Permission
 from staff.actions.actor import Actor
 
 RESUME_ACTION = "campaign.resume"  # also where policy refusals start counting again
@@ -20,6 +21,7 @@ def resume(campaign_id: int, *, actor: Actor, now: datetime, session: Session) -
     """Let workers send a paused campaign's rows again; raises CampaignStateError when
     there is no such campaign or it is not paused. Its policy refusals count from zero
     again (``mailer.bounces.record`` counts those after the latest resume)."""
+    actor.require(Permission.SEND, session=session)
     campaign = get_by_id(Campaign, campaign_id, session=session)
     if campaign is None:
         raise CampaignStateError(f"no campaign {campaign_id}")

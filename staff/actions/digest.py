@@ -22,6 +22,7 @@ from mailer.digest import Issued, iso_period, issue
 from mailer.digest_review import Edits
 from mailer.models import Campaign
 from mailer.outbox.status import CampaignStatus
+from mailer.roles import Permission
 from mailer.sending import SendResult, send_now
 from staff.actions.actor import Actor
 
@@ -32,6 +33,7 @@ def send(
     """Issue the digest of ``period`` (an ISO week, default this week): nothing new when
     it was sent already; a draft under review is sent as its editor left it. Safe to run
     again after a rollback (``mailer.db.run_with_retry``)."""
+    actor.require(Permission.SEND, session=session)
     chosen = period or iso_period(now, settings.digest_timezone)
     draft = digest_draft.find_issue(chosen, session=session)
     if draft is not None and draft.status == CampaignStatus.DRAFT:
@@ -66,6 +68,7 @@ def _edit(
 ) -> None:
     """One editor's change to a draft issue, audited as ``action``; CampaignStateError
     once the issue has been sent."""
+    by.actor.require(Permission.COMPOSE, session=by.session)
     edits = digest_draft.require_draft(campaign, session=by.session)
     digest_draft.edit(campaign, change(edits), settings=by.settings, session=by.session)
     by.actor.record(action, target=campaign.key, now=by.now, session=by.session, **detail)
@@ -122,6 +125,7 @@ def send_test(campaign: Campaign, to: str, topics: list[str], *, by: Editing) ->
     """Send the issue as a reader with ``topics`` gets it, marked [TEST], to ``to`` only,
     and audit the server's verdict; None (nothing sent) when nothing in it is for such a
     reader. Runs its own event loop (call it from a synchronous route or a CLI)."""
+    by.actor.require(Permission.COMPOSE, session=by.session)
     message = digest_draft.test_message(
         campaign, to, topics, settings=by.settings, session=by.session
     )
@@ -136,6 +140,7 @@ def send_test(campaign: Campaign, to: str, topics: list[str], *, by: Editing) ->
 def release_issue(campaign: Campaign, *, at_once: bool, by: Editing) -> int:
     """Approve the issue for its slot (a held issue goes out now), or with ``at_once``
     queue it as edited now; audited digest.approve / digest.send_now. Deliveries queued."""
+    by.actor.require(Permission.SEND, session=by.session)
     step = digest_draft.send_now if at_once else digest_draft.approve
     queued = step(campaign, settings=by.settings, by=by.actor.email, now=by.now, session=by.session)
     action = "digest.send_now" if at_once else "digest.approve"

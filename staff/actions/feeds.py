@@ -13,6 +13,7 @@ from jobs.poll import PollOutcome
 from mailer.config import Settings
 from mailer.feeds.registry import SourceEdit, SourceSpec, add_source, edit_source, set_enabled
 from mailer.models import Source
+from mailer.roles import Permission
 from staff.actions.actor import Actor
 
 
@@ -21,6 +22,7 @@ def add(
 ) -> Source:
     """A new source; raises SourceError (bad key, taken) or UnsafeURLError (a private or
     loopback address, unless R2P_ALLOW_PRIVATE_FEEDS=true)."""
+    actor.require(Permission.COMPOSE, session=session)
     source = add_source(spec, allow_private=settings.allow_private_feeds, session=session)
     actor.record("feed.add", target=spec.key, now=now, session=session, url=spec.url)
     return source
@@ -38,6 +40,7 @@ def edit(
     """Change a source's address, title, language, section or "always relevant"; a new
     address passes the same checks as ``add``'s. Returns what changed, audited; an edit
     that changes nothing is not recorded."""
+    actor.require(Permission.COMPOSE, session=session)
     _source, changed = edit_source(
         key, changes, allow_private=settings.allow_private_feeds, session=session
     )
@@ -48,6 +51,7 @@ def edit(
 
 def enable(key: str, *, actor: Actor, now: datetime, session: Session) -> Source:
     """Poll the source again (its failure count starts over)."""
+    actor.require(Permission.COMPOSE, session=session)
     source = set_enabled(key, True, session=session)
     actor.record("feed.enable", target=key, now=now, session=session)
     return source
@@ -55,9 +59,16 @@ def enable(key: str, *, actor: Actor, now: datetime, session: Session) -> Source
 
 def disable(key: str, *, actor: Actor, now: datetime, session: Session) -> Source:
     """Stop polling the source; its stored items stay."""
+    actor.require(Permission.COMPOSE, session=session)
     source = set_enabled(key, False, session=session)
     actor.record("feed.disable", target=key, now=now, session=session)
     return source
+
+
+def may_poll(actor: Actor, *, session: Session) -> None:
+    """Raise NotAllowedError unless the actor may poll feeds by hand (checked before the
+    poll starts; ``polled`` records it after)."""
+    actor.require(Permission.COMPOSE, session=session)
 
 
 def polled(
@@ -70,6 +81,7 @@ def polled(
 ) -> None:
     """Record a poll run by hand (``jobs.poll.poll_sources``, which stores what it fetched
     in transactions of its own): one source (``key``) or all, as feeds.poll."""
+    may_poll(actor, session=session)
     actor.record(
         "feeds.poll",
         target=key or "",

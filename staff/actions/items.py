@@ -14,6 +14,7 @@ from mailer import digest_draft
 from mailer.config import Settings
 from mailer.feeds.items import get_item, override, rules_verdict
 from mailer.models import Campaign, Item
+from mailer.roles import Permission
 from staff.actions.actor import Actor
 
 WORDS = {True: "relevant", False: "not relevant", None: "as the rules say"}
@@ -36,6 +37,7 @@ def mark(
 ) -> Marked:
     """Set an editor's verdict on the item (None: the rules decide again); ItemError when
     there is no such item."""
+    actor.require(Permission.COMPOSE, session=session)
     item = get_item(item_id, session=session, lock=True)
     override(item, verdict, by=actor.email, at=now)
     session.flush()

@@ -19,6 +19,7 @@ from mailer.config import Settings
 from mailer.errors import MailerError
 from mailer.models import Subscriber
 from mailer.outbox.status import SubscriberStatus
+from mailer.roles import Permission
 from mailer.spreadsheet import write_csv
 from staff.actions.actor import Actor
 from subscribers.addresses import normalise_address
@@ -82,6 +83,7 @@ def add(
     """Add one reader: active at once when ``confirmed`` (they consented elsewhere),
     otherwise pending with a confirmation email queued. Raises a MailerError (bad
     address, language or topic; already listed)."""
+    actor.require(Permission.READERS, session=session)
     choices = Choices(
         language=clean_language(language),
         wants_digest=wants_digest,
@@ -127,6 +129,7 @@ def import_file(
     """Import a CSV file, all rows or none (raises a MailerError for the file as a whole).
     A ``dry_run`` checks every row and rolls the session back: nothing stored, nothing
     audited."""
+    actor.require(Permission.READERS, session=session)
     report = import_subscribers(
         data,
         confirmed=confirmed,
@@ -164,6 +167,7 @@ def export(
 ) -> int:
     """Write the readers (of ``status``, or all) with their consent records to ``out`` as
     CSV; the audit names where they went (``target``). Returns how many."""
+    actor.require(Permission.EXPORT, session=session)
     query = select(Subscriber).order_by(Subscriber.id)
     if status is not None:
         query = query.where(Subscriber.status == status)
@@ -200,6 +204,7 @@ def change_choices(
 ) -> None:
     """Give the reader these (already checked) choices, whatever their status; the change
     joins their consent history and the audit keeps before and after."""
+    actor.require(Permission.READERS, session=session)
     before = choices_of(subscriber)
     apply_choices(subscriber, choices)
     session.flush()
@@ -223,6 +228,7 @@ def change_choices(
 def suppress(subscriber: Subscriber, *, actor: Actor, now: datetime, session: Session) -> bool:
     """Stop all mail to the reader now, as an unsubscribe made by staff (queued mail is
     cancelled); False if they were already unsubscribed."""
+    actor.require(Permission.READERS, session=session)
     was = subscriber.status
     changed = unsubscribe(subscriber, now=now, session=session, how=f"admin-{actor.via}")
     actor.record(
@@ -256,6 +262,7 @@ def may_allow_again(subscriber: Subscriber, *, session: Session) -> bool:
 def allow_again(subscriber: Subscriber, *, actor: Actor, now: datetime, session: Session) -> None:
     """Make a bounced or staff-suppressed reader active again (``may_allow_again``);
     raises NotAllowedAgainError otherwise."""
+    actor.require(Permission.READERS, session=session)
     if not may_allow_again(subscriber, session=session):
         raise NotAllowedAgainError(
             "Only the reader can come back: they sign up again and confirm from their mailbox."
@@ -274,6 +281,7 @@ def allow_again(subscriber: Subscriber, *, actor: Actor, now: datetime, session:
 def remove(subscriber: Subscriber, *, actor: Actor, now: datetime, session: Session) -> None:
     """Erase the reader (subscribers.gdpr). The audit names the row id, not the address:
     the log must not keep what the erasure deleted."""
+    actor.require(Permission.READERS, session=session)
     target = f"subscriber:{subscriber.id}"
     was = subscriber.status
     erase(subscriber, now=now, session=session)
@@ -282,6 +290,7 @@ def remove(subscriber: Subscriber, *, actor: Actor, now: datetime, session: Sess
 
 def purge(older_than: timedelta, *, actor: Actor, now: datetime, session: Session) -> int:
     """Delete signups never confirmed within ``older_than``; returns how many."""
+    actor.require(Permission.READERS, session=session)
     count = purge_unconfirmed(now=now, older_than=older_than, session=session)
     actor.record(
         "subscribers.purge", now=now, session=session, older_than=str(older_than), deleted=count

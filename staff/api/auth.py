@@ -66,7 +66,7 @@ def token_admin(token: str, factory: sessionmaker[Session]) -> AdminIdentity | N
         return None
     with session_scope(factory) as session:
         admin = admin_for_token(token, now=datetime.now(UTC), session=session)
-        return None if admin is None else AdminIdentity(admin.id, admin.email)
+        return None if admin is None else AdminIdentity(admin.id, admin.email, admin.role)
 
 
 class ApiAuthentication:

@@ -382,6 +382,8 @@ def poll_feed(
     if not admin_csrf_ok(request, csrf_token):
         return feed_page(request, admin, key, errors={"form": EXPIRED_FORM}, status=400)
     settings, factory = settings_of(request), factory_of(request)
+    with session_scope(factory) as session:
+        feeds.may_poll(_actor(request, admin), session=session)
     try:
         outcomes = asyncio.run(poll_sources(settings, factory, key=key))
     except SourceError as exc:

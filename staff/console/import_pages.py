@@ -19,7 +19,7 @@ from mailer.db import write_session
 from mailer.errors import MailerError
 from mailer.web.pages import factory_of, settings_of
 from staff.actions import readers
-from staff.actions.actor import Actor
+from staff.actions.actor import Actor, NotAllowedError
 from staff.console.auth import admin_csrf_ok, require_admin
 from staff.console.session import AdminIdentity
 from staff.console.subscriber_pages import PATH
@@ -91,6 +91,8 @@ async def import_file(
                 now=datetime.now(UTC),
                 session=session,
             )
+    except NotAllowedError:
+        raise  # the 403 page, not a complaint about the file
     except MailerError as exc:
         errors = {"file": f"{exc}; nothing was imported."}
         return import_page(request, admin, source=source, errors=errors, status=400)

@@ -14,6 +14,11 @@ password is checked, so concurrent guesses count too, and given back when it suc
 - per account from anywhere: never a refusal, only a growing delay (``Backoff``) before
   each further attempt is checked, capped, so an attacker cannot lock the real admin out:
   the right password from a network that has not failed always gets in.
+
+An owner's unlock (``staff.actions.accounts.unlock``) forgets an account's failures from
+every network. An admin with a second factor gets, for the right password, only a cookie
+for the code page (``staff.console.login_code``), where wrong codes count as failures
+under the same limits.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from urllib.parse import urlencode
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
@@ -29,17 +35,19 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from mailer import twofactor
 from mailer.admins import audit, authenticate, end_sessions
 from mailer.config import Settings
 from mailer.db import session_scope
-from mailer.web.pages import client_of, factory_of, settings_of
-from mailer.web.ratelimit import RateLimiter
+from mailer.web.pages import client_of, factory_of, now_of, settings_of
+from mailer.web.ratelimit import LOGIN_ACCOUNT, LOGIN_PAIR, RateLimiter
 from staff.console import session as admin_session
 from staff.console.auth import (
     HOME,
     LOGIN,
     admin_csrf_ok,
-    require_admin,
+    identity,
+    require_signed_in,
     safe_next,
     session_admin,
 )
@@ -56,6 +64,8 @@ ACCOUNT_CEILING = 1000
 WRONG = "Wrong email address or password."
 EXPIRED_SESSION = "Your session has expired. Please log in again."
 LOGGED_OUT = "You are logged out."
+CHOSEN = "Your password is set. Please log in with it."
+CODE = LOGIN + "/code"
 PASSWORD_MAX = 1024
 ACCOUNT_MAX = 320
 
@@ -109,8 +119,8 @@ class LoginLimits:
 
         return cls(
             per_network=limiter("login-network", limit * PER_NETWORK),
-            per_pair=limiter("login-pair", limit),
-            per_account=limiter("login-account", ACCOUNT_CEILING),
+            per_pair=limiter(LOGIN_PAIR, limit),
+            per_account=limiter(LOGIN_ACCOUNT, ACCOUNT_CEILING),
             free=limit,
             backoff=backoff or Backoff(),
         )
@@ -120,7 +130,7 @@ class LoginLimits:
         on_network = self.per_network.take(network, now)
         if on_network is None:
             return None
-        pair = self.per_pair.take(f"{account}\0{network}", now)
+        pair = self.per_pair.take(f"{account}\0{network}", now, group=account)
         if pair is None:
             self.per_network.give_back(on_network)
             return None
@@ -150,9 +160,28 @@ def install(app: FastAPI) -> None:
     app.state.admin_login_limits = LoginLimits.from_settings(app.state.settings, app.state.factory)
 
 
-def _limits(request: Request) -> LoginLimits:
+def limits_of(request: Request) -> LoginLimits:
     limits: LoginLimits = request.app.state.admin_login_limits
     return limits
+
+
+async def begin_attempt(request: Request, account: str, now: datetime) -> Attempt | None:
+    """Count a password or code attempt for ``account`` as a failure (until
+    ``succeeded``) and wait out the account's delay; None: refused (429)."""
+    attempt = await run_in_threadpool(limits_of(request).begin, client_of(request), account, now)
+    if attempt is None:
+        log.warning("admin login rate limit reached")
+        return None
+    if attempt.delay:
+        # An account under attack answers slower; waiting here holds no worker thread.
+        log.info("admin login slowed by %ss", attempt.delay.total_seconds())
+        await anyio.sleep(attempt.delay.total_seconds())
+    return attempt
+
+
+def too_many(settings: Settings) -> str:
+    wait = span(settings.login_rate_window)
+    return f"Too many login attempts. Please wait {wait} and try again."
 
 
 def _login_page(
@@ -180,11 +209,17 @@ def _login_page(
 
 @router.get(LOGIN)
 def login_form(
-    request: Request, next: str = HOME, expired: str = "", logged_out: str = ""
+    request: Request,
+    next: str = HOME,
+    expired: str = "",
+    logged_out: str = "",
+    password_set: str = "",
 ) -> Response:
     if session_admin(request)[0] is not None:
         return see_other(safe_next(next))
     notice = EXPIRED_SESSION if expired else (LOGGED_OUT if logged_out else "")
+    if password_set:
+        notice = CHOSEN
     return _login_page(request, next_path=next, notice=notice)
 
 
@@ -199,35 +234,38 @@ async def login(
     settings = settings_of(request)
     if not admin_csrf_ok(request, csrf_token):
         return _login_page(request, email=email, next_path=next, error=EXPIRED_FORM, status=400)
-    now = datetime.now(UTC)
+    now = now_of(request)
     account = email.strip().lower()[:ACCOUNT_MAX]
-    limits = _limits(request)
-    attempt = await run_in_threadpool(limits.begin, client_of(request), account, now)
+    attempt = await begin_attempt(request, account, now)
     if attempt is None:
-        log.warning("admin login rate limit reached")
-        wait = span(settings.login_rate_window)
-        error = f"Too many login attempts. Please wait {wait} and try again."
+        error = too_many(settings)
         return _login_page(request, email=email, next_path=next, error=error, status=429)
-    if attempt.delay:
-        # An account under attack answers slower; waiting here holds no worker thread.
-        log.info("admin login slowed by %ss", attempt.delay.total_seconds())
-        await anyio.sleep(attempt.delay.total_seconds())
     admin, cookie = await run_in_threadpool(_check_password, request, account, password, now)
     if admin is None:
         log.info("admin login failed")
         return _login_page(request, email=email, next_path=next, error=WRONG, status=401)
-    await run_in_threadpool(limits.succeeded, attempt)
+    await run_in_threadpool(limits_of(request).succeeded, attempt)
+    if admin.two_factor:
+        log.info("admin %d typed the right password; a code is asked", admin.id)
+        response = see_other(code_url(next))
+        admin_session.set_cookie(response, cookie, settings, pending=True)
+        return response
     log.info("admin %d logged in", admin.id)
     response = see_other(safe_next(next))
     admin_session.set_cookie(response, cookie, settings)
     return response
 
 
+def code_url(next_path: str) -> str:
+    next_path = safe_next(next_path)
+    return CODE if next_path == HOME else f"{CODE}?{urlencode({'next': next_path})}"
+
+
 def _check_password(
     request: Request, account: str, password: str, now: datetime
 ) -> tuple[AdminIdentity | None, str]:
-    """(the admin and a new session cookie) for the right password, else (None, ''),
-    audited either way."""
+    """(the admin and a new session cookie, or only the code page's cookie when they
+    have a second factor) for the right password, else (None, ''), audited either way."""
     ip = client_ip(request)
     with session_scope(factory_of(request)) as session:
         admin = (
@@ -238,14 +276,17 @@ def _check_password(
         if admin is None:
             audit("anonymous", "login.failed", target=account, ip=ip, now=now, session=session)
             return None, ""
+        key = settings_of(request).signing_key
+        if twofactor.enabled(admin):
+            audit(admin.email, "login.password", ip=ip, now=now, session=session)
+            return identity(admin), admin_session.issue(key, admin, now, pending=True)
         audit(admin.email, "login", ip=ip, now=now, session=session)
-        cookie = admin_session.issue(settings_of(request).signing_key, admin, now)
-        return AdminIdentity(admin.id, admin.email), cookie
+        return identity(admin), admin_session.issue(key, admin, now)
 
 
 @router.get("/admin/logout")
 def logout_form(
-    request: Request, admin: Annotated[AdminIdentity, Depends(require_admin)]
+    request: Request, admin: Annotated[AdminIdentity, Depends(require_signed_in)]
 ) -> Response:
     return page(request, "logout.html", admin=admin)
 
@@ -253,7 +294,7 @@ def logout_form(
 @router.post("/admin/logout")
 def logout(
     request: Request,
-    admin: Annotated[AdminIdentity, Depends(require_admin)],
+    admin: Annotated[AdminIdentity, Depends(require_signed_in)],
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     if not admin_csrf_ok(request, csrf_token):
@@ -262,7 +303,7 @@ def logout(
         )
     with session_scope(factory_of(request)) as session:
         end_sessions(admin.id, session=session)
-        audit(admin.email, "logout", ip=client_ip(request), now=datetime.now(UTC), session=session)
+        audit(admin.email, "logout", ip=client_ip(request), now=now_of(request), session=session)
     response = see_other(f"{LOGIN}?logged_out=1")
     admin_session.clear_cookie(response, settings_of(request))
     return response

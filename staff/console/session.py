@@ -10,11 +10,14 @@ including any copy of the cookie taken earlier.
 On https sites the cookie is ``__Host-r2p_admin`` (Secure, Path=/, no Domain), so no other
 host, subdomains included, can set or shadow it; it is Path=/ on http too, so /healthz
 can tell an admin. HttpOnly and SameSite=Strict either way.
+
+An admin with a second factor who typed the right password gets a cookie of the same form
+but another name and salt (``pending=True``: ``r2p_admin_2fa``) that is good for nothing
+but the code page, for ``PENDING_MAX_AGE``; the right code swaps it for a session.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,13 +25,17 @@ from datetime import UTC, datetime, timedelta
 from fastapi import Response
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from mailer.admins import fingerprint
 from mailer.config import Settings
 from mailer.models import Admin
+from mailer.roles import Role, allows
 
 COOKIE = "r2p_admin"
-HOST_COOKIE = "__Host-r2p_admin"
 PATH = "/"
 SALT = "r2p-mailer/admin-session"
+PENDING_COOKIE = "r2p_admin_2fa"
+PENDING_SALT = "r2p-mailer/admin-second-factor"
+PENDING_MAX_AGE = timedelta(minutes=5)
 CLOCK_SKEW = timedelta(minutes=1)
 
 
@@ -38,6 +45,13 @@ class AdminIdentity:
 
     id: int
     email: str
+    role: str = Role.VIEWER.value
+    two_factor: bool = False
+
+    def may(self, permission: str) -> bool:
+        """Whether the role allows it: pages show only the buttons the admin may use
+        (the staff actions check again, in the database)."""
+        return allows(self.role, permission)
 
 
 @dataclass(frozen=True)
@@ -50,32 +64,25 @@ class Claims:
         return not (now - max_age < self.issued_at <= now + CLOCK_SKEW)
 
 
-def fingerprint(key: str, admin: Admin) -> str:
-    """Changes when the password does or the admin logs out; keyed, so the cookie reveals
-    nothing about the hash."""
-    material = f"{admin.password_hash}\0{admin.session_generation or 0}".encode()
-    return hmac.new(key.encode(), material, hashlib.sha256).hexdigest()[:16]
+def _serializer(key: str, pending: bool) -> URLSafeSerializer:
+    return URLSafeSerializer(key, salt=PENDING_SALT if pending else SALT)
 
 
-def _serializer(key: str) -> URLSafeSerializer:
-    return URLSafeSerializer(key, salt=SALT)
-
-
-def issue(key: str, admin: Admin, now: datetime) -> str:
+def issue(key: str, admin: Admin, now: datetime, *, pending: bool = False) -> str:
     payload = {
         "a": admin.id,
         "t": int(now.timestamp()),
         "p": fingerprint(key, admin),
     }
-    return str(_serializer(key).dumps(payload))
+    return str(_serializer(key, pending).dumps(payload))
 
 
-def read(key: str, value: str | None) -> Claims | None:
+def read(key: str, value: str | None, *, pending: bool = False) -> Claims | None:
     """The claims of a genuine cookie; None when absent, forged or malformed."""
     if not value or len(value) > 500:
         return None
     try:
-        payload = _serializer(key).loads(value)
+        payload = _serializer(key, pending).loads(value)
     except BadSignature:
         return None
     if not isinstance(payload, dict):
@@ -101,16 +108,21 @@ def _https(settings: Settings) -> bool:
     return settings.base_url.startswith("https://")
 
 
-def cookie_name(settings: Settings) -> str:
-    """``__Host-r2p_admin`` on an https site, ``r2p_admin`` otherwise."""
-    return HOST_COOKIE if _https(settings) else COOKIE
+def cookie_name(settings: Settings, *, pending: bool = False) -> str:
+    """``__Host-r2p_admin`` on an https site, ``r2p_admin`` otherwise (``_2fa`` after
+    them for the cookie between password and code)."""
+    name = PENDING_COOKIE if pending else COOKIE
+    return f"__Host-{name}" if _https(settings) else name
 
 
-def set_cookie(response: Response, value: str, settings: Settings) -> None:
+def set_cookie(
+    response: Response, value: str, settings: Settings, *, pending: bool = False
+) -> None:
+    max_age = PENDING_MAX_AGE if pending else settings.admin_session_max_age
     response.set_cookie(
-        cookie_name(settings),
+        cookie_name(settings, pending=pending),
         value,
-        max_age=int(settings.admin_session_max_age.total_seconds()),
+        max_age=int(max_age.total_seconds()),
         path=PATH,
         httponly=True,
         samesite="strict",
@@ -118,9 +130,9 @@ def set_cookie(response: Response, value: str, settings: Settings) -> None:
     )
 
 
-def clear_cookie(response: Response, settings: Settings) -> None:
+def clear_cookie(response: Response, settings: Settings, *, pending: bool = False) -> None:
     response.delete_cookie(
-        cookie_name(settings),
+        cookie_name(settings, pending=pending),
         path=PATH,
         httponly=True,
         samesite="strict",

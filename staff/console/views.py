@@ -1,6 +1,7 @@
 """What every admin page shares: the layout's context, the headers (the reader pages'
-SECURITY_HEADERS, plus framing our own email previews), redirects, error pages, and the
-raw email HTML served to those preview frames under a CSP of its own."""
+SECURITY_HEADERS, plus framing our own email previews), redirects, error pages (the 403
+of an action the admin's role does not allow, JSON on the API), and the raw email HTML
+served to those preview frames under a CSP of its own."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from mailer.web.errors import AsciiJSONResponse, wants_json
 from mailer.web.pages import SECURITY_HEADERS
-from staff.console.auth import csrf_session
+from staff.actions.actor import NotAllowedError
+from staff.console.auth import csrf_session, session_admin
 from staff.console.session import AdminIdentity
 from staff.console.timefmt import Clock
 from subscribers.web.forms import render_with_choices
@@ -69,3 +73,16 @@ def email_html(html: str) -> HTMLResponse:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+async def not_allowed_handler(request: Request, exc: Exception) -> Response:
+    """A staff action the admin's role does not allow: 403, a console page that says
+    which role it needs, or JSON on the API."""
+    assert isinstance(exc, NotAllowedError)
+    if wants_json(request):
+        return AsciiJSONResponse(
+            {"detail": str(exc)}, status_code=403, headers={"Cache-Control": "no-store"}
+        )
+    admin = (await run_in_threadpool(session_admin, request))[0]
+    message = f"Your role does not allow this: {exc}. An owner can change your role."
+    return problem(request, admin, "Not allowed", message, 403)

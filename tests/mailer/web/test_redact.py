@@ -37,3 +37,9 @@ def test_the_app_installs_the_filter_on_uvicorns_access_log_once(db: Db) -> None
     create_app(db.settings())
     filters = logging.getLogger(ACCESS_LOGGER).filters
     assert sum(isinstance(f, RedactTokens) for f in filters) == 1
+
+
+def test_the_token_of_an_admin_password_link_is_redacted() -> None:
+    token = "eyJhIjoxLCJ1IjoiaW52aXRlIn0.aFbc12.signature"
+    assert redact(f"/admin/password/{token}") == "/admin/password/[token]"
+    assert redact("/admin/accounts/3/reset") == "/admin/accounts/3/reset"

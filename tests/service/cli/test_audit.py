@@ -17,6 +17,7 @@ from tests.support.feedserver import FeedServer
 from tests.support.running import cli
 
 ADMIN, PASSWORD = "ops@r2p.example", "correct horse battery"
+NEW_ADMIN = "new@r2p.example"
 # Long-running services: they carry out what the commands above decided and recorded.
 SERVICES = {("run",), ("web",), ("worker",), ("scheduler",)}
 
@@ -67,6 +68,14 @@ def test_every_command_that_changes_or_exports_data_is_audited(
         ("audited", ("admins", "add", ADMIN), password),
         ("audited", ("admins", "token", ADMIN), None),
         ("audited", ("admins", "revoke", ADMIN), None),
+        ("reads", ("admins", "list"), None),
+        ("audited", ("admins", "invite", NEW_ADMIN, "--role", "editor"), None),
+        ("audited", ("admins", "role", NEW_ADMIN, "approver"), None),
+        ("audited", ("admins", "reset-password", NEW_ADMIN), None),
+        ("audited", ("admins", "unlock", ADMIN), None),
+        ("audited", ("admins", "remove-2fa", NEW_ADMIN), None),
+        ("audited", ("admins", "deactivate", NEW_ADMIN), None),
+        ("audited", ("admins", "reactivate", NEW_ADMIN), None),
         ("audited", ("feeds", "add", "local", url), None),
         ("audited", ("feeds", "disable", "local"), None),
         ("audited", ("feeds", "enable", "local"), None),
