@@ -5,12 +5,13 @@ know fails it, and so does a command that changed the database without an audit 
 from __future__ import annotations
 
 import getpass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
 from sqlalchemy import func, select
 
-from mailer.models import AuditEntry, Base, Campaign
+from mailer.models import AuditEntry, Base, Campaign, Item
 from service.cli import app
 from tests.conftest import Db
 from tests.support.feedserver import FeedServer
@@ -19,7 +20,7 @@ from tests.support.running import cli
 ADMIN, PASSWORD = "ops@r2p.example", "correct horse battery"
 NEW_ADMIN = "new@r2p.example"
 # Long-running services: they carry out what the commands above decided and recorded.
-SERVICES = {("run",), ("web",), ("worker",), ("scheduler",)}
+SERVICES = {("run",), ("web",), ("worker",), ("scheduler",), ("inbound",)}
 
 
 def leaf_commands(command: object, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
@@ -54,6 +55,31 @@ def latest_alert(db: Db) -> str:
         return str(found)
 
 
+def latest_item(db: Db) -> str:
+    with db.session() as session:
+        return str(session.scalar(select(func.max(Item.id))))
+
+
+def paused_alert(db: Db) -> str:
+    """The latest alert, paused (as a campaign pauses itself after policy refusals)."""
+    with db.session() as session:
+        campaign = session.get_one(Campaign, int(latest_alert(db)))
+        campaign.status = "paused"
+        session.commit()
+        return str(campaign.id)
+
+
+def fill(db: Db, arg: str) -> str:
+    """A step's argument with its placeholder ({alert}, {item}, {paused}) filled in."""
+    if arg == "{alert}":
+        return latest_alert(db)
+    if arg == "{item}":
+        return latest_item(db)
+    if arg == "{paused}":
+        return paused_alert(db)
+    return arg
+
+
 def test_every_command_that_changes_or_exports_data_is_audited(
     cli_env: Db, feed_server: FeedServer, tmp_path: Path
 ) -> None:
@@ -63,6 +89,7 @@ def test_every_command_that_changes_or_exports_data_is_audited(
     readers = tmp_path / "readers.csv"
     readers.write_text("email\ncarol@example.org\ndave@example.org\n")
     password = f"{PASSWORD}\n"
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
     steps: list[tuple[str, tuple[str, ...], str | None]] = [
         ("audited", ("init",), None),
         ("audited", ("admins", "add", ADMIN), password),
@@ -79,8 +106,11 @@ def test_every_command_that_changes_or_exports_data_is_audited(
         ("audited", ("feeds", "add", "local", url), None),
         ("audited", ("feeds", "disable", "local"), None),
         ("audited", ("feeds", "enable", "local"), None),
+        ("audited", ("feeds", "edit", "local", "--title", "Local press releases"), None),
         ("reads", ("feeds", "list"), None),
         ("audited", ("poll", "--feed", "local"), None),
+        ("reads", ("items", "list"), None),
+        ("audited", ("items", "mark", "{item}", "not-relevant"), None),
         ("audited", ("subscribers", "add", "anna@example.org"), None),
         ("audited", ("subscribers", "add", "bob@example.org", "--confirmed"), None),
         ("reads", ("subscribers", "list"), None),
@@ -94,9 +124,15 @@ def test_every_command_that_changes_or_exports_data_is_audited(
         ("reads", ("digest", "preview"), None),
         ("audited", ("digest", "send"), None),
         ("audited", ("alert", "create", "--subject", "S", "--body-file", str(body)), None),
+        ("audited", ("alert", "edit", "{alert}", "--subject", "S, corrected"), None),
+        ("audited", ("alert", "schedule", "{alert}", "--at", later), None),
+        ("audited", ("alert", "schedule", "{alert}", "--clear"), None),
         ("audited", ("alert", "test", "{alert}", "--to", "me@r2p.example"), None),
         ("reads", ("alert", "status", "{alert}"), None),
         ("audited", ("alert", "approve", "{alert}", "--by", ADMIN, "--password-stdin"), password),
+        ("reads", ("reports", "list"), None),
+        ("reads", ("reports", "timeline", "{alert}"), None),
+        ("audited", ("campaign", "resume", "{paused}"), None),
         ("audited", ("alert", "cancel", "{alert}"), None),
         ("audited", ("alert", "create", "--subject", "T", "--body-file", str(body)), None),
         ("audited", ("deliver", "--once"), None),
@@ -108,7 +144,7 @@ def test_every_command_that_changes_or_exports_data_is_audited(
 
     problems = []
     for kind, raw, stdin in steps:
-        args = tuple(a.replace("{alert}", latest_alert(cli_env)) for a in raw)
+        args = tuple(fill(cli_env, a) for a in raw)
         before, seen = snapshot(cli_env), len(audit_entries(cli_env))
         result = cli(*args, stdin=stdin)
         if result.exit_code != 0:

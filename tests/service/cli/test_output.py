@@ -153,7 +153,7 @@ def test_tsv_keeps_one_line_per_record_whatever_the_values(cli_env: Db) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert len(lines) == 1 + len(load_default_sources())  # the header and the default feeds
-    assert all(line.count("\t") == 12 for line in lines)  # 13 fields
+    assert all(line.count("\t") == 13 for line in lines)  # 14 fields
     row = next(line.split("\t") for line in lines if line.startswith("un-press\t"))
     assert row[1] == "tab here new line red [bold]loud[/bold] l"
     assert "\x1b" not in result.stdout and "\r" not in result.stdout

@@ -15,12 +15,18 @@ from mailer.models import AuditEntry, Item
 from staff.actions import items
 from staff.actions.actor import Actor
 from tests.conftest import Db
-from tests.support.factories import AMINA, add_item, add_readers, add_source
+from tests.support.factories import AMINA, add_admins, add_item, add_readers, add_source
 
 EDITOR = Actor.web(AMINA, "127.0.0.1")
 KEPT = "Killings reported in El Fasher"
 WRONG = "Genocide film wins festival prize"
 MISSED = "Militias burn villages near Tawila"
+
+
+@pytest.fixture(autouse=True)
+def editor_account(db: Db) -> None:
+    """The admin EDITOR acts as: every item action checks the actor's role."""
+    add_admins(db, AMINA)
 
 
 def seed(db: Db) -> dict[str, int]:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from mailer.email.compose import test_copy
+from mailer.email.compose import test_copy as make_test_copy
 from mailer.email.render import RenderedEmail, slot
 from mailer.tokens import TEST_LINK_MAX_AGE, Purpose, make_token
 from tests.conftest import Db
@@ -30,7 +30,7 @@ def links_of_a_test(site: Site) -> dict[str, str]:
         f"Unsubscribe: {slot('unsubscribe_url')}\n",
         f'<p><a href="{slot("unsubscribe_url")}">Unsubscribe</a></p>',
     )
-    message = parse(test_copy(rendered, "amina@r2p.example", settings=site.settings))
+    message = parse(make_test_copy(rendered, "amina@r2p.example", settings=site.settings))
     found = dict(re.findall(r"(Preferences|Unsubscribe): (\S+)", text_of(message)))
     assert message["List-Unsubscribe"].strip("<>") == found["Unsubscribe"]
     return {name.lower(): url.removeprefix(site.url) for name, url in found.items()}
