@@ -29,7 +29,7 @@ from mailer.web.pages import (
     settings_of,
     wake_worker,
 )
-from subscribers.choices import ChoiceError, describe, vocabulary
+from subscribers.choices import ChoiceError, Described, vocabulary
 from subscribers.consent import FORM_SENTENCE, Consent, open_request
 from subscribers.gdpr import erase, export_data
 from subscribers.lookup import LinkError, LinkExpiredError, LinkGoneError, subscriber_for_link
@@ -71,7 +71,8 @@ def _preferences_page(
         "email": subscriber.email,
         "status": subscriber.status,
         "fields": fields or ChoiceFields.of(subscriber),
-        "receives": describe(choices_of(subscriber), vocabulary(settings.relevance_file)),
+        "receives": Described(choices_of(subscriber), vocabulary(settings.relevance_file)),
+        "reader_language": subscriber.language,
         "manage_token": make_token(settings, Purpose.MANAGE, subscriber.link_secret),
         "unsubscribe_token": make_token(settings, Purpose.UNSUBSCRIBE, subscriber.link_secret),
         "consent_text": FORM_SENTENCE,
@@ -94,7 +95,8 @@ def _confirm_page(
     choices = choices_of(waiting) if waiting is not None else choices_of(subscriber)
     context = {
         "email": subscriber.email,
-        "receives": describe(choices, vocabulary(settings_of(request).relevance_file)),
+        "receives": Described(choices, vocabulary(settings_of(request).relevance_file)),
+        "reader_language": choices.language,
         "token": token,
         "errors": errors or {},
     }
