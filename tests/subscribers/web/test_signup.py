@@ -340,7 +340,11 @@ def test_a_reader_signing_up_in_arabic_gets_an_arabic_confirmation_email(site: S
     assert 'lang="ar" dir="rtl"' in html and "تأكيد اشتراكي" in html
     # The page that confirms it is Arabic too: the reader's stored language.
     confirm = site.path(link_in(message, "confirm"))
-    assert '<html lang="ar" dir="rtl">' in site.reader().get(confirm).text
+    stranger = site.reader()  # no Accept-Language: the stored language decides
+    assert '<html lang="ar" dir="rtl">' in stranger.get(confirm).text
+    confirmed = stranger.post(confirm, {}, token_from=confirm).text
+    assert '<html lang="ar" dir="rtl">' in confirmed and "شكرًا لك: تم تأكيد اشتراكك." in confirmed
+    assert "اشتراكك</h1>" in confirmed and "حفظ اختياراتي" in confirmed
 
 
 def test_an_active_reader_gets_the_manage_email_in_the_language_of_the_form(site: Site) -> None:
