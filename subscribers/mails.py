@@ -122,6 +122,13 @@ def queue_data_link(
     """A short-lived link to download the reader's data, sent to the reader's own
     mailbox: a preferences link (in every digest, perhaps forwarded) is not enough."""
     minutes = int(DATA_LINK_MAX_AGE.total_seconds() // 60)
+    # Its template is not translated yet: English throughout, subject included.
     return _queue(
-        DATA, subscriber, {"valid_minutes": minutes}, settings=settings, now=now, session=session
+        DATA,
+        subscriber,
+        {"valid_minutes": minutes},
+        settings=settings,
+        now=now,
+        session=session,
+        language=i18n.DEFAULT,
     )
