@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CODE := mailer subscribers jobs staff service tests bench alembic scripts setup.py
 
-.PHONY: help install run test test-fast format lint typecheck pytest bench clean
+.PHONY: help install run test test-fast format lint typecheck pytest bench clean translations
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,6 +65,22 @@ test: install lint ## every check: ruff, mypy and the tests
 test-fast: install ## pytest only: SQLite, no browser tests (quick)
 	env -u R2P_TEST_POSTGRES_URL -u R2P_TEST_REQUIRE_BROWSER $(BIN)/pytest -n $(PYTEST_WORKERS) \
 		--dist worksteal -m "not browser and not postgres"
+
+# The reader pages' and emails' messages (babel.cfg says where) into mailer/locale/messages.pot,
+# then each language's catalogue updated (new messages untranslated, never guessed: the
+# catalogue test names them) and compiled to the .mo files the program reads (committed, so a
+# clean checkout runs). English is the source language and has no catalogue.
+TRANSLATIONS := ar zh fr ru es
+translations: install ## extract, update and compile the gettext catalogues (mailer/locale/)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --ignore-dirs='.* __pycache__' \
+		--add-comments=Translators: --no-location --sort-output --width=100 \
+		--project=r2p-mailer --copyright-holder='r2p-mailer contributors' \
+		-o mailer/locale/messages.pot .
+	@for lang in $(TRANSLATIONS); do \
+		$(BIN)/pybabel update -i mailer/locale/messages.pot -d mailer/locale -D messages -l $$lang \
+			--init-missing --no-fuzzy-matching --ignore-obsolete --width=100 || exit 1; \
+	done
+	$(BIN)/pybabel compile -d mailer/locale -D messages --statistics
 
 bench: install ## the feed-poll benchmark
 	$(BIN)/python bench/poll.py

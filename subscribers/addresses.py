@@ -18,6 +18,7 @@ import re
 from email_validator import EmailNotValidError, validate_email
 
 from mailer.errors import MailerError
+from mailer.i18n import N_
 
 MAX_LENGTH = 254  # RFC 5321 path limit, minus the angle brackets
 # Providers that ignore dots in the local part, under the name they deliver as.
@@ -33,10 +34,12 @@ def normalise_address(raw: str) -> str:
     """The stored form of ``raw`` (surrounding spaces ignored); raises InvalidAddressError."""
     if _CONTROL.search(raw):
         # CR/LF would let an address smuggle headers into a message; never strip them.
-        raise InvalidAddressError("The email address contains a line break or control character.")
+        raise InvalidAddressError(
+            N_("The email address contains a line break or control character.")
+        )
     text = raw.strip()
     if not text:
-        raise InvalidAddressError("Please enter your email address.")
+        raise InvalidAddressError(N_("Please enter your email address."))
     if len(text) > MAX_LENGTH:
         raise InvalidAddressError(f"The email address is longer than {MAX_LENGTH} characters.")
     try:

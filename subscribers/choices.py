@@ -12,17 +12,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from mailer import i18n
 from mailer.errors import MailerError
 from mailer.feeds.tagging import load_tagger
+from mailer.i18n import N_, gettext
 
 # The six official UN languages, each named in itself.
 LANGUAGES: dict[str, str] = {
-    "en": "English",
-    "fr": "Français",
-    "es": "Español",
-    "ar": "العربية",
-    "ru": "Русский",
-    "zh": "中文",
+    code: i18n.LANGUAGE_NAMES[code] for code in ("en", "fr", "es", "ar", "ru", "zh")
 }
 
 
@@ -40,6 +37,12 @@ class Topic:
     tag: str
     label: str
     kind: str
+    # language code -> the topic's name in that language (from the relevance rules)
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def label_in(self, language: str) -> str:
+        """The topic's name in ``language``, else in English."""
+        return dict(self.labels).get(language, self.label)
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,13 @@ class Vocabulary:
     def tags(self) -> frozenset[str]:
         return frozenset(t.tag for t in (*self.themes, *self.countries))
 
-    def label(self, tag: str) -> str:
-        return next((t.label for t in (*self.themes, *self.countries) if t.tag == tag), tag)
+    def label(self, tag: str, language: str = "en") -> str:
+        topics = (*self.themes, *self.countries)
+        return next((t.label_in(language) for t in topics if t.tag == tag), tag)
+
+    def countries_in(self, language: str) -> tuple[Topic, ...]:
+        """The countries in the alphabetical order of their names in ``language``."""
+        return tuple(sorted(self.countries, key=lambda t: t.label_in(language).casefold()))
 
 
 @dataclass(frozen=True)
@@ -69,8 +77,9 @@ class Choices:
 def vocabulary(relevance_file: Path | None = None) -> Vocabulary:
     rules = load_tagger(relevance_file).rules
     # Risk factors make an item relevant but are not topics a reader picks.
-    themes = [Topic(r.tag, r.label, r.kind) for r in rules if r.kind in ("crime", "r2p")]
-    countries = [Topic(r.tag, r.label, r.kind) for r in rules if r.kind == "country"]
+    topics = [Topic(r.tag, r.label, r.kind, tuple(sorted(r.labels.items()))) for r in rules]
+    themes = [t for t in topics if t.kind in ("crime", "r2p")]
+    countries = [t for t in topics if t.kind == "country"]
     return Vocabulary(
         themes=tuple(themes), countries=tuple(sorted(countries, key=lambda t: t.label))
     )
@@ -103,27 +112,48 @@ def read_choices(
 ) -> Choices:
     """The choices of a submitted form; raises ChoiceError with what to fix."""
     if not (digest or alerts):
-        raise ChoiceError("Choose the weekly digest, urgent alerts, or both.")
+        raise ChoiceError(N_("Choose the weekly digest, urgent alerts, or both."))
     chosen = () if everything else clean_topics(topics, known)
     if not everything and not chosen:
-        raise ChoiceError("Choose at least one topic, or everything.", "topics")
+        raise ChoiceError(N_("Choose at least one topic, or everything."), "topics")
     return Choices(
         language=clean_language(language), wants_digest=digest, wants_alerts=alerts, topics=chosen
     )
 
 
+# What a reader gets, as whole sentences (translators see each one).
+_EVERYTHING = {
+    (True, True): N_("The weekly digest and urgent alerts on every topic we follow."),
+    (True, False): N_("The weekly digest on every topic we follow."),
+    (False, True): N_("Urgent alerts on every topic we follow."),
+    (False, False): N_("Nothing on every topic we follow."),
+}
+_CHOSEN = {
+    (True, True): N_("The weekly digest and urgent alerts on: %(topics)s."),
+    (True, False): N_("The weekly digest on: %(topics)s."),
+    (False, True): N_("Urgent alerts on: %(topics)s."),
+    (False, False): N_("Nothing on: %(topics)s."),
+}
+
+
 def describe(choices: Choices, known: Vocabulary) -> str:
-    """A plain sentence saying what the reader will get, for emails and pages."""
-    kinds = [
-        name
-        for name, wanted in (
-            ("the weekly digest", choices.wants_digest),
-            ("urgent alerts", choices.wants_alerts),
-        )
-        if wanted
-    ]
-    what = " and ".join(kinds) or "nothing"
+    """A plain sentence saying what the reader will get, for emails and pages, in the
+    current language (``mailer.i18n.use_language``)."""
+    wanted = (choices.wants_digest, choices.wants_alerts)
     if not choices.topics:
-        return f"{what[0].upper()}{what[1:]} on every topic we follow."
-    labels = [known.label(tag) for tag in choices.topics]
-    return f"{what[0].upper()}{what[1:]} on: {', '.join(labels)}."
+        return gettext(_EVERYTHING[wanted])
+    language = i18n.current()
+    labels = [known.label(tag, language) for tag in choices.topics]
+    return gettext(_CHOSEN[wanted]) % {"topics": i18n.locale_list(labels)}
+
+
+@dataclass(frozen=True)
+class Described:
+    """``describe`` at the time it is shown: a page puts this in its context and the
+    sentence comes out in the language the page is rendered in."""
+
+    choices: Choices
+    known: Vocabulary
+
+    def __str__(self) -> str:
+        return describe(self.choices, self.known)

@@ -17,10 +17,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.i18n import N_
 from mailer.models import ConsentEvent, Subscriber
 from subscribers.choices import Choices
 
-FORM_SENTENCE = (
+FORM_SENTENCE = N_(
     "I want to receive the R2P news emails I chose above at this address. I can change "
     "what I receive or unsubscribe at any time with the link in every email. My address, "
     "my choices and a record of this consent (date, IP address and browser) are kept for "

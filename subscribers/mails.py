@@ -2,7 +2,8 @@
 
 They go through the delivery engine's outbox like every other mail
 (``queue_transactional``); the worker fills in the reader's address and signed links.
-Each function only builds the context, and refuses to mail once the mailbox or its domain
+Each function only builds the context (with the reader's language: the mail and its
+subject are in the language chosen on the form), and refuses to mail once the mailbox or its domain
 has had its share this signup window (``subscribers.mailcap``), so the forms cannot be
 used to bomb an inbox.
 """
@@ -13,7 +14,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailer import i18n
 from mailer.config import Settings
+from mailer.i18n import N_
 from mailer.models import ConsentEvent, Subscriber
 from mailer.outbox.transactional import queue_transactional
 from mailer.tokens import DATA_LINK_MAX_AGE
@@ -24,9 +27,9 @@ CONFIRM = "confirm"
 MANAGE = "manage"
 DATA = "data"
 SUBJECTS = {
-    CONFIRM: "Please confirm your subscription to R2P news",
-    MANAGE: "Your R2P news subscription",
-    DATA: "Your data at R2P news",
+    CONFIRM: N_("Please confirm your subscription to R2P news"),
+    MANAGE: N_("Your R2P news subscription"),
+    DATA: N_("Your data at R2P news"),
 }
 
 
@@ -38,17 +41,22 @@ def _queue(
     settings: Settings,
     now: datetime,
     session: Session,
+    language: str | None = None,
 ) -> bool:
+    """``language``: the mail's, when not the reader's stored one (a form not yet applied)."""
     if not take_mail_slot(subscriber.email, settings=settings, now=now, session=session):
         return False
+    chosen = i18n.supported(language or subscriber.language) or i18n.DEFAULT
+    with i18n.use_language(chosen):
+        subject = i18n.gettext(SUBJECTS[template])
     queue_transactional(
         template,
         subscriber,
-        subject=SUBJECTS[template],
+        subject=subject,
         now=now,
         retry_for=settings.retry_for,
         session=session,
-        context=context,
+        context={**context, "language": chosen},
     )
     return True
 
@@ -75,7 +83,8 @@ def queue_confirmation(
     are a request not yet applied); False when the mailbox had its share just now."""
     days = max(1, settings.confirm_link_max_age.days)
     wanted = choices or choices_of(subscriber)
-    receives = describe(wanted, vocabulary(settings.relevance_file))
+    with i18n.use_language(wanted.language):
+        receives = describe(wanted, vocabulary(settings.relevance_file))
     return _queue(
         CONFIRM,
         subscriber,
@@ -87,15 +96,24 @@ def queue_confirmation(
         settings=settings,
         now=now,
         session=session,
+        language=wanted.language,
     )
 
 
 def queue_manage_link(
-    subscriber: Subscriber, *, settings: Settings, now: datetime, session: Session
+    subscriber: Subscriber,
+    *,
+    settings: Settings,
+    now: datetime,
+    session: Session,
+    language: str | None = None,
 ) -> bool:
     """The email for a signup of an address that is already active: a link to its
-    preferences (the form itself says the same whatever the address: no enumeration)."""
-    return _queue(MANAGE, subscriber, {}, settings=settings, now=now, session=session)
+    preferences (the form itself says the same whatever the address: no enumeration), in
+    the language chosen on that form (``language``), else the reader's."""
+    return _queue(
+        MANAGE, subscriber, {}, settings=settings, now=now, session=session, language=language
+    )
 
 
 def queue_data_link(
@@ -104,6 +122,13 @@ def queue_data_link(
     """A short-lived link to download the reader's data, sent to the reader's own
     mailbox: a preferences link (in every digest, perhaps forwarded) is not enough."""
     minutes = int(DATA_LINK_MAX_AGE.total_seconds() // 60)
+    # Its template is not translated yet: English throughout, subject included.
     return _queue(
-        DATA, subscriber, {"valid_minutes": minutes}, settings=settings, now=now, session=session
+        DATA,
+        subscriber,
+        {"valid_minutes": minutes},
+        settings=settings,
+        now=now,
+        session=session,
+        language=i18n.DEFAULT,
     )

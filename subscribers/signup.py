@@ -107,7 +107,9 @@ def request_signup(
         assert subscriber is not None
     if subscriber.status == SubscriberStatus.ACTIVE:
         # Nothing changes without proof of the mailbox: the reader gets their own link.
-        mailed = queue_manage_link(subscriber, settings=settings, now=now, session=session)
+        mailed = queue_manage_link(
+            subscriber, settings=settings, now=now, session=session, language=choices.language
+        )
         return SignupResult("active", mailed)
     record_event(subscriber.id, SIGNUP, consent, choices, session=session)
     if subscriber.status == SubscriberStatus.PENDING:

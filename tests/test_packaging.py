@@ -192,6 +192,9 @@ def test_wheel_installs_and_serves_pages_from_outside_the_checkout(tmp_path: Pat
         status, page = _get(f"{base}/subscribe")
         assert status == 200
         assert "<form" in page
+        # The compiled catalogues ship in the wheel (mailer/locale/*/LC_MESSAGES/*.mo).
+        status, page = _get(f"{base}/subscribe?lang=fr")
+        assert status == 200 and "Recevez les nouvelles R2P par e-mail" in page
         status, stylesheet = _get(f"{base}/static/r2p.css")
         assert status == 200
         assert stylesheet.strip()

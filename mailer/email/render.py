@@ -19,6 +19,7 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from mailer import i18n
 from mailer.config import Settings
 from mailer.feeds.sanitise import one_line
 from mailer.resources import TEMPLATES_DIR
@@ -90,6 +91,7 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["reader_date"] = reader_date
+    i18n.install(env)
     return env
 
 
@@ -135,13 +137,15 @@ _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=Fal
 
 
 def render_email(name: str, ctx: dict[str, Any]) -> RenderedEmail:
-    """Subject, text and HTML of ``templates/email/<name>/`` rendered with ``ctx``."""
+    """Subject, text and HTML of ``templates/email/<name>/`` rendered with ``ctx``, in
+    ``ctx["language"]`` (English when absent)."""
     env = environment()
     full = {"links": reader_links(), "postal_address": "", "reply_to": "", **ctx}
-    subject = one_line(env.get_template(f"email/{name}/subject.txt").render(full))
-    full["email_subject"] = subject  # as rendered, for the HTML <title>
-    text = wrap_text(env.get_template(f"email/{name}/body.txt").render(full))
-    html = env.get_template(f"email/{name}/body.html").render(full)
+    with i18n.use_language(str(ctx.get("language") or i18n.DEFAULT)):
+        subject = one_line(env.get_template(f"email/{name}/subject.txt").render(full))
+        full["email_subject"] = subject  # as rendered, for the HTML <title>
+        text = wrap_text(env.get_template(f"email/{name}/body.txt").render(full))
+        html = env.get_template(f"email/{name}/body.html").render(full)
     return RenderedEmail(subject=subject, text=text, html=wrap_html(_INLINER.inline(html)))
 
 

@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
+from mailer.i18n import N_
 from mailer.web.pages import is_https, render, response_headers, settings_of
 
 log = logging.getLogger(__name__)
@@ -32,18 +33,27 @@ SERVER_ERROR = "Internal server error. It has been logged."
 # What a person sees for each status; a handler's own detail (already written for people,
 # e.g. "There is no alert 12.") replaces the message. Starlette's bare phrases do not.
 PAGES = {
-    400: ("Bad request", "This request could not be understood. Please go back and try again."),
-    401: ("Please sign in", "This page needs you to sign in first."),
-    403: ("Not allowed", "You are not allowed to see this page."),
-    404: (
-        "Page not found",
-        "There is no page at this address. The link may be incomplete, or the page may have moved.",
+    400: (
+        N_("Bad request"),
+        N_("This request could not be understood. Please go back and try again."),
     ),
-    405: ("Not available", "This page cannot be used that way."),
-    413: ("Too large", "What you sent is too large."),
-    429: ("Too many requests", "Too many requests from your network. Please try again later."),
+    401: (N_("Please sign in"), N_("This page needs you to sign in first.")),
+    403: (N_("Not allowed"), N_("You are not allowed to see this page.")),
+    404: (
+        N_("Page not found"),
+        N_(
+            "There is no page at this address. The link may be incomplete, or the page may "
+            "have moved."
+        ),
+    ),
+    405: (N_("Not available"), N_("This page cannot be used that way.")),
+    413: (N_("Too large"), N_("What you sent is too large.")),
+    429: (
+        N_("Too many requests"),
+        N_("Too many requests from your network. Please try again later."),
+    ),
 }
-OTHER = ("Something went wrong", "This request could not be completed.")
+OTHER = (N_("Something went wrong"), N_("This request could not be completed."))
 
 
 def wants_json(request: Request) -> bool:

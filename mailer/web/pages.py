@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio.from_thread
 from fastapi import Request
@@ -21,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer import i18n
 from mailer.config import Settings
 from mailer.resources import TEMPLATES_DIR
 from mailer.web import csrf
@@ -57,15 +59,52 @@ def response_headers(*, https: bool, cache: bool = False) -> dict[str, str]:
     return headers
 
 
-templates = Jinja2Templates(
-    env=Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+_environment = Environment(
+    loader=FileSystemLoader(TEMPLATE_DIR),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
+i18n.install(_environment)
+templates = Jinja2Templates(env=_environment)
+# The language a reader picked with the switcher, remembered for the next pages.
+LANGUAGE_COOKIE = "r2p_lang"
+LANGUAGE_PARAM = "lang"
+
+
+def page_language(request: Request, reader_language: str | None = None) -> str:
+    """The language of a reader page: the switcher's choice (``?lang=``), else the
+    reader's stored language, else the remembered choice, else ``Accept-Language``."""
+    return i18n.pick(
+        request.query_params.get(LANGUAGE_PARAM),
+        reader_language,
+        request.cookies.get(LANGUAGE_COOKIE),
+        accept_language=request.headers.get("accept-language"),
+    )
+
+
+def language_links(
+    request: Request, current: str, *, status: int = 200
+) -> list[dict[str, str | bool]]:
+    """The switcher: this page in each language (the signup form instead after a POST or
+    on an error page, which never echoes the path it was asked for)."""
+    same_page = request.method == "GET" and status < 400
+    path = request.url.path if same_page else "/subscribe"
+    params = request.query_params.multi_items() if same_page else []
+    kept = [(k, v) for k, v in params if k != LANGUAGE_PARAM]
+    links: list[dict[str, str | bool]] = []
+    for code in i18n.LANGUAGES:
+        query = urlencode([*kept, (LANGUAGE_PARAM, code)])
+        links.append(
+            {
+                "code": code,
+                "name": i18n.LANGUAGE_NAMES[code],
+                "url": f"{path}?{query}",
+                "current": code == current,
+            }
+        )
+    return links
 
 
 def settings_of(request: Request) -> Settings:
@@ -117,8 +156,13 @@ def render(
     csrf_session: str = "",
 ) -> HTMLResponse:
     """A page with a CSRF token for its forms (and the cookie it is bound to; admin pages
-    bind it to the session too: ``csrf_session``)."""
+    bind it to the session too: ``csrf_session``). Reader pages are in the reader's
+    language (``page_language``; a ``reader_language`` in ``context`` is the stored one),
+    with a language switcher; the staff console (``admin/``) stays English."""
     settings = settings_of(request)
+    staff = name.startswith("admin/")
+    reader_language = (context or {}).get("reader_language")
+    language = i18n.DEFAULT if staff else page_language(request, reader_language)
     cookie = csrf_cookie(request)
     fresh = not cookie or len(cookie) > 100
     value = csrf.new_cookie_value() if fresh or cookie is None else cookie
@@ -127,11 +171,26 @@ def render(
         "csrf_token": csrf.form_token(settings.signing_key, value, csrf_session),
         "errors": {},
         "notice": "",
+        "page_lang": language,
+        "page_dir": i18n.direction(language),
+        "language_links": [] if staff else language_links(request, language, status=status),
         **(context or {}),
     }
-    response = templates.TemplateResponse(
-        request, name, full, status_code=status, headers=SECURITY_HEADERS
-    )
+    with i18n.use_language(language):
+        response = templates.TemplateResponse(
+            request, name, full, status_code=status, headers=SECURITY_HEADERS
+        )
+    chosen = i18n.supported(request.query_params.get(LANGUAGE_PARAM))
+    if chosen and not staff:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            chosen,
+            path="/",
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=is_https(settings),
+        )
     if fresh:
         https = is_https(settings)
         response.set_cookie(

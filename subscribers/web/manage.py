@@ -18,7 +18,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
+from mailer import i18n
 from mailer.db import session_scope
+from mailer.i18n import N_
 from mailer.models import Subscriber
 from mailer.outbox.status import SubscriberStatus
 from mailer.tokens import Purpose, make_token
@@ -26,10 +28,11 @@ from mailer.web.pages import (
     SECURITY_HEADERS,
     csrf_ok,
     factory_of,
+    page_language,
     settings_of,
     wake_worker,
 )
-from subscribers.choices import ChoiceError, describe, vocabulary
+from subscribers.choices import ChoiceError, Described, vocabulary
 from subscribers.consent import FORM_SENTENCE, Consent, open_request
 from subscribers.gdpr import erase, export_data
 from subscribers.lookup import LinkError, LinkExpiredError, LinkGoneError, subscriber_for_link
@@ -71,7 +74,8 @@ def _preferences_page(
         "email": subscriber.email,
         "status": subscriber.status,
         "fields": fields or ChoiceFields.of(subscriber),
-        "receives": describe(choices_of(subscriber), vocabulary(settings.relevance_file)),
+        "receives": Described(choices_of(subscriber), vocabulary(settings.relevance_file)),
+        "reader_language": subscriber.language,
         "manage_token": make_token(settings, Purpose.MANAGE, subscriber.link_secret),
         "unsubscribe_token": make_token(settings, Purpose.UNSUBSCRIBE, subscriber.link_secret),
         "consent_text": FORM_SENTENCE,
@@ -79,6 +83,12 @@ def _preferences_page(
         "errors": errors or {},
     }
     return render_with_choices(request, "preferences.html", context, status=status)
+
+
+def _shown_sentence(request: Request, reader_language: str) -> str:
+    """The consent sentence as the page showed it, in the page's language."""
+    with i18n.use_language(page_language(request, reader_language)):
+        return i18n.gettext(FORM_SENTENCE)
 
 
 def _confirm_page(
@@ -94,7 +104,8 @@ def _confirm_page(
     choices = choices_of(waiting) if waiting is not None else choices_of(subscriber)
     context = {
         "email": subscriber.email,
-        "receives": describe(choices, vocabulary(settings_of(request).relevance_file)),
+        "receives": Described(choices, vocabulary(settings_of(request).relevance_file)),
+        "reader_language": choices.language,
         "token": token,
         "errors": errors or {},
     }
@@ -114,7 +125,7 @@ def confirm_link(request: Request, token: str) -> Response:
         if awaits_confirmation(subscriber, session=session):
             return _confirm_page(request, subscriber, token, session=session)
     notice = (
-        "Your subscription was already confirmed."
+        N_("Your subscription was already confirmed.")
         if subscriber.status == SubscriberStatus.ACTIVE
         else ""
     )
@@ -138,9 +149,9 @@ def confirm_post(request: Request, token: str, csrf_token: Annotated[str, Form()
         confirmed = confirm(subscriber, now=datetime.now(UTC), session=session)
     if confirmed:
         log.info("subscriber %d confirmed", subscriber.id)
-        notice = "Thank you: your subscription is confirmed."
+        notice = N_("Thank you: your subscription is confirmed.")
     elif subscriber.status == SubscriberStatus.ACTIVE:
-        notice = "Your subscription was already confirmed."
+        notice = N_("Your subscription was already confirmed.")
     else:
         notice = ""
     return _preferences_page(request, subscriber, notice=notice)
@@ -191,13 +202,13 @@ def save_preferences(
             return _preferences_page(request, subscriber, fields=fields, errors=errors, status=400)
         if subscriber.status == SubscriberStatus.ACTIVE:
             save_choices(subscriber, choices, session=session)
-            return _preferences_page(request, subscriber, notice="Your choices are saved.")
+            return _preferences_page(request, subscriber, notice=N_("Your choices are saved."))
         # The link is in every old digest and may have been forwarded: coming back after an
         # opt-out is a signup request, confirmed from the mailbox itself.
         consent = Consent(
             at=now,
             form=f"{settings.consent_form_version}/preferences",
-            text=FORM_SENTENCE,
+            text=_shown_sentence(request, subscriber.language),
             ip=request.client.host if request.client else "",
             user_agent=request.headers.get("user-agent", ""),
         )
@@ -231,7 +242,7 @@ def email_my_data(
         )
     if mailed:
         wake_worker(request)
-    notice = "We sent you an email with a link to download your data. It works for one hour."
+    notice = N_("We sent you an email with a link to download your data. It works for one hour.")
     return _preferences_page(request, subscriber, notice=notice)
 
 
@@ -244,7 +255,8 @@ def data_page(request: Request, token: str) -> Response:
             )
         except LinkError as exc:
             return _link_problem(request, exc)
-    return render_with_choices(request, "data.html", {"email": subscriber.email, "token": token})
+    context = {"email": subscriber.email, "token": token, "reader_language": subscriber.language}
+    return render_with_choices(request, "data.html", context)
 
 
 @router.post("/data/{token}")
@@ -259,7 +271,12 @@ def download_data(
         except LinkError as exc:
             return _link_problem(request, exc)
         if not csrf_ok(request, csrf_token):
-            context = {"email": subscriber.email, "token": token, "errors": {"form": EXPIRED_FORM}}
+            context = {
+                "email": subscriber.email,
+                "token": token,
+                "errors": {"form": EXPIRED_FORM},
+                "reader_language": subscriber.language,
+            }
             return render_with_choices(request, "data.html", context, status=400)
         data = export_data(subscriber, session=session)
     headers = {
@@ -288,11 +305,12 @@ def delete_me(
                 request, subscriber, errors={"delete": EXPIRED_FORM}, status=400
             )
         if confirm_delete != CHECKED:
-            errors = {"delete": "Tick the box to confirm that you want your data deleted."}
+            errors = {"delete": N_("Tick the box to confirm that you want your data deleted.")}
             return _preferences_page(request, subscriber, errors=errors, status=400)
+        language = subscriber.language
         erase(subscriber, now=datetime.now(UTC), session=session)
     log.info("a subscriber erased their data")
-    return render_with_choices(request, "deleted.html")
+    return render_with_choices(request, "deleted.html", {"reader_language": language})
 
 
 @router.get("/unsubscribe/{token}")
@@ -307,7 +325,12 @@ def unsubscribe_page(request: Request, token: str) -> Response:
     return render_with_choices(
         request,
         "unsubscribe.html",
-        {"email": subscriber.email, "status": subscriber.status, "token": token},
+        {
+            "email": subscriber.email,
+            "status": subscriber.status,
+            "token": token,
+            "reader_language": subscriber.language,
+        },
     )
 
 
@@ -343,6 +366,7 @@ def unsubscribe_post(
                     "status": subscriber.status,
                     "token": token,
                     "errors": {"form": EXPIRED_FORM},
+                    "reader_language": subscriber.language,
                 },
                 status=400,
             )
@@ -356,4 +380,5 @@ def unsubscribe_post(
     if one_click:
         return PlainTextResponse("You are unsubscribed.", 200, headers=SECURITY_HEADERS)
     manage = make_token(settings, Purpose.MANAGE, subscriber.link_secret)
-    return render_with_choices(request, "unsubscribed.html", {"manage_token": manage})
+    context = {"manage_token": manage, "reader_language": subscriber.language}
+    return render_with_choices(request, "unsubscribed.html", context)

@@ -13,13 +13,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from mailer import i18n
 from mailer.db import write_session
+from mailer.i18n import N_
 from mailer.web.pages import (
     SECURITY_HEADERS,
     client_of,
     csrf_ok,
     factory_of,
     limiter_of,
+    page_language,
     settings_of,
     wake_worker,
 )
@@ -33,7 +36,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 SENT = "/subscribe/check-your-inbox"
-EXPIRED_FORM = (
+EXPIRED_FORM = N_(
     "This form was open too long or your browser blocked its cookie. Please send it again."
 )
 
@@ -50,6 +53,8 @@ def _form_page(
 
 
 def _sent() -> Response:
+    """The "check your inbox" page (in the form's language: the switcher's cookie, else
+    ``Accept-Language``, as for the form)."""
     return RedirectResponse(SENT, status_code=303, headers=SECURITY_HEADERS)
 
 
@@ -59,9 +64,10 @@ def _too_many(request: Request) -> Response:
         request,
         "message.html",
         {
-            "title": "Too many requests",
-            "message": "We received too many signups from your network. Please try again "
-            "in an hour.",
+            "title": N_("Too many requests"),
+            "message": N_(
+                "We received too many signups from your network. Please try again in an hour."
+            ),
         },
         status=429,
     )
@@ -70,7 +76,8 @@ def _too_many(request: Request) -> Response:
 @router.get("/")
 @router.get("/subscribe")
 def subscribe_form(request: Request) -> Response:
-    return _form_page(request, email="", fields=ChoiceFields(), errors={}, status=200)
+    fields = ChoiceFields(language=page_language(request))
+    return _form_page(request, email="", fields=fields, errors={}, status=200)
 
 
 @router.post("/subscribe")
@@ -107,7 +114,7 @@ def subscribe(
     except ChoiceError as exc:
         errors[exc.field] = str(exc)
     if consent != CHECKED:
-        errors["consent"] = "Please tick the box to agree, so we may send you email."
+        errors["consent"] = N_("Please tick the box to agree, so we may send you email.")
     if website or errors:
         # Counted like any other attempt, in a transaction of its own.
         if not limiter_of(request).allow(client_of(request), now):
@@ -120,7 +127,8 @@ def subscribe(
     record = Consent(
         at=now,
         form=settings.consent_form_version,
-        text=FORM_SENTENCE,
+        # The sentence as the reader saw it, in the page's language.
+        text=_shown_sentence(request),
         ip=request.client.host if request.client else "",
         user_agent=request.headers.get("user-agent", ""),
     )
@@ -138,6 +146,11 @@ def subscribe(
     if result.mailed:
         wake_worker(request)
     return _sent()
+
+
+def _shown_sentence(request: Request) -> str:
+    with i18n.use_language(page_language(request)):
+        return i18n.gettext(FORM_SENTENCE)
 
 
 @router.get(SENT)

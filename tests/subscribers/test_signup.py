@@ -132,10 +132,11 @@ def test_the_reader_who_confirms_gets_the_new_choices_and_keeps_the_old_consent(
     reader = site.reader(**{"User-Agent": "Returning/2.0"})
     reader.sign_up("anna@example.org", language="fr", alerts="")
     [message] = site.deliver()
-    assert "The weekly digest on every topic" in text_of(message)
+    # In the language chosen on the form.
+    assert "La synthèse hebdomadaire, sur tous les sujets" in " ".join(text_of(message).split())
     assert site.subscriber("anna@example.org").status == "unsubscribed"  # type: ignore[union-attr]
     done = confirm_in_browser(site, reader, link_in(message, "confirm"))
-    assert done.status_code == 200 and "confirmed" in done.text
+    assert done.status_code == 200 and "votre abonnement est confirmé" in done.text  # in French now
     back = site.subscriber("anna@example.org")
     assert back is not None and back.status == "active"
     assert (back.language, back.wants_alerts, back.topics) == ("fr", False, [])

@@ -52,14 +52,14 @@ def deliver_over_smtp(site: Site, server: SMTPServer) -> None:
         pool.submit(asyncio.run, worker.run(once=True)).result()
 
 
-def sign_up_in_the_browser(page: Page, address: str) -> None:
+def sign_up_in_the_browser(page: Page, address: str, language: str = "en") -> None:
     page.goto("/")
     page.get_by_label("Email address").fill(address)
     page.get_by_role("checkbox", name="Urgent alerts").uncheck()
     page.get_by_role("radio", name="Only the topics I choose").check()
     page.get_by_role("checkbox", name="Genocide").check()
     page.get_by_role("checkbox", name="Sudan").check()
-    page.get_by_label("Language").select_option("fr")
+    page.locator("#language").select_option(language)
     page.get_by_role("checkbox", name="I want to receive").check()
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
@@ -71,7 +71,7 @@ def test_a_reader_signs_up_confirms_changes_preferences_and_unsubscribes(
     page.goto("/")
     # The topic lists only show once the reader asks to choose.
     assert not page.get_by_role("checkbox", name="Sudan").is_visible()
-    sign_up_in_the_browser(page, "Anna@Example.org")
+    sign_up_in_the_browser(page, "Anna@Example.org", language="fr")
     pending = site.subscriber("anna@example.org")
     assert pending is not None and pending.status == "pending"
     assert pending.consent_user_agent and "Chrom" in pending.consent_user_agent
@@ -79,23 +79,24 @@ def test_a_reader_signs_up_confirms_changes_preferences_and_unsubscribes(
     deliver_over_smtp(site, smtp_server)
     [received] = smtp_server.handler.to("anna@example.org")
     confirmation = received.message
-    assert confirmation["Subject"] == "Please confirm your subscription to R2P news"
+    # The mail and the pages it leads to are in the language chosen on the form.
+    assert confirmation["Subject"] == "Veuillez confirmer votre abonnement aux nouvelles R2P"
 
     page.goto(link_in(confirmation, "confirm"))
-    page.get_by_role("heading", name="Confirm your subscription").wait_for()
+    page.get_by_role("heading", name="Confirmez votre abonnement").wait_for()
     # Opening the link (as a mail gateway's scanner does) confirms nothing.
     assert site.subscriber("anna@example.org").status == "pending"  # type: ignore[union-attr]
-    page.get_by_role("button", name="Confirm my subscription").click()
-    page.get_by_text("Thank you: your subscription is confirmed.").wait_for()
-    assert page.get_by_role("checkbox", name="Sudan").is_checked()
-    assert not page.get_by_role("checkbox", name="Urgent alerts").is_checked()
-    assert page.get_by_label("Language").input_value() == "fr"
+    page.get_by_role("button", name="Confirmer mon abonnement").click()
+    page.get_by_text("Merci\u00a0: votre abonnement est confirmé.").wait_for()
+    assert page.get_by_role("checkbox", name="Soudan").is_checked()
+    assert not page.get_by_role("checkbox", name="Alertes urgentes").is_checked()
+    assert page.locator("#language").input_value() == "fr"
 
-    page.get_by_role("checkbox", name="Urgent alerts").check()
+    page.get_by_role("checkbox", name="Alertes urgentes").check()
     page.get_by_role("checkbox", name="Myanmar").check()
-    page.get_by_role("checkbox", name="Genocide").uncheck()
-    page.get_by_label("Language").select_option("en")
-    page.get_by_role("button", name="Save my choices").click()
+    page.get_by_role("checkbox", name="Génocide").uncheck()
+    page.locator("#language").select_option("en")
+    page.get_by_role("button", name="Enregistrer mes choix").click()
     page.get_by_text("Your choices are saved.").wait_for()
     saved = site.subscriber("anna@example.org")
     assert saved is not None and saved.status == "active"

@@ -148,7 +148,8 @@ def test_preferences_can_be_changed(site: Site) -> None:
         },
         token_from=path,
     )
-    assert saved.status_code == 200 and "Your choices are saved." in saved.text
+    # The page is in the language just chosen.
+    assert saved.status_code == 200 and "Sus elecciones se han guardado." in saved.text
     subscriber = site.subscriber("anna@example.org")
     assert subscriber is not None
     assert (subscriber.language, subscriber.wants_digest, subscriber.wants_alerts) == (

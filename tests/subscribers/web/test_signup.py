@@ -114,7 +114,7 @@ def test_it_answers_the_same_whether_the_address_is_new_pending_or_active(site: 
     assert {(a.status_code, a.headers["location"], a.text) for a in answers} == {(303, SENT, "")}
     manage, _confirm_for_new = site.deliver()
     assert manage["To"] == "anna@example.org"
-    assert manage["Subject"] == "Your R2P news subscription"
+    assert manage["Subject"] == "Ваша подписка на новости R2P"  # the form's language
     assert link_in(manage, "preferences")
     assert "/confirm/" not in text_of(manage)
     # An unproven form submission changes nothing for an active reader.
@@ -286,3 +286,73 @@ def test_a_signup_is_one_write_transaction(site: Site, db: Db) -> None:
     assert answer.status_code == 303
     assert len(writes) == 1
     assert count(site, Subscriber) == 1 and count(site, Campaign) == 1
+
+
+def test_the_form_follows_accept_language_and_arabic_reads_right_to_left(site: Site) -> None:
+    french = site.reader(**{"Accept-Language": "fr-CA,fr;q=0.9,en;q=0.5"}).get("/").text
+    assert '<html lang="fr" dir="ltr">' in french
+    assert "Recevez les nouvelles R2P par e-mail" in french
+    assert '<label for="email">Adresse e-mail</label>' in french
+    assert esc("Crimes contre l'humanité") in french  # topic labels from relevance.toml
+    assert '<option value="fr" lang="fr" selected>' in french  # the form's default language
+    arabic = site.reader(**{"Accept-Language": "ar"}).get("/subscribe").text
+    assert '<html lang="ar" dir="rtl">' in arabic
+    assert "تلقَّ أخبار المسؤولية عن الحماية بالبريد الإلكتروني" in arabic
+    assert "الإبادة الجماعية" in arabic
+    english = site.reader(**{"Accept-Language": "de-DE"}).get("/").text
+    assert '<html lang="en" dir="ltr">' in english and "Get R2P news by email" in english
+
+
+def test_the_language_switcher_changes_the_pages_and_is_remembered(site: Site) -> None:
+    reader = site.reader(**{"Accept-Language": "fr"})
+    page = reader.get("/subscribe").text
+    for code in ("ar", "zh", "en", "fr", "ru", "es"):
+        assert f'href="/subscribe?lang={code}" lang="{code}"' in page
+    assert 'hreflang="fr" aria-current="true"' in page
+    chosen = reader.get("/subscribe?lang=ar")
+    assert '<html lang="ar" dir="rtl">' in chosen.text
+    assert "r2p_lang=ar" in chosen.headers["set-cookie"]
+    # Remembered over Accept-Language on the next pages, the form's errors included.
+    assert '<html lang="ar" dir="rtl">' in reader.get(SENT).text
+    refused = reader.sign_up("anna@example.org", consent="")
+    assert refused.status_code == 400
+    assert "يُرجى تحديد المربع للموافقة" in refused.text
+    missing = reader.get("/nowhere?lang=ru")
+    assert missing.status_code == 404 and '<html lang="ru" dir="ltr">' in missing.text
+    assert "Страница не найдена" in missing.text and 'href="/subscribe?lang=es"' in missing.text
+
+
+def test_a_reader_signing_up_in_arabic_gets_an_arabic_confirmation_email(site: Site) -> None:
+    reader = site.reader(**{"Accept-Language": "ar"})
+    reader.sign_up("layla@example.org", language="ar", topics_mode="chosen", topics=["sudan"])
+    subscriber = site.subscriber("layla@example.org")
+    assert subscriber is not None and subscriber.language == "ar"
+    assert subscriber.consent_text.startswith("أرغب في تلقي رسائل")  # the sentence as shown
+    [message] = site.deliver()
+    assert message["Subject"] == "يُرجى تأكيد اشتراكك في أخبار المسؤولية عن الحماية"
+    body = " ".join(text_of(message).split())  # lines wrapped at 76 characters
+    assert "طلب شخص ما، ونأمل أن تكون أنت" in body
+    assert "الموجز الأسبوعي والتنبيهات العاجلة، في: السودان." in body
+    assert "وسنحذف الطلب بعد 14 يومًا." in body
+    html_part = message.get_body(preferencelist=("html",))
+    assert html_part is not None
+    html = html_part.get_content()
+    assert 'lang="ar" dir="rtl"' in html and "تأكيد اشتراكي" in html
+    # The page that confirms it is Arabic too: the reader's stored language.
+    confirm = site.path(link_in(message, "confirm"))
+    stranger = site.reader()  # no Accept-Language: the stored language decides
+    assert '<html lang="ar" dir="rtl">' in stranger.get(confirm).text
+    confirmed = stranger.post(confirm, {}, token_from=confirm).text
+    assert '<html lang="ar" dir="rtl">' in confirmed and "شكرًا لك: تم تأكيد اشتراكك." in confirmed
+    assert "اشتراكك</h1>" in confirmed and "حفظ اختياراتي" in confirmed
+
+
+def test_an_active_reader_gets_the_manage_email_in_the_language_of_the_form(site: Site) -> None:
+    reader = site.reader()
+    reader.sign_up("anna@example.org")
+    confirm = site.path(link_in(site.deliver()[0], "confirm"))
+    reader.post(confirm, {}, token_from=confirm)
+    reader.sign_up("anna@example.org", language="es")
+    [manage] = site.deliver()
+    assert manage["Subject"] == "Su suscripción a las noticias de R2P"
+    assert "Ya está suscrito" in text_of(manage)
