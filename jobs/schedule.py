@@ -28,6 +28,7 @@ from mailer.outbox.ledger import requeue_expired_leases
 from mailer.outbox.status import CampaignStatus
 from mailer.web.ratelimit import forget_old_hits
 from subscribers.purge import purge_unconfirmed
+from subscribers.web import webhooks
 
 log = logging.getLogger(__name__)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -230,7 +231,12 @@ def purge_unconfirmed_job() -> None:
         )
         forget_old_hits(
             now=now,
-            older_than=max(settings.signup_rate_window, settings.login_rate_window),
+            older_than=max(
+                settings.signup_rate_window,
+                settings.login_rate_window,
+                webhooks.TOKEN_WINDOW,
+                webhooks.REFUSALS_WINDOW,
+            ),
             session=session,
         )
         return purged

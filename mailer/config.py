@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     bounce_domain: str = ""
     # `r2p-mailer inbound`: the largest report accepted (bytes), and what is kept of it.
     inbound_max_bytes: int = Field(default=1_000_000, ge=10_000, le=50_000_000)
+    # Relay services' bounce webhooks (/webhooks/<provider>): each is off (404) unless its
+    # secret is set. Mailgun's HTTP webhook signing key; Postmark's "user:password", the
+    # basic-auth credentials put in the webhook URL configured at Postmark.
+    mailgun_signing_key: SecretStr | None = None
+    postmark_webhook_auth: SecretStr | None = None
     # A campaign pauses itself (and the admins are emailed) once this many of its messages
     # were refused for policy (5.7.x: a block of our server, not of the reader); 0 = never.
     policy_pause_after: int = Field(default=10, ge=0)
@@ -275,7 +280,14 @@ class Settings(BaseSettings):
 
 
 # Settings whose value may hold a password or key: an error names them, never quotes them.
-SECRET_FIELDS = {"secret_key", "smtp_url", "database_url", "metrics_token"}
+SECRET_FIELDS = {
+    "secret_key",
+    "smtp_url",
+    "database_url",
+    "metrics_token",
+    "mailgun_signing_key",
+    "postmark_webhook_auth",
+}
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -1,5 +1,5 @@
 """Taking in what mailbox providers send back (a bounce, a complaint, an auto-reply, or
-something nobody can read), whichever way it arrived (``r2p-mailer inbound`` today):
+something nobody can read), whichever way it arrived (``r2p-mailer inbound``, or a relay's webhook):
 parse it, find the delivery it is about from its VERP address or signed Message-ID,
 decide, record it in ``mail_reports`` and act on the reader.
 
@@ -61,6 +61,32 @@ def take_report(
     """Parse, match, decide, record and act on one incoming message (``data``, as
     received; ``envelope_to``: the addresses it was delivered to)."""
     report = parse(data)
+    return take_parsed(
+        report,
+        raw=data.decode("utf-8", errors="replace"),
+        identity=report.report_id or hashlib.sha256(data).hexdigest(),
+        via=via,
+        envelope_to=envelope_to,
+        settings=settings,
+        now=now,
+        session=session,
+    )
+
+
+def take_parsed(
+    report: Report,
+    *,
+    raw: str,
+    identity: str,
+    via: str,
+    envelope_to: list[str],
+    settings: Settings,
+    now: datetime,
+    session: Session,
+) -> Taken:
+    """Match, decide, record and act on a report already read (a message parsed, or a
+    relay's webhook event: ``mailer.bounces.relays``); ``identity`` names it so that a
+    report taken again (a retried webhook) is recorded once."""
     delivery = None
     if report.kind in ("bounce", "delay", "complaint"):
         delivery = delivery_named(
@@ -72,8 +98,6 @@ def take_report(
     taken = Taken(report)
     if delivery is not None:
         taken.delivery_id, taken.subscriber_id = delivery.id, delivery.subscriber_id
-    raw = data.decode("utf-8", errors="replace")
-    identity = report.report_id or hashlib.sha256(data).hexdigest()
     limits = Limits.of(settings)
     for recipient in report.recipients or (Recipient(address=""),):
         verdict = decide(report.kind, recipient.status, recipient.smtp_code, recipient.diagnostic)

@@ -1,5 +1,5 @@
 """The reader's web pages: signup form, confirmation, preferences, unsubscribe, GDPR,
-and the public digest archive.
+the public digest archive, and the relay services' bounce webhooks.
 
 ``include(app)`` adds them to the app built by ``service.app.create_app``, which provides
 ``app.state.settings``, ``app.state.factory`` and ``app.state.wake_worker`` and installs
@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mailer.web.ratelimit import RateLimiter
-from subscribers.web import archive, manage, signup, test_link
+from subscribers.web import archive, manage, signup, test_link, webhooks
 
 
 def include(app: FastAPI) -> None:
@@ -23,7 +23,23 @@ def include(app: FastAPI) -> None:
         factory=app.state.factory,
         secret=settings.signing_key,
     )
+    # The relays' webhooks: refused posts per network; Mailgun's tokens, each once.
+    app.state.webhook_refusals = RateLimiter(
+        "webhook-refused",
+        webhooks.REFUSALS_LIMIT,
+        webhooks.REFUSALS_WINDOW,
+        factory=app.state.factory,
+        secret=settings.signing_key,
+    )
+    app.state.mailgun_tokens = RateLimiter(
+        webhooks.MAILGUN_TOKENS,
+        1,
+        webhooks.TOKEN_WINDOW,
+        factory=app.state.factory,
+        secret=settings.signing_key,
+    )
     app.include_router(signup.router)
     app.include_router(manage.router)
     app.include_router(archive.router)
     app.include_router(test_link.router)
+    app.include_router(webhooks.router)
