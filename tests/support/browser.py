@@ -355,6 +355,7 @@ class Site:
     settings: Settings
     factory: sessionmaker[Session]
     readers: list[Reader] = field(default_factory=list)
+    clients: list[httpx.Client] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -364,6 +365,13 @@ class Site:
         reader = Reader(self.url, transport=self.server.transport(), **headers)
         self.readers.append(reader)
         return reader
+
+    def client(self, **headers: str) -> httpx.Client:
+        """A plain HTTP client of the app (no redirects followed), as its readers reach it;
+        closed with the site."""
+        client = httpx.Client(base_url=self.url, headers=headers, transport=self.server.transport())
+        self.clients.append(client)
+        return client
 
     def deliver(self) -> list[EmailMessage]:
         return deliver(self.settings, self.factory)
@@ -392,6 +400,8 @@ def running_site(settings_for: Callable[[str], Settings], *, live: bool = False)
     finally:
         for reader in site.readers:
             reader.close()
+        for client in site.clients:
+            client.close()
         server.stop()
 
 
