@@ -56,6 +56,9 @@ CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 # How long an in-process request may take before the test fails: a bound on a hung app,
 # far above any request's time on a loaded machine (a live server's client waits 5 s).
 REQUEST_LIMIT = 120.0
+# How long a reader over HTTP waits for an answer (httpx's 5 s fails live tests on a
+# loaded machine); in-process readers are bounded by REQUEST_LIMIT.
+NETWORK_TIMEOUT = 30.0
 # The client address in-process requests come from, as uvicorn would see a loopback client.
 LOOPBACK_CLIENT = ("127.0.0.1", 50000)
 T = TypeVar("T")
@@ -277,7 +280,11 @@ class Reader:
         self, base_url: str, *, transport: httpx.BaseTransport | None = None, **headers: str
     ) -> None:
         self.http = httpx.Client(
-            base_url=base_url, headers=headers, follow_redirects=False, transport=transport
+            base_url=base_url,
+            headers=headers,
+            follow_redirects=False,
+            transport=transport,
+            timeout=NETWORK_TIMEOUT,
         )
 
     def close(self) -> None:
