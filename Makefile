@@ -13,12 +13,15 @@ help: ## list the targets
 install: $(STAMP) ## create .venv and install r2p-mailer (editable) with its test tools
 
 # Re-runs whenever pyproject.toml changes. uv (from PyPI, into the venv) installs in seconds
-# and shows what it does; plain pip is the fallback when uv cannot be installed.
+# and shows what it does; plain pip is the fallback when uv cannot be installed. Both leave
+# the packages compiled to bytecode (uv only when asked): otherwise every Python process
+# the tests start compiles them again where PYTHONDONTWRITEBYTECODE is set (as in these
+# shells and many CI images), seconds of CPU each.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { echo "make: creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@if test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv; then \
 		echo "make: installing r2p-mailer and its test tools into $(VENV) with uv"; \
-		$(BIN)/uv pip install --python $(BIN)/python -e '.[test]'; \
+		$(BIN)/uv pip install --compile-bytecode --python $(BIN)/python -e '.[test]'; \
 	else \
 		echo "make: uv could not be installed; installing with pip (slower, a minute or two)"; \
 		$(BIN)/python -m pip install --progress-bar on --upgrade pip && \
@@ -45,10 +48,12 @@ typecheck: install ## mypy (strict)
 
 # Tests run in PYTEST_WORKERS processes (pytest-xdist; 5 beat 3 on 2 cores, as many tests
 # wait on servers and leases; `make pytest PYTEST_WORKERS=0` runs them in this one). The
-# slowest ten are listed, and the time the run took is the last line.
+# slowest ten are listed, and the time the run took is the last line. Our own modules are
+# compiled once first (a no-op when up to date), not in every worker and subprocess.
 PYTEST_WORKERS ?= 5
 pytest: install ## the tests alone, in parallel (PostgreSQL and browser ones when configured)
 	@start=$$(date +%s); \
+	$(BIN)/python -m compileall -q -j 0 mailer subscribers jobs staff service tests >/dev/null; \
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=10; status=$$?; \
 	echo "make: pytest took $$(( $$(date +%s) - start )) s"; \
 	exit $$status
@@ -63,6 +68,7 @@ test: install lint ## every check: ruff, mypy and the tests
 
 # The quick loop while coding: the tests alone, on SQLite, no browser.
 test-fast: install ## pytest only: SQLite, no browser tests (quick)
+	$(BIN)/python -m compileall -q -j 0 mailer subscribers jobs staff service tests >/dev/null
 	env -u R2P_TEST_POSTGRES_URL -u R2P_TEST_REQUIRE_BROWSER $(BIN)/pytest -n $(PYTEST_WORKERS) \
 		--dist worksteal -m "not browser and not postgres"
 

@@ -51,11 +51,11 @@ def site_for(db: Db, **settings: Any) -> Iterator[Site]:
 
 
 def public(site: Site) -> httpx.Response:
-    return httpx.get(f"{site.url}/healthz")
+    return site.client().get("/healthz")
 
 
 def detailed(site: Site) -> httpx.Response:
-    return httpx.get(f"{site.url}/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
+    return site.client(Authorization=f"Bearer {TOKEN}").get("/healthz")
 
 
 def assert_degraded(site: Site, reason: str, code: int = 200) -> dict[str, Any]:

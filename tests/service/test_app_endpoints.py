@@ -28,7 +28,7 @@ def site(db: Db) -> Iterator[Site]:
 
 def get(site: Site, path: str, token: str | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    return httpx.get(f"{site.url}{path}", headers=headers)
+    return site.client(**headers).get(path)
 
 
 def test_metrics_need_the_bearer_token(site: Site) -> None:

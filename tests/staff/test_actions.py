@@ -123,8 +123,7 @@ def fronts(cli_env: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     body.write_text(BODY)
     with admin_site(cli_env, AMINA, BRUNO, alert_approvers=2) as site:
         headers = {"Authorization": f"Bearer {token_for(cli_env)}"}
-        with httpx.Client(base_url=site.url, headers=headers) as api:
-            yield FrontEnds(cli_env, site, log_in(site), api, body)
+        yield FrontEnds(cli_env, site, log_in(site), site.client(**headers), body)
 
 
 def test_a_30_day_expiry_is_refused_by_every_front_end_with_the_same_message(

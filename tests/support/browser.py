@@ -1,7 +1,10 @@
-"""Serving the real app and driving it: a live uvicorn server in a thread, a cookie-keeping
-HTTP client that fills the reader's forms, and Debian's Chromium for Playwright.
+"""Serving the real app and driving it: a live uvicorn server in a thread, the app on an
+event loop of its own answering in-process requests (and real HTTP once something connects),
+a cookie-keeping HTTP client that fills the reader's forms, and Debian's Chromium for
+Playwright.
 
-Used by the subscriber tests, the browser tests and ``scripts/screenshots.py``.
+Used by the subscriber, console and API tests, the browser tests and
+``scripts/screenshots.py``.
 """
 
 from __future__ import annotations
@@ -9,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -26,6 +30,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobs.deliver import DeliveryWorker
 from mailer.config import Settings
@@ -48,6 +53,15 @@ CHROMIUM_ARGS = [
 ]
 REQUIRE_BROWSER = "R2P_TEST_REQUIRE_BROWSER"
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+# How long an in-process request may take before the test fails: a bound on a hung app,
+# far above any request's time on a loaded machine (a live server's client waits 5 s).
+REQUEST_LIMIT = 120.0
+# How long a reader over HTTP waits for an answer (httpx's 5 s fails live tests on a
+# loaded machine); in-process readers are bounded by REQUEST_LIMIT.
+NETWORK_TIMEOUT = 30.0
+# The client address in-process requests come from, as uvicorn would see a loopback client.
+LOOPBACK_CLIENT = ("127.0.0.1", 50000)
+T = TypeVar("T")
 
 
 def bound_socket() -> socket.socket:
@@ -127,11 +141,151 @@ def serve(make_app: Callable[[str], FastAPI]) -> Iterator[LiveServer]:
         server.stop()
 
 
-class Reader:
-    """A person at the keyboard, minus the browser: keeps cookies, copies CSRF tokens."""
+def uvicorn_config(app: ASGIApp, *, lifespan: str) -> uvicorn.Config:
+    """The settings a live server in the tests runs with (proxy headers trusted from
+    loopback, as uvicorn's defaults and `r2p-mailer run` do)."""
+    return uvicorn.Config(app, log_level="warning", lifespan=lifespan, access_log=False)
 
-    def __init__(self, base_url: str, **headers: str) -> None:
-        self.http = httpx.Client(base_url=base_url, headers=headers, follow_redirects=False)
+
+class AppServer:
+    """``app`` on an event loop in a thread of its own, with its lifespan run as uvicorn
+    runs it: ``transport()`` sends requests to it in-process (no socket, no HTTP parsing;
+    the same ASGI stack uvicorn serves, X-Forwarded-For from loopback included), and real
+    HTTP on ``sock`` is served from the first connection on (or at once when ``live``),
+    by uvicorn on the same loop: one app, one lifespan, one state for both."""
+
+    def __init__(self, app: FastAPI, sock: socket.socket, *, live: bool = False) -> None:
+        self.app = app
+        self.sock = sock
+        self.live = live
+        # What uvicorn serves: the app behind ProxyHeadersMiddleware; its lifespan runs here.
+        self.stack = uvicorn_config(app, lifespan="on")
+        self.stack.load()
+        self.server = PromptServer(uvicorn_config(app, lifespan="off"))
+        self.thread = threading.Thread(target=self._run, name="app-server", daemon=True)
+        self.ready = threading.Event()
+        self.failure: BaseException | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping: asyncio.Event | None = None
+        self.serving: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> AppServer:
+        self.sock.listen(128)
+        self.thread.start()
+        if not self.ready.wait(30):
+            raise RuntimeError("the app did not start in 30 s")
+        if self.failure is not None:
+            raise RuntimeError("the app did not start") from self.failure
+        return self
+
+    def stop(self) -> None:
+        if self.loop is not None and self.stopping is not None and self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.stopping.set)
+        self.thread.join(timeout=30)
+        self.sock.close()
+
+    def call(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` on the app's loop from another thread; its result."""
+        assert self.loop is not None, "the app server is not running"
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(REQUEST_LIMIT)
+
+    def transport(self) -> httpx.BaseTransport | None:
+        """In-process requests to the app, or None (the network) for a ``live`` server."""
+        return None if self.live else InProcessTransport(self)
+
+    def _run(self) -> None:
+        # asyncio.run: its main task is the root task anyio keeps its worker threads for.
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        lifespan = self.stack.lifespan_class(self.stack)
+        try:
+            await lifespan.startup()
+            if lifespan.should_exit:
+                raise RuntimeError("the app's lifespan startup failed")
+            if self.live:
+                await self._serve_http()
+            else:
+                self.loop.add_reader(self.sock.fileno(), self._on_connection)
+        except BaseException as exc:
+            self.failure = exc
+            self.ready.set()
+            raise
+        self.ready.set()
+        await self.stopping.wait()
+        if self.serving is None:
+            self.loop.remove_reader(self.sock.fileno())
+        else:
+            self.server.should_exit = True
+            await self.serving
+        await lifespan.shutdown()
+
+    def _on_connection(self) -> None:
+        """Something connected over the network: uvicorn takes the socket from here."""
+        assert self.loop is not None
+        self.loop.remove_reader(self.sock.fileno())
+        self.serving = self.loop.create_task(self.server.serve(sockets=[self.sock]))
+
+    async def _serve_http(self) -> None:
+        self.serving = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        # uvicorn tells it started by a flag only, no event to wait for.
+        while not self.server.started and not self.serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+        if not self.server.started:
+            await self.serving  # raises why it stopped
+            raise RuntimeError("uvicorn did not start")
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """httpx's sync transport to an ``AppServer`` without a socket: each request runs on
+    the app's loop through httpx's ASGI transport. An exception in the app is logged as
+    uvicorn logs it and answered 500, as a live server answers it."""
+
+    def __init__(self, server: AppServer) -> None:
+        self.server = server
+        self.asgi = httpx.ASGITransport(
+            app=self._logged, raise_app_exceptions=False, client=LOOPBACK_CLIENT
+        )
+
+    async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.server.stack.loaded_app(scope, receive, send)
+        except Exception:
+            logging.getLogger("uvicorn.error").exception("Exception in ASGI application\n")
+            raise
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()  # the body as a ByteStream, which the ASGI transport reads too
+        status, headers, body = self.server.call(self._send(request))
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body))
+
+    async def _send(self, request: httpx.Request) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        response = await self.asgi.handle_async_request(request)
+        body = b"".join([chunk async for chunk in response.aiter_raw()])
+        return response.status_code, response.headers.raw, body
+
+
+class Reader:
+    """A person at the keyboard, minus the browser: keeps cookies, copies CSRF tokens.
+    ``transport``: how requests reach the app (the network when None)."""
+
+    def __init__(
+        self, base_url: str, *, transport: httpx.BaseTransport | None = None, **headers: str
+    ) -> None:
+        self.http = httpx.Client(
+            base_url=base_url,
+            headers=headers,
+            follow_redirects=False,
+            transport=transport,
+            timeout=NETWORK_TIMEOUT,
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -200,21 +354,31 @@ def unsubscribe_url(message: EmailMessage) -> str:
 
 @dataclass
 class Site:
-    """The running app with its settings and database, and the readers using it."""
+    """The running app with its settings and database, and the readers using it (their
+    requests in-process, or over HTTP when the site is ``live``); ``url`` also answers
+    real HTTP, e.g. from ``httpx.post(site.url + path)``."""
 
-    server: LiveServer
+    server: AppServer
     settings: Settings
     factory: sessionmaker[Session]
     readers: list[Reader] = field(default_factory=list)
+    clients: list[httpx.Client] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return self.server.url
 
     def reader(self, **headers: str) -> Reader:
-        reader = Reader(self.url, **headers)
+        reader = Reader(self.url, transport=self.server.transport(), **headers)
         self.readers.append(reader)
         return reader
+
+    def client(self, **headers: str) -> httpx.Client:
+        """A plain HTTP client of the app (no redirects followed), as its readers reach it;
+        closed with the site."""
+        client = httpx.Client(base_url=self.url, headers=headers, transport=self.server.transport())
+        self.clients.append(client)
+        return client
 
     def deliver(self) -> list[EmailMessage]:
         return deliver(self.settings, self.factory)
@@ -229,16 +393,23 @@ class Site:
 
 
 @contextmanager
-def running_site(settings_for: Callable[[str], Settings]) -> Iterator[Site]:
-    """The app built by ``create_app(settings_for(base_url))``, served on loopback."""
-    with serve(lambda url: create_app(settings_for(url))) as server:
-        app = server.app
-        site = Site(server, app.state.settings, app.state.factory)
-        try:
-            yield site
-        finally:
-            for reader in site.readers:
-                reader.close()
+def running_site(settings_for: Callable[[str], Settings], *, live: bool = False) -> Iterator[Site]:
+    """The app built by ``create_app(settings_for(base_url))`` at a loopback URL. Its readers
+    send their requests in-process; with ``live``, over HTTP to uvicorn, for tests that need
+    the real thing between them (a client's own address, the HTTP layer itself)."""
+    sock = bound_socket()
+    host, port = sock.getsockname()[:2]
+    server = AppServer(create_app(settings_for(f"http://{host}:{port}")), sock, live=live)
+    server.start()
+    site = Site(server, server.app.state.settings, server.app.state.factory)
+    try:
+        yield site
+    finally:
+        for reader in site.readers:
+            reader.close()
+        for client in site.clients:
+            client.close()
+        server.stop()
 
 
 def chromium_missing(executable: Path = CHROMIUM) -> str:

@@ -28,11 +28,13 @@ DRAFT = {
 
 
 @contextmanager
-def admin_site(db: Db, *admins: str, **settings: Any) -> Iterator[Site]:
-    """The app on loopback with these admin accounts (password ``PASSWORD``); ``settings``
+def admin_site(db: Db, *admins: str, live: bool = False, **settings: Any) -> Iterator[Site]:
+    """The app at a loopback URL with these admin accounts (password ``PASSWORD``), its
+    readers' requests in-process (over HTTP with ``live``: ``running_site``); ``settings``
     override the test settings (``base_url`` included)."""
     add_admins(db, *(admins or (AMINA,)))
-    with running_site(lambda url: db.settings(**{"base_url": url, **settings})) as site:
+    settings_for = lambda url: db.settings(**{"base_url": url, **settings})  # noqa: E731
+    with running_site(settings_for, live=live) as site:
         yield site
 
 

@@ -32,7 +32,7 @@ class Api:
 
     def __init__(self, site: Site, token: str | None) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=site.url, headers=headers)
+        self.http = site.client(**headers)
 
     def get(self, path: str) -> httpx.Response:
         return self.http.get(path)
@@ -70,7 +70,7 @@ def create(api: Api, **fields: Any) -> httpx.Response:
     ],
 )
 def test_a_call_without_a_token_is_refused(site: Site, method: str, path: str) -> None:
-    response = httpx.request(method, site.url + path, json=ALERT)
+    response = site.client().request(method, path, json=ALERT)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert response.headers["cache-control"] == "no-store"

@@ -26,7 +26,9 @@ QUICK = Backoff(base=timedelta(milliseconds=1), cap=timedelta(milliseconds=5))
 
 @pytest.fixture
 def site(db: Db) -> Iterator[Site]:
-    with admin_site(db, AMINA, BRUNO) as site:
+    # Over real HTTP: the client's address is the socket's, X-Forwarded-For trusted by
+    # uvicorn from loopback, as behind the production proxy.
+    with admin_site(db, AMINA, BRUNO, live=True) as site:
         limits = LoginLimits.from_settings(site.settings, site.factory, backoff=QUICK)
         site.server.app.state.admin_login_limits = limits
         yield site
