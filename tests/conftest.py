@@ -3,6 +3,7 @@ a local feed server, and cheap admin password hashes."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -32,6 +33,18 @@ NO_POSTGRES = (
 # would pay at least twice (the account, the login). tests/test_admin_passwords.py checks
 # that production keeps its cost and that hashes verify by the cost they carry.
 TEST_SCRYPT_COST = admins.ScryptCost(n=2**4, r=8, p=1)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Put the root logger back after each test: a command run in-process configures
+    logging onto the test runner's stderr, which is closed once the command returns, and a
+    later test's log line would then print a logging error into that test's output."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session", autouse=True)
