@@ -5,13 +5,18 @@ one clear error that loses nothing and never shows the password."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+from pydantic import SecretStr
 from sqlalchemy import select
 
-from jobs.mailbox import MailboxError, fetch_mailbox, mailbox_of
+from jobs.mailbox import MailboxError, bounce_mailbox_job, fetch_mailbox, mailbox_of
+from jobs.runtime import Runtime, install
+from jobs.schedule import schedule_jobs
 from mailer.config import Settings
 from mailer.errors import ConfigError
 from mailer.models import MailReport, Subscriber
@@ -202,3 +207,32 @@ def test_the_url_and_password_file(db: Db, tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as raised:
             mailbox_of(db.settings(bounce_mailbox_url=url))
         assert "x@" not in str(raised.value)
+
+
+def test_the_scheduled_job_reads_the_mailbox_and_logs_a_failure(
+    db: Db, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store()
+    store.add(fixture("auto-reply-rfc3834.eml"))
+    with serving(store, "pop3") as port:
+        settings = _settings(db, "pop3", port)
+        scheduler = BackgroundScheduler(timezone="UTC")
+        schedule_jobs(scheduler, settings)
+        job = scheduler.get_job("bounce-mailbox")
+        assert job is not None and job.func_ref == "jobs.mailbox:bounce_mailbox_job"
+        assert job.trigger.interval.total_seconds() == 300
+        install(Runtime(settings, db.factory))
+        bounce_mailbox_job()
+        assert store.messages == [] and _reports(db) == [("mailbox", "ignored", None)]
+        store.add(fixture("unparsable.eml"))
+        wrong = settings.model_copy(
+            update={"bounce_mailbox_url": SecretStr(f"pop3://bounces:nope@127.0.0.1:{port}")}
+        )
+        install(Runtime(wrong, db.factory))
+        with caplog.at_level(logging.ERROR, logger="jobs.mailbox"):
+            bounce_mailbox_job()  # logged, not raised: the next run tries again
+    assert "refused the login of bounces" in caplog.text and "nope" not in caplog.text
+    assert len(store.messages) == 1
+    scheduler = BackgroundScheduler(timezone="UTC")
+    schedule_jobs(scheduler, db.settings())
+    assert scheduler.get_job("bounce-mailbox") is None  # no mailbox, no job
