@@ -22,6 +22,9 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 PORTS = {"imaps": 993, "imap": 143, "pop3s": 995, "pop3": 110}
 UID_FETCHED = re.compile(rb"UID (\d+)")
 SIZE_FETCHED = re.compile(rb"RFC822\.SIZE (\d+)")
+ENVELOPE_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "to")
+MAX_ENVELOPE = 20  # addresses tried per message, as the SMTP receiver's recipients
 
 
 class MailboxError(MailerError):
@@ -147,13 +152,29 @@ def _redact(text: str, mailbox: Mailbox) -> str:
     return text.replace(mailbox.password, "***") if mailbox.password else text
 
 
+def envelope_to(data: bytes) -> list[str]:
+    """The addresses the mailbox's server says the message was delivered to
+    (``Delivered-To``, ``X-Original-To``, ``Envelope-To``, then ``To``): where a VERP
+    address survives when the report quotes nothing of the original. Only a token that
+    verifies names a delivery, so a forged header names none."""
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(data)
+    except (ValueError, TypeError, LookupError):
+        return []
+    found: list[str] = []
+    for name in ENVELOPE_HEADERS:
+        for value in headers.get_all(name) or []:
+            found += [address for _, address in getaddresses([str(value)]) if address]
+    return found[:MAX_ENVELOPE]
+
+
 def _take(data: bytes, settings: Settings, factory: sessionmaker[Session]) -> Taken:
     return run_with_retry(
         factory,
         lambda session: take_report(
             data,
             via="mailbox",
-            envelope_to=[],
+            envelope_to=envelope_to(data),
             settings=settings,
             now=datetime.now(UTC),
             session=session,

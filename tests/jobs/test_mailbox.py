@@ -14,9 +14,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from jobs.mailbox import MailboxError, bounce_mailbox_job, fetch_mailbox, mailbox_of
+from jobs.mailbox import (
+    MailboxError,
+    bounce_mailbox_job,
+    envelope_to,
+    fetch_mailbox,
+    mailbox_of,
+)
 from jobs.runtime import Runtime, install
 from jobs.schedule import schedule_jobs
+from mailer.bounces.verp import bounce_address
 from mailer.config import Settings
 from mailer.errors import ConfigError
 from mailer.models import MailReport, Subscriber
@@ -236,3 +243,32 @@ def test_the_scheduled_job_reads_the_mailbox_and_logs_a_failure(
     scheduler = BackgroundScheduler(timezone="UTC")
     schedule_jobs(scheduler, db.settings())
     assert scheduler.get_job("bounce-mailbox") is None  # no mailbox, no job
+
+
+def test_a_report_quoting_nothing_is_matched_by_the_address_it_was_delivered_to(
+    db: Db,
+) -> None:
+    settings = db.settings(bounce_domain=DOMAIN)
+    [delivery] = deliveries(db, alert_campaign(db, add_readers(db, ["gone@example.net"])))
+    verp = bounce_address(settings, delivery.id, delivery.campaign_id, delivery.subscriber_id)
+    bare = (
+        f"Delivered-To: {verp}\r\nX-Original-To: bounces+1-forged@{DOMAIN}\r\n"
+        "From: MAILER-DAEMON@mx.example.net\r\nTo: someone@example.org\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        "Final-Recipient: rfc822; gone@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--b--\r\n"
+    ).encode()
+    assert envelope_to(bare) == [verp, f"bounces+1-forged@{DOMAIN}", "someone@example.org"]
+    store = Store()
+    store.add(bare)
+    store.add(bare.replace(f"Delivered-To: {verp}\r\n".encode(), b""))  # nothing genuine
+    with serving(store, "imap") as port:
+        fetch_mailbox(_settings(db, "imap", port), db.factory)
+    assert _reports(db) == [
+        ("mailbox", "hard", delivery.subscriber_id),
+        ("mailbox", "ignored", None),
+    ]
