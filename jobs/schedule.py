@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from jobs.mailbox import bounce_mailbox_job
 from jobs.poll import poll_sources
 from jobs.runtime import current
 from mailer import alerts, digest_draft, notices
@@ -334,6 +335,18 @@ def schedule_jobs(scheduler: Any, settings: Settings) -> None:
         misfire_grace_time=3600,
         **common,
     )
+    if settings.bounce_mailbox_url is not None:
+        mailbox_every = settings.bounce_mailbox_every.total_seconds()
+        scheduler.add_job(
+            bounce_mailbox_job,
+            "interval",
+            seconds=mailbox_every,
+            next_run_time=datetime.now(UTC),
+            id="bounce-mailbox",
+            name="read the bounce mailbox",
+            misfire_grace_time=int(max(mailbox_every / 2, 1)),
+            **common,
+        )
     scheduler.add_job(
         catch_up_digest,
         "interval",

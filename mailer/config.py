@@ -139,6 +139,16 @@ class Settings(BaseSettings):
     # basic-auth credentials put in the webhook URL configured at Postmark.
     mailgun_signing_key: SecretStr | None = None
     postmark_webhook_auth: SecretStr | None = None
+    # A bounce mailbox read every R2P_BOUNCE_MAILBOX_EVERY (jobs/mailbox.py):
+    # imaps://user:password@host:993/INBOX or pop3s://user:password@host:995; imap:// and
+    # pop3:// only with STARTTLS/STLS unless R2P_BOUNCE_MAILBOX_INSECURE allows plain text.
+    bounce_mailbox_url: SecretStr | None = None
+    bounce_mailbox_password_file: Path | None = None
+    bounce_mailbox_every: Duration = timedelta(minutes=5)
+    bounce_mailbox_insecure: bool = False
+    # IMAP: what becomes of a message once recorded: deleted (and expunged) or marked seen.
+    bounce_mailbox_done: Literal["delete", "seen"] = "delete"
+    bounce_mailbox_timeout: Duration = timedelta(seconds=60)
     # A campaign pauses itself (and the admins are emailed) once this many of its messages
     # were refused for policy (5.7.x: a block of our server, not of the reader); 0 = never.
     policy_pause_after: int = Field(default=10, ge=0)

@@ -1,7 +1,8 @@
 """The ``r2p-mailer`` command: every command of the program, grouped by what staff do.
 
 One module per group, named as the command: ``running`` (init, run, web, worker,
-scheduler, poll, deliver), ``inbound`` (bounces and complaints), ``feeds``, ``items``,
+scheduler, poll, deliver), ``inbound`` and ``bounces`` (bounces and
+complaints: the receiver, the bounce mailbox), ``feeds``, ``items``,
 ``subscribers``, ``digest``, ``alerts`` (``alert ...``), ``campaigns`` (``campaign
 resume``), ``reports`` and ``admins``. What they share (settings, the database, one-line
 errors, safe output) is in ``context`` and ``output``. Each command calls the layers below;
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from service.cli.admins import admins_app
 from service.cli.alerts import alert_app
+from service.cli.bounces import bounces_app
 from service.cli.campaigns import campaign_app
 from service.cli.context import MailerTyper
 from service.cli.digest import digest_app
@@ -30,6 +32,7 @@ app = MailerTyper(
 )
 app.add_typer(service_app, rich_help_panel="Run the service")
 app.add_typer(inbound_app, rich_help_panel="Run the service")
+app.add_typer(bounces_app, name="bounces", rich_help_panel="Run the service")
 app.add_typer(feeds_app, name="feeds", rich_help_panel="News")
 app.add_typer(items_app, name="items", rich_help_panel="News")
 app.add_typer(digest_app, name="digest", rich_help_panel="Mailings")
