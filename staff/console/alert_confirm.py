@@ -20,11 +20,10 @@ from mailer.web.pages import factory_of, settings_of, wake_worker
 from staff.actions import alerts
 from staff.actions.actor import Actor
 from staff.console.alert_pages import no_alert, see_alert
-from staff.console.alert_view import alert_view
+from staff.console.alert_view import alert_view_for
 from staff.console.auth import admin_csrf_ok, require_admin
 from staff.console.session import AdminIdentity
 from staff.console.views import EXPIRED_FORM, client_ip, page
-from subscribers.choices import vocabulary
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -55,14 +54,12 @@ def confirm_page(
             campaign = get_alert(alert_id, session=session)
         except AlertError:
             return no_alert(request, admin, alert_id)
-        view = alert_view(
+        view = alert_view_for(
             campaign,
             viewer=admin.email,
-            needed=settings.alert_approvers,
-            known=vocabulary(settings.relevance_file),
+            settings=settings,
             now=now,
             session=session,
-            zone=settings.console_timezone,
         )
         refusal = approval_refusal(campaign, by=admin.email, now=now, session=session)
     if refusal and (refused_first or not error):

@@ -25,7 +25,7 @@ from mailer.sending import SendResult
 from mailer.web.pages import factory_of, settings_of
 from staff.actions import alerts
 from staff.actions.actor import Actor
-from staff.console.alert_view import alert_view
+from staff.console.alert_view import alert_view_for
 from staff.console.auth import admin_csrf_ok, require_admin
 from staff.console.session import AdminIdentity
 from staff.console.views import (
@@ -36,7 +36,6 @@ from staff.console.views import (
     problem,
     see_other,
 )
-from subscribers.choices import vocabulary
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,14 +89,12 @@ def alert_page(
             campaign = get_alert(alert_id, session=session)
         except AlertError:
             return no_alert(request, admin, alert_id)
-        view = alert_view(
+        view = alert_view_for(
             campaign,
             viewer=admin.email,
-            needed=settings.alert_approvers,
-            known=vocabulary(settings.relevance_file),
+            settings=settings,
             now=now,
             session=session,
-            zone=settings.console_timezone,
         )
     context = {
         "alert": view,

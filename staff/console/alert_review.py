@@ -23,7 +23,7 @@ from mailer.models import Approval, AuditEntry, Campaign
 from mailer.web.pages import factory_of, settings_of
 from staff.console.alert_form import local_time
 from staff.console.alert_pages import no_alert, preview_of
-from staff.console.alert_view import alert_view
+from staff.console.alert_view import alert_view_for
 from staff.console.auth import require_admin
 from staff.console.session import AdminIdentity
 from staff.console.views import page
@@ -229,14 +229,13 @@ def review(request: Request, admin: Admin, alert_id: int) -> Response:
         except AlertError:
             return no_alert(request, admin, alert_id)
         known = vocabulary(settings.relevance_file)
-        view = alert_view(
+        view = alert_view_for(
             campaign,
             viewer=admin.email,
-            needed=settings.alert_approvers,
-            known=known,
+            settings=settings,
             now=now,
             session=session,
-            zone=settings.console_timezone,
+            known=known,
         )
         found = review_of(campaign, zone=settings.console_timezone, known=known, session=session)
     context = {

@@ -10,11 +10,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from mailer.alerts import alert_status, audience_size, version_of
+from mailer.config import Settings
 from mailer.models import Campaign
 from mailer.outbox.status import CampaignStatus
 from staff.console.alert_form import local_time
 from staff.console.overview import OPEN, CampaignRow, row_of
-from subscribers.choices import Vocabulary
+from subscribers.choices import Vocabulary, vocabulary
 
 
 @dataclass(frozen=True)
@@ -132,4 +133,26 @@ def alert_view(
         send_at_text=local_time(campaign.send_at, zone) if campaign.send_at else "",
         version=version_of(campaign),
         now=now,
+    )
+
+
+def alert_view_for(
+    campaign: Campaign,
+    *,
+    viewer: str,
+    settings: Settings,
+    now: datetime,
+    session: Session,
+    known: Vocabulary | None = None,
+) -> AlertView:
+    """``alert_view`` as the console's pages show it: the approvals the settings require,
+    their topics (``known``, else read from the relevance rules) and time zone."""
+    return alert_view(
+        campaign,
+        viewer=viewer,
+        needed=settings.alert_approvers,
+        known=known if known is not None else vocabulary(settings.relevance_file),
+        now=now,
+        session=session,
+        zone=settings.console_timezone,
     )
