@@ -50,6 +50,9 @@ def test_a_bounced_reader_shows_why_and_may_be_allowed_again(db: Db, reader: Rea
     assert "550 5.1.1 &lt;bob@example.net&gt;: Recipient address rejected" in html
     assert "Undelivered Mail Returned to Sender" in html  # the raw report
     assert "Allow again" in html
+    # The reports are one section of the page, not also part of its <title>.
+    assert "<title>Subscriber · R2P admin</title>" in html
+    assert html.count('id="reports-title"') == 1
     assert reader.post(f"{page}/allow", {}, token_from=page).status_code == 303
     with db.session() as session:
         row = session.get_one(Subscriber, bob)
