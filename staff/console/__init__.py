@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from mailer.web.site import add_routes
 from staff import api
 from staff.actions.actor import NotAllowedError
 from staff.api.auth import ApiAuthentication
@@ -76,5 +77,5 @@ def include(app: FastAPI) -> None:
         item_pages,
         api_docs,
     ):
-        app.include_router(module.router)
-    app.include_router(api.router)
+        add_routes(app, module.router)
+    add_routes(app, api.router)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mailer.web.ratelimit import RateLimiter
+from mailer.web.site import add_routes
 from subscribers.web import archive, manage, signup, test_link, webhooks
 
 
@@ -38,8 +39,8 @@ def include(app: FastAPI) -> None:
         factory=app.state.factory,
         secret=settings.signing_key,
     )
-    app.include_router(signup.router)
-    app.include_router(manage.router)
-    app.include_router(archive.router)
-    app.include_router(test_link.router)
-    app.include_router(webhooks.router)
+    add_routes(app, signup.router)
+    add_routes(app, manage.router)
+    add_routes(app, archive.router)
+    add_routes(app, test_link.router)
+    add_routes(app, webhooks.router)
