@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -23,6 +25,9 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 def upgrade_to_head(engine: Engine) -> str:
     """Bring the database to the newest revision (idempotent); returns that revision."""
+    head = head_revision()
+    if current_revision(engine) == head:
+        return head  # nothing to run: alembic's environment need not be loaded
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -30,7 +35,10 @@ def upgrade_to_head(engine: Engine) -> str:
     return head_revision()
 
 
+@cache
 def head_revision() -> str:
+    """The newest revision in alembic/versions (read once a process: every migration
+    script is loaded to find it)."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "alembic/versions holds no migration"
     return head
