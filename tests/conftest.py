@@ -22,6 +22,7 @@ from mailer.config import Settings
 from mailer.db import make_engine, make_sessionmaker
 from mailer.migrate import upgrade_to_head
 from mailer.models import Base
+from tests.support.browser import close_shared_browser
 from tests.support.feedserver import FeedServer
 from tests.support.smtpserver import SMTPServer
 
@@ -45,6 +46,14 @@ def restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def close_browser_after_module() -> Iterator[None]:
+    """A module's Chromium tests share one browser (tests/support/browser.py); it is closed
+    before the next module, whose tests may run event loops in this thread."""
+    yield
+    close_shared_browser()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,12 +10,14 @@ Used by the subscriber, console and API tests, the browser tests and
 from __future__ import annotations
 
 import asyncio
+import atexit
 import email
 import email.policy
 import logging
 import os
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -40,7 +42,7 @@ from service.app import create_app
 from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, Playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -59,6 +61,9 @@ REQUEST_LIMIT = 120.0
 # How long a reader over HTTP waits for an answer (httpx's 5 s fails live tests on a
 # loaded machine); in-process readers are bounded by REQUEST_LIMIT.
 NETWORK_TIMEOUT = 30.0
+# One TLS context for every test client of this process: httpx makes a new one (the CA
+# bundle read and parsed, ~20 ms of CPU) for each client otherwise, though loopback is http.
+TLS = ssl.create_default_context()
 # The client address in-process requests come from, as uvicorn would see a loopback client.
 LOOPBACK_CLIENT = ("127.0.0.1", 50000)
 T = TypeVar("T")
@@ -285,6 +290,7 @@ class Reader:
             follow_redirects=False,
             transport=transport,
             timeout=NETWORK_TIMEOUT,
+            verify=TLS,
         )
 
     def close(self) -> None:
@@ -376,7 +382,9 @@ class Site:
     def client(self, **headers: str) -> httpx.Client:
         """A plain HTTP client of the app (no redirects followed), as its readers reach it;
         closed with the site."""
-        client = httpx.Client(base_url=self.url, headers=headers, transport=self.server.transport())
+        client = httpx.Client(
+            base_url=self.url, headers=headers, transport=self.server.transport(), verify=TLS
+        )
         self.clients.append(client)
         return client
 
@@ -433,19 +441,50 @@ def require_chromium(executable: Path = CHROMIUM) -> None:
     pytest.skip(reason)
 
 
-@contextmanager
-def chromium() -> Iterator[Browser]:
-    """Headless Debian Chromium under Playwright (never a downloaded browser)."""
-    from playwright.sync_api import sync_playwright
+_shared: tuple[Playwright, Browser] | None = None
 
-    with sync_playwright() as playwright:
+
+def shared_browser() -> Browser:
+    """This process's headless Debian Chromium under Playwright (never a downloaded
+    browser), launched on first use and kept until ``close_shared_browser`` (the tests call
+    it after each module) or the process exits: a launch costs about a second of CPU, and
+    each test gets contexts of its own (cookies, storage) anyway. While it is open,
+    Playwright marks an event loop as running in this thread (its sync API's design), so
+    ``asyncio.run`` works only on other threads."""
+    global _shared
+    if _shared is None or not _shared[1].is_connected():
+        from playwright.sync_api import sync_playwright
+
+        playwright = sync_playwright().start()
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
-        try:
-            yield browser
-        finally:
-            browser.close()
+        _shared = (playwright, browser)
+        atexit.register(close_shared_browser)
+    return _shared[1]
+
+
+def close_shared_browser() -> None:
+    global _shared
+    if _shared is not None:
+        playwright, browser = _shared
+        _shared = None
+        browser.close()
+        playwright.stop()
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """The shared Chromium (``shared_browser``); the contexts opened in it inside the block
+    are closed after it, so nothing of one test reaches the next."""
+    browser = shared_browser()
+    before = set(browser.contexts)
+    try:
+        yield browser
+    finally:
+        for context in browser.contexts:
+            if context not in before:
+                context.close()
 
 
 @contextmanager
