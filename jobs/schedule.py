@@ -19,6 +19,7 @@ from jobs.poll import poll_sources
 from jobs.runtime import current
 from mailer import alerts, digest_draft, notices
 from mailer.admins import audit
+from mailer.bounces.relays import REFUSALS_WINDOW, TOKEN_WINDOW
 from mailer.config import Settings
 from mailer.db import run_with_retry, session_scope
 from mailer.digest import campaign_key, iso_period, issue_digest
@@ -29,7 +30,6 @@ from mailer.outbox.ledger import requeue_expired_leases
 from mailer.outbox.status import CampaignStatus
 from mailer.web.ratelimit import forget_old_hits
 from subscribers.purge import purge_unconfirmed
-from subscribers.web import webhooks
 
 log = logging.getLogger(__name__)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -235,8 +235,8 @@ def purge_unconfirmed_job() -> None:
             older_than=max(
                 settings.signup_rate_window,
                 settings.login_rate_window,
-                webhooks.TOKEN_WINDOW,
-                webhooks.REFUSALS_WINDOW,
+                TOKEN_WINDOW,
+                REFUSALS_WINDOW,
             ),
             session=session,
         )

@@ -22,12 +22,16 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from mailer.bounces.parse import Recipient, Report, parse
 
 MAX_AGE = 300  # seconds a signed timestamp may be from now (either way)
+# A token is kept while its timestamp could still pass (MAX_AGE either side of now).
+TOKEN_WINDOW = timedelta(seconds=2 * MAX_AGE)
+# How long a network's refused webhook posts are remembered (the limit is the webhooks').
+REFUSALS_WINDOW = timedelta(minutes=10)
 DIAGNOSTIC_MAX = 1000
 
 

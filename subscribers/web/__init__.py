@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from mailer.bounces.relays import REFUSALS_WINDOW, TOKEN_WINDOW
 from mailer.web.ratelimit import RateLimiter
 from mailer.web.site import add_routes
 from subscribers.web import archive, manage, signup, test_link, webhooks
@@ -28,14 +29,14 @@ def include(app: FastAPI) -> None:
     app.state.webhook_refusals = RateLimiter(
         "webhook-refused",
         webhooks.REFUSALS_LIMIT,
-        webhooks.REFUSALS_WINDOW,
+        REFUSALS_WINDOW,
         factory=app.state.factory,
         secret=settings.signing_key,
     )
     app.state.mailgun_tokens = RateLimiter(
         webhooks.MAILGUN_TOKENS,
         1,
-        webhooks.TOKEN_WINDOW,
+        TOKEN_WINDOW,
         factory=app.state.factory,
         secret=settings.signing_key,
     )

@@ -12,7 +12,6 @@ counted once however often the provider retries it. The app's body limit caps th
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 import anyio
 from fastapi import APIRouter, Request
@@ -20,7 +19,6 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from mailer.bounces.relays import (
-    MAX_AGE,
     Event,
     RefusedError,
     mailgun_event,
@@ -38,10 +36,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 REFUSALS_LIMIT = 30
-REFUSALS_WINDOW = timedelta(minutes=10)
 MAILGUN_TOKENS = "webhook-mailgun-token"  # the Mailgun tokens seen, each accepted once
-# A token is kept while its timestamp could still pass (MAX_AGE either side of now).
-TOKEN_WINDOW = timedelta(seconds=2 * MAX_AGE)
 
 
 def _json(status: int, message: str) -> Response:
