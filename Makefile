@@ -49,11 +49,16 @@ typecheck: install ## mypy (strict)
 # Tests run in PYTEST_WORKERS processes (pytest-xdist; 5 beat 3 on 2 cores, as many tests
 # wait on servers and leases; `make pytest PYTEST_WORKERS=0` runs them in this one). The
 # slowest ten are listed, and the time the run took is the last line. Our own modules are
-# compiled once first (a no-op when up to date), not in every worker and subprocess.
+# compiled once first (a no-op when up to date), not in every worker and subprocess, and
+# one collection writes pytest's rewritten test modules (its assertion rewriting) for the
+# workers to read: where PYTHONDONTWRITEBYTECODE is set, as in many CI images, every worker
+# would rewrite all of them (~4 s of CPU each) on a fresh clone.
 PYTEST_WORKERS ?= 5
+PRECOMPILE = $(BIN)/python -m compileall -q -j 0 mailer subscribers jobs staff service tests >/dev/null; \
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest --collect-only -q -p no:cacheprovider >/dev/null
 pytest: install ## the tests alone, in parallel (PostgreSQL and browser ones when configured)
 	@start=$$(date +%s); \
-	$(BIN)/python -m compileall -q -j 0 mailer subscribers jobs staff service tests >/dev/null; \
+	$(PRECOMPILE); \
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=10; status=$$?; \
 	echo "make: pytest took $$(( $$(date +%s) - start )) s"; \
 	exit $$status
@@ -68,7 +73,7 @@ test: install lint ## every check: ruff, mypy and the tests
 
 # The quick loop while coding: the tests alone, on SQLite, no browser.
 test-fast: install ## pytest only: SQLite, no browser tests (quick)
-	$(BIN)/python -m compileall -q -j 0 mailer subscribers jobs staff service tests >/dev/null
+	@$(PRECOMPILE)
 	env -u R2P_TEST_POSTGRES_URL -u R2P_TEST_REQUIRE_BROWSER $(BIN)/pytest -n $(PYTEST_WORKERS) \
 		--dist worksteal -m "not browser and not postgres"
 
