@@ -225,6 +225,9 @@ class CpuUse:
     the sink, the service and its children), and the machine."""
 
     worker: float = 0.0
+    web: float = 0.0  # the `run` process itself: the web app and the scheduler
+    sink: float = 0.0
+    load: float = 0.0  # this process: the signup clients and the /healthz probes
     ours: float = 0.0
     machine: float = 0.0
 
@@ -244,6 +247,9 @@ class CpuMeter:
         pids = [os.getpid(), self.sink, *_descendants(self.service)]
         return CpuUse(
             worker=_process_cpu(self.worker) if self.worker else 0.0,
+            web=_process_cpu(self.service),
+            sink=_process_cpu(self.sink),
+            load=_process_cpu(os.getpid()),
             ours=sum(_process_cpu(p) for p in pids),
             machine=_machine_cpu(),
         )
@@ -293,6 +299,9 @@ def run_phase(
     after = meter.sample()
     cpu = CpuUse(
         worker=after.worker - before.worker,
+        web=after.web - before.web,
+        sink=after.sink - before.sink,
+        load=after.load - before.load,
         ours=after.ours - before.ours,
         machine=after.machine - before.machine,
     )
@@ -416,13 +425,15 @@ def report(
         f"from {args.clients} clients; {cpus} CPUs."
     )
     print(
-        "CPU in cores over each phase: 'worker' the delivery worker process, 'bench' every "
-        "process of this bench\n(the run process and its worker, the sink, the probes and "
-        "the signup clients), 'others' the rest of the machine.\n"
+        "CPU in cores over each phase: 'worker' the delivery worker process, 'web' the run "
+        "process (web app,\nscheduler), 'sink' the SMTP sink, 'load' the signup clients and "
+        "probes (this process), 'bench' all of\nthese together, 'others' the rest of the "
+        "machine.\n"
     )
     print(
         f"{'phase':<11} {'secs':>5} {'msg/s':>7} {'digest/s':>8} {'queue left':>10} "
-        f"{'worker':>6} {'bench':>5} {'others':>6} {'p50 ms':>7} {'p99 ms':>7}"
+        f"{'worker':>6} {'web':>5} {'sink':>5} {'load':>5} {'bench':>5} {'others':>6} "
+        f"{'p50 ms':>7} {'p99 ms':>7}"
     )
     invalid = False
     for p in phases:
@@ -434,7 +445,8 @@ def report(
         secs = p.seconds
         print(
             f"{p.name:<11} {secs:>5.1f} {p.rate():>7.0f} {p.digest_rate():>8.0f} "
-            f"{p.left:>10,} {p.cpu.worker / secs:>6.2f} {p.cpu.ours / secs:>5.2f} "
+            f"{p.left:>10,} {p.cpu.worker / secs:>6.2f} {p.cpu.web / secs:>5.2f} "
+            f"{p.cpu.sink / secs:>5.2f} {p.cpu.load / secs:>5.2f} {p.cpu.ours / secs:>5.2f} "
             f"{p.cpu.others() / secs:>6.2f} "
             f"{percentile(p.prober.latencies, 0.5) * 1000:>7.0f} "
             f"{percentile(p.prober.latencies, 0.99) * 1000:>7.0f}"
