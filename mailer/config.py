@@ -269,13 +269,14 @@ class Settings(BaseSettings):
         """Where mail goes when no SMTP server is configured (a Maildir)."""
         return self.var_dir / "mail"
 
-    @property
+    @cached_property
     def envelope_from(self) -> str:
         """The bare address of R2P_MAIL_FROM (``news@example.org`` from ``R2P news
-        <news@example.org>``): the SMTP envelope sender, where bounces go."""
+        <news@example.org>``): the SMTP envelope sender, where bounces go. Parsed once
+        (the worker asks for it twice a message)."""
         return parseaddr(self.mail_from)[1]
 
-    @property
+    @cached_property
     def mail_domain(self) -> str:
         address = self.envelope_from
         return address.rsplit("@", 1)[-1].lower() if "@" in address else "localhost"
