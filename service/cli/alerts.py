@@ -215,14 +215,15 @@ def alert_test(
     alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
     to: Annotated[str, typer.Option(metavar="ADDRESS", help="Where to send the test.")],
 ) -> None:
-    """Send the alert to yourself exactly as readers will see it (marked [TEST])."""
+    """Send the alert to yourself exactly as readers will see it (marked [TEST]): the
+    original, then each translation."""
     with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
         try:
             campaign = get_alert(alert_id, session=session)
         except AlertError as exc:
             raise fail(str(exc)) from None
         try:
-            result = alerts.send_test(
+            results = alerts.send_test(
                 campaign,
                 to,
                 actor=Actor.cli(),
@@ -232,9 +233,11 @@ def alert_test(
             )
         except (MailerError, OSError) as exc:
             raise fail(f"the test could not be sent: {exc}") from None
-    if result.verdict != "sent":
-        raise fail(f"the test was not accepted: {result.code} {result.reply}")
-    console.print(f"Test sent to {safe(to)}: {safe(result.reply)}")
+    for result in results:
+        if result.verdict != "sent":
+            raise fail(f"the test was not accepted: {result.code} {result.reply}")
+    versions = f"{len(results)} versions" if len(results) > 1 else "Test"
+    console.print(f"{versions} sent to {safe(to)}: {safe(results[-1].reply)}")
 
 
 def _read_secret(what: str, *, from_stdin: bool) -> str:

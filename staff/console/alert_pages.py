@@ -126,9 +126,12 @@ def preview(request: Request, admin: Admin, alert_id: int) -> Response:
 def send_test(
     request: Request, admin: Admin, alert_id: int, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
-    """Send the alert, marked [TEST], to the admin who asks (and nobody else)."""
+    """Send every version of the alert, marked [TEST], to the admin who asks (and nobody
+    else)."""
 
-    def test_it(campaign: Campaign, actor: Actor, session: Session) -> SendResult | Response:
+    def test_it(
+        campaign: Campaign, actor: Actor, session: Session
+    ) -> list[SendResult] | Response:
         try:
             return alerts.send_test(
                 campaign,
@@ -147,8 +150,9 @@ def send_test(
     result = act(request, admin, alert_id, csrf_token, "tested", test_it)
     if isinstance(result, Response):
         return result
-    if result.verdict != "sent":
-        error = f"The mail server did not accept the test: {result.code} {result.reply}"
+    refused = [each for each in result if each.verdict != "sent"]
+    if refused:
+        error = f"The mail server did not accept the test: {refused[0].code} {refused[0].reply}"
         return alert_page(request, admin, alert_id, error=error, status=502)
     return see_other(f"/admin/alerts/{alert_id}?done=tested")
 
