@@ -453,6 +453,7 @@ def alert_status(campaign: Campaign, *, session: Session) -> dict[str, Any]:
         "send_at": campaign.send_at,
         "version": version_of(campaign),
         "approved_by": approvers,
+        "translations": list(translations_of(campaign.id, session=session)),
         "counts": delivery_counts(campaign.id, session=session),
     }
 

@@ -51,6 +51,9 @@ class AlertOut(BaseModel):
     )
     approved_by: list[str] = Field(description="Admins who approved, in order.")
     approvals_needed: int = Field(description="Approvals that queue it (R2P_ALERT_APPROVERS).")
+    translations: list[str] = Field(
+        [], description="Languages with a translation (readers of others get the original)."
+    )
     counts: DeliveryCounts
 
     @classmethod
@@ -65,6 +68,7 @@ class AlertOut(BaseModel):
             version=status.get("version", ""),
             approved_by=status["approved_by"],
             approvals_needed=needed,
+            translations=status.get("translations", []),
             counts=DeliveryCounts(**status["counts"]),
         )
 
