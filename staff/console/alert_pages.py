@@ -52,7 +52,7 @@ DONE = {
     "cleared": "Changes saved. The earlier approvals were for other words: they are cleared, "
     "and the alert must be approved again.",
     "unchanged": "Nothing changed.",
-    "tested": "A test of every version is on its way to you.",
+    "tested": "A test is on its way to you. With translations, you get one per version.",
     "translated": "Translation saved.",
     "translated-cleared": "Translation saved. The earlier approvals were for other words: they "
     "are cleared, and the alert must be approved again.",
