@@ -21,6 +21,9 @@ from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -40,6 +43,21 @@ from subscribers.consent import ADMIN_CONFIRMED, Consent  # noqa: E402
 from subscribers.mails import queue_data_link, queue_manage_link  # noqa: E402
 from subscribers.signup import add_by_admin  # noqa: E402
 from tests.support.browser import chromium, chromium_missing  # noqa: E402
+
+
+def deliver(
+    settings: Settings, factory: sessionmaker[Session], engine: Engine
+) -> list[EmailMessage]:
+    """Run the delivery worker once into the Maildir; the messages it wrote."""
+    worker = DeliveryWorker(settings, factory, MaildirSender(settings.mail_dir))
+    asyncio.run(worker.run(once=True))
+    engine.dispose()
+    messages = []
+    for path in sorted((settings.mail_dir / "new").iterdir()):
+        message = email.message_from_bytes(path.read_bytes(), policy=default)
+        assert isinstance(message, EmailMessage)
+        messages.append(message)
+    return messages
 
 
 def send_subscription_mails(var: Path) -> dict[str, EmailMessage]:
@@ -71,13 +89,8 @@ def send_subscription_mails(var: Path) -> dict[str, EmailMessage]:
         )
         queue_manage_link(active, settings=settings, now=now, session=session)
         queue_data_link(active, settings=settings, now=now, session=session)
-    worker = DeliveryWorker(settings, factory, MaildirSender(settings.mail_dir))
-    asyncio.run(worker.run(once=True))
-    engine.dispose()
     mails = {}
-    for path in sorted((settings.mail_dir / "new").iterdir()):
-        message = email.message_from_bytes(path.read_bytes(), policy=default)
-        assert isinstance(message, EmailMessage)
+    for message in deliver(settings, factory, engine):
         subject = str(message["Subject"]).lower()
         kind = "confirm" if "confirm" in subject else "data" if "data" in subject else "manage"
         mails[kind] = message
@@ -123,15 +136,10 @@ def send_alert_mails(var: Path) -> dict[str, EmailMessage]:
         approve(
             campaign, by="amina.diallo@r2p.example", settings=settings, now=now, session=session
         )
-    worker = DeliveryWorker(settings, factory, MaildirSender(settings.mail_dir))
-    asyncio.run(worker.run(once=True))
-    engine.dispose()
-    mails = {}
-    for path in sorted((settings.mail_dir / "new").iterdir()):
-        message = email.message_from_bytes(path.read_bytes(), policy=default)
-        assert isinstance(message, EmailMessage)
-        mails["alert-ar" if "ar@" in str(message["To"]) else "alert-ru"] = message
-    return mails
+    return {
+        "alert-ar" if "ar@" in str(message["To"]) else "alert-ru": message
+        for message in deliver(settings, factory, engine)
+    }
 
 
 def main() -> int:
