@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from mailer import i18n
 from mailer.alerts import AlertError, content_of, get_alert
 from mailer.db import session_scope
 from mailer.models import Approval, AuditEntry, Campaign
@@ -64,6 +65,7 @@ class Event:
     what: str
     changes: list[FieldChange]
     note: str = ""
+    text_dir: str = ""  # a translation's words: their language's direction
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,8 @@ def _translation_event(entry: AuditEntry, shown: Shown) -> Event:
         what = f"Removed the {name} translation"
     else:
         what = f"{'Changed' if detail.get('before') else 'Added'} the {name} translation"
-    return Event(entry.at, entry.actor, what, changes(before, after, shown), note)
+    found = changes(before, after, shown)
+    return Event(entry.at, entry.actor, what, found, note, i18n.direction(language))
 
 
 @dataclass(frozen=True)

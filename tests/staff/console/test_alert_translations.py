@@ -58,7 +58,9 @@ def test_a_translation_is_written_previewed_and_shown_to_approvers(site: Site, d
         assert "المدنيون محاصرون." in text and "على المجلس أن يتحرك." in text
         assert "2 readers" in text  # the Arabic readers
         assert "No translation: these readers get the original" in text  # Russian
-    assert "Added the Arabic translation" in amina.get(f"{page}/review").text
+    history = amina.get(f"{page}/review").text
+    assert "Added the Arabic translation" in history
+    assert '<dd dir="rtl"><ul class="diff"' in history  # its lines read right to left
 
 
 def test_a_refused_translation_keeps_what_was_typed(site: Site) -> None:
