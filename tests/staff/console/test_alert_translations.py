@@ -44,6 +44,9 @@ def test_a_translation_is_written_previewed_and_shown_to_approvers(site: Site, d
         assert (entry.actor, entry.detail["via"], entry.detail["language"]) == (AMINA, "web", "ar")
         assert entry.detail["approvals_cleared"] == [AMINA]
 
+    edit_form = amina.get(f"{page}/edit").text
+    assert "This alert has translations (Arabic)" in edit_form
+
     preview = amina.get(f"{page}/preview?lang=ar").text
     assert '<html lang="ar" dir="rtl"' in preview and "خطر وشيك في الفاشر" in preview
     russian = amina.get(f"{page}/preview?lang=ru").text
