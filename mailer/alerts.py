@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from mailer.alert_versions import ORIGINAL, translations_of
 from mailer.audience import matching_readers
 from mailer.config import Settings
-from mailer.content import render_campaign
+from mailer.content import render_contents
 from mailer.db import get_by_id
 from mailer.email.compose import test_copy
 from mailer.errors import MailerError
@@ -177,13 +178,16 @@ def content_of(campaign: Campaign) -> dict[str, Any]:
 
 
 def version_of(campaign: Campaign) -> str:
-    """A short fingerprint of the content, send time and expiry: the confirmation step
-    sends it back, so an approval is refused when the alert changed after the page was
-    read."""
+    """A short fingerprint of the content (translations too), send time and expiry: the
+    confirmation step sends it back, so an approval is refused when the alert changed
+    after the page was read."""
+    session = object_session(campaign)
+    translations = translations_of(campaign.id, session=session) if session is not None else {}
     state = {
         **content_of(campaign),
         "send_at": _iso(campaign.send_at),
         "expires_at": _iso(campaign.expires_at),
+        "translations": {code: t.as_dict() for code, t in translations.items()},
     }
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -274,14 +278,7 @@ def edit_alert(
             "audience": new["audience"],
             "topics": new["topics"],
         }
-        cleared = list(
-            session.scalars(
-                select(Approval.admin_email)
-                .where(Approval.campaign_id == campaign.id)
-                .order_by(Approval.at, Approval.id)
-            )
-        )
-        session.execute(delete(Approval).where(Approval.campaign_id == campaign.id))
+        cleared = clear_approvals(campaign, session=session)
     if "send_at" in changed:
         campaign.send_at = schedule.at if schedule is not None else None
     session.flush()
@@ -290,6 +287,19 @@ def edit_alert(
         after={name: new[name] for name in changed},
         approvals_cleared=cleared,
     )
+
+
+def clear_approvals(campaign: Campaign, *, session: Session) -> list[str]:
+    """Drop every approval of the alert (its words changed); returns who had approved."""
+    cleared = list(
+        session.scalars(
+            select(Approval.admin_email)
+            .where(Approval.campaign_id == campaign.id)
+            .order_by(Approval.at, Approval.id)
+        )
+    )
+    session.execute(delete(Approval).where(Approval.campaign_id == campaign.id))
+    return cleared
 
 
 def get_alert(campaign_id: int, *, session: Session) -> Campaign:
@@ -443,6 +453,7 @@ def alert_status(campaign: Campaign, *, session: Session) -> dict[str, Any]:
         "send_at": campaign.send_at,
         "version": version_of(campaign),
         "approved_by": approvers,
+        "translations": list(translations_of(campaign.id, session=session)),
         "counts": delivery_counts(campaign.id, session=session),
     }
 
@@ -469,7 +480,11 @@ def suggestions(*, now: datetime, session: Session, days: int = 7, limit: int = 
     return found[:limit]
 
 
-def test_message(campaign: Campaign, to: str, *, settings: Settings, session: Session) -> bytes:
-    """The alert exactly as readers will get it, addressed to ``to``, marked as a test."""
-    rendered = render_campaign(campaign, "en", settings=settings, session=session)
-    return test_copy(rendered, to, settings=settings)
+def test_messages(
+    campaign: Campaign, to: str, *, settings: Settings, session: Session
+) -> list[bytes]:
+    """Every version of the alert (the original, then each translation) exactly as
+    readers will get it, addressed to ``to``, marked as a test."""
+    languages = [ORIGINAL, *translations_of(campaign.id, session=session)]
+    rendered = render_contents(campaign, languages, settings=settings, session=session)
+    return [test_copy(rendered[code], to, settings=settings) for code in languages]

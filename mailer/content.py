@@ -2,8 +2,10 @@
 and HTML, once per content key.
 
 Digests render the items stored for each content (``campaign_contents``), all contents a
-worker needs loaded in two queries; every other campaign renders its template with the
-context stored on the campaign.
+worker needs loaded in two queries; an alert renders once per language (its content key:
+the translation staff wrote, else the original with a line saying so,
+``mailer.alert_versions``); every other campaign renders its template with the context
+stored on the campaign.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.alert_versions import translations_of, version_context
 from mailer.config import Settings
 from mailer.digest import digest_rendering, legacy_segment_topics
 from mailer.digest_content import ContentPlanner, load_entries, week_stories
@@ -45,6 +48,15 @@ def render_contents(
     """Each content key's email (reader slots left open); a key the campaign does not
     have is missing from the answer."""
     wanted = set(keys)
+    if campaign.kind == "alert":
+        translations = translations_of(campaign.id, session=session)
+        site = site_context(settings)
+        return {
+            key: render_email(
+                campaign.template, {**site, **version_context(campaign, key, translations)}
+            )
+            for key in wanted
+        }
     if campaign.kind != "digest":
         rendered = render_email(
             campaign.template,

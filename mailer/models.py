@@ -401,6 +401,23 @@ class Approval(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AlertTranslation(Base):
+    """An alert's words in one more language, written by staff: its readers in that
+    language get these instead of the original (the button's label too, when given)."""
+
+    __tablename__ = "alert_translations"
+    __table_args__ = (UniqueConstraint("campaign_id", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    link_text: Mapped[str] = mapped_column(String(100), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(320), default="")
+
+
 class AuditEntry(Base):
     """Every admin action: who, what, on what, when, from where."""
 

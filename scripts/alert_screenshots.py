@@ -1,12 +1,14 @@
 """Screenshots of the alert pages of the staff console at phone (375 px) and desktop
 (1280 px) widths: the compose form with its send time, an alert awaiting the second
-approval, the edit form, the review screen, the confirmation step, a scheduled alert, and
-the page a test email's link opens.
+approval with its translations (French, and Arabic typed right to left; the forms open),
+its Arabic preview, the edit form, the review screen, the confirmation step (every
+version), a scheduled alert, and the page a test email's link opens.
 
     .venv/bin/python scripts/alert_screenshots.py [--out screenshots/alerts]
 
 Serves the real app on a throw-away SQLite database under the two-person rule, with
-2,431 alert readers, and photographs each page with Debian's Chromium.
+2,431 alert readers (some reading French, Arabic or Russian), and photographs each page
+with Debian's Chromium.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mailer.admins import add_admin  # noqa: E402
+from mailer.alert_versions import Translation  # noqa: E402
 from mailer.alerts import Draft, Schedule  # noqa: E402
 from mailer.config import Settings  # noqa: E402
 from mailer.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
@@ -51,6 +54,21 @@ BODY = (
     "city.\n\nThe Special Adviser on the Prevention of Genocide warns of an imminent risk of "
     "atrocity crimes.\n\nThe Security Council must act now."
 )
+FRENCH = Translation(
+    "fr",
+    "Risque imminent d'atrocités de masse à El Fasher",
+    "Les civils d'El Fasher sont pris au piège alors que les combats se rapprochent des "
+    "dernières routes de sortie de la ville.\n\nLe Conseil de sécurité doit agir maintenant.",
+    link_text="Lire l'analyse",
+)
+ARABIC = Translation(
+    "ar",
+    "خطر وشيك لارتكاب فظائع جماعية في الفاشر",
+    "المدنيون في الفاشر محاصرون مع اقتراب القتال من آخر الطرق المؤدية إلى خارج المدينة.\n\n"
+    "يحذر المستشار الخاص المعني بمنع الإبادة الجماعية من خطر وشيك لارتكاب جرائم فظيعة.\n\n"
+    "على مجلس الأمن أن يتحرك الآن.",
+)
+LANGUAGES = ("en", "en", "en", "fr", "ar", "ru", "es", "zh")
 
 
 def seed(settings: Settings) -> dict[str, str]:
@@ -63,7 +81,12 @@ def seed(settings: Settings) -> dict[str, str]:
         for email in (AMINA, BRUNO):
             add_admin(email, PASSWORD, session=session)
         session.add_all(
-            Subscriber(email=f"reader{n}@example.org", status="active") for n in range(2431)
+            Subscriber(
+                email=f"reader{n}@example.org",
+                status="active",
+                language=LANGUAGES[n % len(LANGUAGES)],
+            )
+            for n in range(2431)
         )
         session.flush()
 
@@ -92,6 +115,10 @@ def seed(settings: Settings) -> dict[str, str]:
             now=now - timedelta(minutes=30),
             session=session,
         )
+        for translation in (FRENCH, ARABIC):
+            alerts.translate(
+                waiting, translation, actor=amina, now=now - timedelta(minutes=28), session=session
+            )
         alerts.approve_alert(
             waiting,
             actor=amina,
@@ -123,6 +150,7 @@ def seed(settings: Settings) -> dict[str, str]:
         alerts.approve_alert(scheduled, actor=bruno, settings=settings, now=now, session=session)
         paths = {
             "alert": f"/admin/alerts/{waiting.id}",
+            "preview-ar": f"/admin/alerts/{waiting.id}/preview?lang=ar",
             "review": f"/admin/alerts/{waiting.id}/review",
             "confirm": f"/admin/alerts/{waiting.id}/approve",
             "edit": f"/admin/alerts/{waiting.id}/edit",
@@ -148,6 +176,9 @@ def photograph(browser: Browser, base_url: str, paths: dict[str, str], out: Path
         page.get_by_role("heading", name="Dashboard").wait_for()
         for name, path in paths.items():
             page.goto(path)
+            page.evaluate(
+                "document.querySelectorAll('details.translation').forEach(d => d.open = true)"
+            )
             if page.locator("iframe.email-frame").count():
                 page.frame_locator("iframe.email-frame").locator("h1").wait_for()
             # A viewport as tall as the page: Chromium's full-page capture leaves frames

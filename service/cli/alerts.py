@@ -1,6 +1,6 @@
-"""``r2p-mailer alert ...``: compose, edit, schedule, test, approve and cancel urgent
-alerts from the command line (the same actions as the staff console, audited the same
-way)."""
+"""``r2p-mailer alert ...``: compose, edit, translate, schedule, test, approve and cancel
+urgent alerts, and show every version, from the command line (the same actions as the
+staff console, audited the same way)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from mailer.alert_versions import TRANSLATABLE, Translation, translations_of
 from mailer.alerts import (
     AlertError,
     Draft,
@@ -31,7 +32,9 @@ from service.cli.context import MailerTyper, cli_context, console, fail
 from staff.actions import accounts, alerts
 from staff.actions.actor import Actor
 
-alert_app = MailerTyper(help="Compose, edit, schedule, test, approve and cancel urgent alerts.")
+alert_app = MailerTyper(
+    help="Compose, edit, translate, schedule, test, approve and cancel urgent alerts."
+)
 SEND_AT_HELP = (
     "Send at this time, e.g. 2026-12-08T18:00 (in R2P_CONSOLE_TIMEZONE unless it has an "
     "offset such as +01:00 or Z); approved earlier, it waits until then."
@@ -176,6 +179,81 @@ def alert_edit(
     console.print(safe(_said(result, alert_id)), highlight=False)
 
 
+@alert_app.command("translate")
+def alert_translate(
+    alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
+    language: Annotated[
+        str, typer.Option(metavar="LANG", help=f"One of {', '.join(TRANSLATABLE)}.")
+    ],
+    subject: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="The subject in that language.")
+    ] = None,
+    body_file: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="The body in that language (UTF-8 plain text)."),
+    ] = None,
+    link_text: Annotated[
+        str,
+        typer.Option(metavar="TEXT", help="The button's label (default: 'Read more' translated)."),
+    ] = "",
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Remove the translation: they get the original.")
+    ] = False,
+) -> None:
+    """Add, replace (--subject and --body-file) or remove (--remove) a draft alert's
+    translation: readers in that language get it instead of the original. Clears the
+    approvals given so far (audited as alert.translate or alert.translation.remove)."""
+    if remove == (subject is not None or body_file is not None):
+        raise fail("give --subject and --body-file, or --remove", code=2)
+    if not remove and (subject is None or body_file is None):
+        raise fail("a translation needs both --subject and --body-file", code=2)
+    body = _read_body(body_file) if body_file is not None else ""
+    with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
+        try:
+            campaign = get_alert(alert_id, session=session)
+            now, actor = datetime.now(UTC), Actor.cli()
+            if remove:
+                change = alerts.untranslate(
+                    campaign, language, actor=actor, now=now, session=session
+                )
+            else:
+                draft = Translation(language, subject or "", body, link_text)
+                change = alerts.translate(campaign, draft, actor=actor, now=now, session=session)
+        except MailerError as exc:
+            raise fail(str(exc)) from None
+    if not change.changed:
+        said = f"Alert {alert_id}: nothing changed."
+    elif change.after is None:
+        said = f"Alert {alert_id}: the {change.language} translation removed."
+    else:
+        said = f"Alert {alert_id}: the {change.language} translation saved."
+    if change.approvals_cleared:
+        said += f" Approvals cleared: {', '.join(change.approvals_cleared)}; approve it again."
+    console.print(safe(said), highlight=False)
+
+
+@alert_app.command("show")
+def alert_show(
+    alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
+) -> None:
+    """Every version of an alert as readers will get it: the original (en), then each
+    translation, with its subject, link label and body."""
+    with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
+        try:
+            campaign = get_alert(alert_id, session=session)
+        except AlertError as exc:
+            raise fail(str(exc)) from None
+        content = content_of(campaign)
+        versions = {"en": Translation("en", content["subject"], content["body"])}
+        versions.update(translations_of(campaign.id, session=session))
+    link = content["link"] or "(none)"
+    lines = [f"Alert {alert_id}, link {link}; {len(versions)} version(s)."]
+    for code, version in versions.items():
+        label = f", link text: {version.link_text}" if version.link_text else ""
+        lines += ["", f"[{code}] {version.subject}{label}", "", version.body]
+    console.print(safe("\n".join(lines), lines=True), highlight=False)
+
+
 @alert_app.command("schedule")
 def alert_schedule(
     alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
@@ -215,14 +293,15 @@ def alert_test(
     alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
     to: Annotated[str, typer.Option(metavar="ADDRESS", help="Where to send the test.")],
 ) -> None:
-    """Send the alert to yourself exactly as readers will see it (marked [TEST])."""
+    """Send the alert to yourself exactly as readers will see it (marked [TEST]): the
+    original, then each translation."""
     with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
         try:
             campaign = get_alert(alert_id, session=session)
         except AlertError as exc:
             raise fail(str(exc)) from None
         try:
-            result = alerts.send_test(
+            results = alerts.send_test(
                 campaign,
                 to,
                 actor=Actor.cli(),
@@ -232,9 +311,11 @@ def alert_test(
             )
         except (MailerError, OSError) as exc:
             raise fail(f"the test could not be sent: {exc}") from None
-    if result.verdict != "sent":
-        raise fail(f"the test was not accepted: {result.code} {result.reply}")
-    console.print(f"Test sent to {safe(to)}: {safe(result.reply)}")
+    for result in results:
+        if result.verdict != "sent":
+            raise fail(f"the test was not accepted: {result.code} {result.reply}")
+    versions = f"{len(results)} versions" if len(results) > 1 else "Test"
+    console.print(f"{versions} sent to {safe(to)}: {safe(results[-1].reply)}")
 
 
 def _read_secret(what: str, *, from_stdin: bool) -> str:
@@ -350,7 +431,8 @@ def alert_cancel(
 def alert_status_command(
     alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's id.")],
 ) -> None:
-    """Where an alert stands: status, approvals, and queued/sent/failed/cancelled counts."""
+    """Where an alert stands: status, approvals, its versions (languages), and
+    queued/sent/failed/cancelled counts."""
     with cli_context() as (_settings, _engine, factory), session_scope(factory) as session:
         try:
             status = alert_status(get_alert(alert_id, session=session), session=session)
@@ -360,8 +442,10 @@ def alert_status_command(
     approvers = ", ".join(status["approved_by"]) or "nobody"
     send_at = status["send_at"]
     when = f"; send time {send_at:%Y-%m-%d %H:%M} UTC" if send_at is not None else ""
+    languages = ", ".join(["en (original)", *status["translations"]])
     console.print(
         f"{safe(status['key'])}: {safe(status['status'])}; approved by {safe(approvers)}{when}"
+        f"\nversions: {languages} (alert show {alert_id})"
         f"\n{counts['queued']} queued, {counts['sending']} sending, {counts['sent']} sent, "
         f"{counts['failed']} failed, {counts['cancelled']} cancelled",
         highlight=False,

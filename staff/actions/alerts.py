@@ -1,7 +1,8 @@
 """Urgent alerts as staff act on them: create a draft, edit it or set its send time,
-send oneself a test, approve, cancel. The console, the API and the CLI call these, so
-every front end applies the same checks (topics, expiry, send time) and writes the same
-audit entry (alert.create, alert.edit, alert.test, alert.approve, alert.cancel).
+add, replace or remove a translation, send oneself a test, approve, cancel. The console,
+the API and the CLI call these, so every front end applies the same checks (topics,
+expiry, send time) and writes the same audit entry (alert.create, alert.edit,
+alert.translate, alert.translation.remove, alert.test, alert.approve, alert.cancel).
 
 Like data functions they take the session and never commit; the caller commits, then
 wakes the delivery worker (after the commit, or it would find nothing to send).
@@ -14,6 +15,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from mailer.alert_translations import TranslationChange, remove_translation, set_translation
+from mailer.alert_versions import Translation
 from mailer.alerts import (
     AlertError,
     ApprovalResult,
@@ -25,7 +28,7 @@ from mailer.alerts import (
     create_alert,
     draft_from_item,
     edit_alert,
-    test_message,
+    test_messages,
 )
 from mailer.config import MAX_ALERT_LIFETIME, Settings
 from mailer.models import Campaign
@@ -144,6 +147,59 @@ def edit(
     return result
 
 
+def translate(
+    campaign: Campaign,
+    draft: Translation,
+    *,
+    actor: Actor,
+    now: datetime,
+    session: Session,
+) -> TranslationChange:
+    """Add or replace the draft alert's words in ``draft.language``; its readers in that
+    language get them instead of the original. Clears the approvals given so far, like
+    an edit of the words. Audited as alert.translate with the language's words before and
+    after; a change that changes nothing is not audited. Raises TranslationError (a bad
+    field or language) or CampaignStateError (no longer a draft, expired)."""
+    actor.require(Permission.COMPOSE, session=session)
+    change = set_translation(campaign, draft, by=actor.email, now=now, session=session)
+    _record(campaign, change, "alert.translate", actor=actor, now=now, session=session)
+    return change
+
+
+def untranslate(
+    campaign: Campaign, language: str, *, actor: Actor, now: datetime, session: Session
+) -> TranslationChange:
+    """Remove the draft alert's words in ``language`` (its readers get the original
+    again). Clears the approvals given so far; audited as alert.translation.remove with
+    the words removed. Removing a translation that does not exist changes nothing."""
+    actor.require(Permission.COMPOSE, session=session)
+    change = remove_translation(campaign, language, now=now, session=session)
+    _record(campaign, change, "alert.translation.remove", actor=actor, now=now, session=session)
+    return change
+
+
+def _record(
+    campaign: Campaign,
+    change: TranslationChange,
+    action: str,
+    *,
+    actor: Actor,
+    now: datetime,
+    session: Session,
+) -> None:
+    if change.changed:
+        actor.record(
+            action,
+            target=campaign.key,
+            now=now,
+            session=session,
+            language=change.language,
+            before=change.before,
+            after=change.after,
+            approvals_cleared=change.approvals_cleared,
+        )
+
+
 def send_test(
     campaign: Campaign,
     to: str,
@@ -152,23 +208,26 @@ def send_test(
     settings: Settings,
     now: datetime,
     session: Session,
-) -> SendResult:
-    """Send the alert, marked [TEST], to ``to`` through the configured transport (SMTP or
-    Maildir) and audit it with the server's verdict. Runs its own event loop: call it
-    from a thread that has none (a CLI command, a synchronous route). A transport that
-    cannot be used at all raises (MailerError, OSError) and nothing is audited."""
+) -> list[SendResult]:
+    """Send every version of the alert (the original, then each translation), marked
+    [TEST], to ``to`` through the configured transport (SMTP or Maildir) and audit it
+    with the server's verdicts. Runs its own event loop: call it from a thread that has
+    none (a CLI command, a synchronous route). A transport that cannot be used at all
+    raises (MailerError, OSError) and nothing is audited."""
     actor.require(Permission.COMPOSE, session=session)
-    message = test_message(campaign, to, settings=settings, session=session)
-    [result] = asyncio.run(send_now(settings, [(to, message)]))
+    messages = test_messages(campaign, to, settings=settings, session=session)
+    results = asyncio.run(send_now(settings, [(to, message) for message in messages]))
+    verdicts = [result.verdict for result in results]
     actor.record(
         "alert.test",
         target=campaign.key,
         now=now,
         session=session,
         to=to,
-        verdict=result.verdict,
+        verdict="sent" if set(verdicts) == {"sent"} else next(v for v in verdicts if v != "sent"),
+        versions=len(messages),
     )
-    return result
+    return results
 
 
 def approve_alert(

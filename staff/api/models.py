@@ -51,6 +51,9 @@ class AlertOut(BaseModel):
     )
     approved_by: list[str] = Field(description="Admins who approved, in order.")
     approvals_needed: int = Field(description="Approvals that queue it (R2P_ALERT_APPROVERS).")
+    translations: list[str] = Field(
+        [], description="Languages with a translation (readers of others get the original)."
+    )
     counts: DeliveryCounts
 
     @classmethod
@@ -65,6 +68,7 @@ class AlertOut(BaseModel):
             version=status.get("version", ""),
             approved_by=status["approved_by"],
             approvals_needed=needed,
+            translations=status.get("translations", []),
             counts=DeliveryCounts(**status["counts"]),
         )
 
@@ -166,3 +170,23 @@ class HealthOut(BaseModel):
     scheduler: SchedulerOut
     queue_depth: int = Field(description="Deliveries queued or in flight.")
     feeds: FeedsOut
+
+
+class TranslationIn(BaseModel):
+    """An alert's words in one language (replacing any written before)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: Text = Field(description="One line, at most 200 characters.")
+    body: Text = Field(description="Plain text; a blank line separates paragraphs.")
+    link_text: Text = Field(
+        "", description="The button's label; '' for 'Read more' in that language."
+    )
+
+
+class TranslationOut(BaseModel):
+    language: str = Field(description="ar, es, fr, ru or zh.")
+    before: dict[str, str] | None = Field(description="The words as they were (null: none).")
+    after: dict[str, str] | None = Field(description="The words as they are now (null: none).")
+    approvals_cleared: list[str] = Field(description="Approvals the change cleared.")
+    alert: AlertOut

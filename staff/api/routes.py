@@ -1,4 +1,5 @@
-"""The JSON admin API: alerts (create, edit, status, approve, cancel), suggestions, health.
+"""The JSON admin API: alerts (create, edit, status, approve, cancel; their translations in
+``staff.api.translations``), suggestions, health.
 
 Each action does what its console button and CLI command do, audited under the same name
 (``staff.actions``).
@@ -32,6 +33,7 @@ from mailer.outbox.campaigns import CampaignStateError
 from mailer.web.pages import factory_of, settings_of, wake_worker
 from staff.actions import alerts
 from staff.actions.actor import Actor
+from staff.api import translations
 from staff.api.auth import api_admin, api_error, no_store
 from staff.api.models import (
     AlertEdit,
@@ -66,6 +68,7 @@ INVALID: dict[int | str, dict[str, Any]] = {
 router = APIRouter(
     prefix="/api", tags=["admin API"], dependencies=[Depends(no_store)], responses=UNAUTHORISED
 )
+router.include_router(translations.router)
 
 
 def _actor(request: Request, admin: AdminIdentity) -> Actor:

@@ -10,7 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from mailer.alert_versions import translations_of
 from mailer.alerts import AlertError, Schedule, editable, get_alert
 from mailer.db import session_scope
 from mailer.models import Approval, Campaign
@@ -20,6 +22,7 @@ from staff.actions import alerts
 from staff.actions.actor import Actor
 from staff.console.alert_form import AlertForm
 from staff.console.alert_pages import alert_page, no_alert, see_alert
+from staff.console.alert_view import ENGLISH_NAMES
 from staff.console.auth import admin_csrf_ok, require_admin
 from staff.console.session import AdminIdentity
 from staff.console.views import EXPIRED_FORM, client_ip, page
@@ -33,7 +36,7 @@ def _edit_page(
     admin: AdminIdentity,
     campaign: Campaign,
     form: AlertForm,
-    approved_by: list[str],
+    session: Session,
     *,
     error: str = "",
     status: int = 200,
@@ -44,7 +47,10 @@ def _edit_page(
         "subject": campaign.subject,
         "expires_at": campaign.expires_at,
         "form": form,
-        "approved_by": approved_by,
+        "approved_by": _approvers(campaign, session),
+        "translated": [
+            ENGLISH_NAMES[code] for code in translations_of(campaign.id, session=session)
+        ],
         "zone": settings.console_timezone,
         "errors": {"form": error} if error else {},
     }
@@ -53,7 +59,7 @@ def _edit_page(
     )
 
 
-def _approvers(campaign: Campaign, session: Any) -> list[str]:
+def _approvers(campaign: Campaign, session: Session) -> list[str]:
     return list(
         session.scalars(
             select(Approval.admin_email)
@@ -76,7 +82,7 @@ def edit_form(request: Request, admin: Admin, alert_id: int) -> Response:
         except CampaignStateError as exc:
             return alert_page(request, admin, alert_id, error=f"Not editable: {exc}.", status=409)
         form = AlertForm.of_alert(campaign, settings.console_timezone)
-        return _edit_page(request, admin, campaign, form, _approvers(campaign, session))
+        return _edit_page(request, admin, campaign, form, session)
 
 
 @router.post("/admin/alerts/{alert_id}/edit")
@@ -109,9 +115,8 @@ def save_edit(
             send_at=send_at,
         )
         if not admin_csrf_ok(request, csrf_token):
-            approvers = _approvers(campaign, session)
             return _edit_page(
-                request, admin, campaign, form, approvers, error=EXPIRED_FORM, status=400
+                request, admin, campaign, form, session, error=EXPIRED_FORM, status=400
             )
         try:
             result = alerts.edit(
@@ -125,9 +130,8 @@ def save_edit(
             )
         except (AlertError, CampaignStateError) as exc:
             session.rollback()
-            approvers = _approvers(campaign, session)
             error = f"Not saved: {exc}."
-            return _edit_page(request, admin, campaign, form, approvers, error=error, status=400)
+            return _edit_page(request, admin, campaign, form, session, error=error, status=400)
     if not result.changed:
         return see_alert(alert_id, "unchanged")
     return see_alert(alert_id, "cleared" if result.approvals_cleared else "edited")

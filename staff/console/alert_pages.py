@@ -1,7 +1,8 @@
-"""One alert: its page (preview, approvals, send time, expiry, live progress), the
-preview frame, and the buttons: send a test to yourself, cancel. Editing
-(``alert_edit``), the review screen (``alert_review``) and approving through the
-confirmation step (``alert_confirm``) use this module's page and ``act``."""
+"""One alert: its page (preview, versions, approvals, send time, expiry, live progress),
+the preview frame (one per language), and the buttons: send a test to yourself, cancel.
+Editing (``alert_edit``), translating (``alert_translations``), the review screen
+(``alert_review``) and approving through the confirmation step (``alert_confirm``) use
+this module's page and ``act``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from mailer import i18n
+from mailer.alert_versions import ORIGINAL, Translation
 from mailer.alerts import AlertError, get_alert
 from mailer.content import render_campaign
 from mailer.db import session_scope
@@ -49,7 +52,13 @@ DONE = {
     "cleared": "Changes saved. The earlier approvals were for other words: they are cleared, "
     "and the alert must be approved again.",
     "unchanged": "Nothing changed.",
-    "tested": "A test is on its way to you.",
+    "tested": "A test is on its way to you. With translations, you get one per version.",
+    "translated": "Translation saved.",
+    "translated-cleared": "Translation saved. The earlier approvals were for other words: they "
+    "are cleared, and the alert must be approved again.",
+    "untranslated": "Translation removed: its readers get the original.",
+    "untranslated-cleared": "Translation removed: its readers get the original. The earlier "
+    "approvals are cleared, and the alert must be approved again.",
     "approved": "Approved: the alert is going out now.",
     "scheduled": "Approved: the alert goes out at its send time.",
     "recorded": "Your approval is recorded.",
@@ -57,10 +66,14 @@ DONE = {
 }
 
 
-def preview_of(request: Request, campaign: Campaign, address: str) -> RenderedEmail:
+def preview_of(
+    request: Request, campaign: Campaign, address: str, language: str = ORIGINAL
+) -> RenderedEmail:
+    """The alert as readers of ``language`` get it (their links stand in)."""
     settings = settings_of(request)
+    code = i18n.supported(language) or ORIGINAL
     with session_scope(factory_of(request)) as session:
-        rendered = render_campaign(campaign, "en", settings=settings, session=session)
+        rendered = render_campaign(campaign, code, settings=settings, session=session)
     return rendered.with_slots(preview_values(settings, address))
 
 
@@ -81,7 +94,10 @@ def alert_page(
     notice: str = "",
     error: str = "",
     status: int = 200,
+    typed: Translation | None = None,
 ) -> Response:
+    """The alert's page; with ``typed``, that language's translation form shows what was
+    typed (refused) instead of what is stored."""
     settings = settings_of(request)
     now = datetime.now(UTC)
     with session_scope(factory_of(request)) as session:
@@ -102,6 +118,7 @@ def alert_page(
         "notice": notice,
         "errors": {"form": error} if error else {},
         "refresh": REFRESH_SECONDS if view.row.live else 0,
+        "typed": typed,
     }
     return page(request, "alert.html", context, admin=admin, section="campaigns", status=status)
 
@@ -112,23 +129,25 @@ def show(request: Request, admin: Admin, alert_id: int, done: str = "") -> Respo
 
 
 @router.get("/admin/alerts/{alert_id}/preview")
-def preview(request: Request, admin: Admin, alert_id: int) -> Response:
-    """The alert's HTML exactly as a reader gets it (their links stand in), for the frame."""
+def preview(request: Request, admin: Admin, alert_id: int, lang: str = ORIGINAL) -> Response:
+    """The alert's HTML exactly as a reader of ``lang`` gets it (their links stand in),
+    for the frame."""
     with session_scope(factory_of(request)) as session:
         try:
             campaign = get_alert(alert_id, session=session)
         except AlertError:
             return no_alert(request, admin, alert_id)
-    return email_html(preview_of(request, campaign, admin.email).html)
+    return email_html(preview_of(request, campaign, admin.email, lang).html)
 
 
 @router.post("/admin/alerts/{alert_id}/test")
 def send_test(
     request: Request, admin: Admin, alert_id: int, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
-    """Send the alert, marked [TEST], to the admin who asks (and nobody else)."""
+    """Send every version of the alert, marked [TEST], to the admin who asks (and nobody
+    else)."""
 
-    def test_it(campaign: Campaign, actor: Actor, session: Session) -> SendResult | Response:
+    def test_it(campaign: Campaign, actor: Actor, session: Session) -> list[SendResult] | Response:
         try:
             return alerts.send_test(
                 campaign,
@@ -147,8 +166,9 @@ def send_test(
     result = act(request, admin, alert_id, csrf_token, "tested", test_it)
     if isinstance(result, Response):
         return result
-    if result.verdict != "sent":
-        error = f"The mail server did not accept the test: {result.code} {result.reply}"
+    refused = [each for each in result if each.verdict != "sent"]
+    if refused:
+        error = f"The mail server did not accept the test: {refused[0].code} {refused[0].reply}"
         return alert_page(request, admin, alert_id, error=error, status=502)
     return see_other(f"/admin/alerts/{alert_id}?done=tested")
 

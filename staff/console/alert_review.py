@@ -17,13 +17,14 @@ from fastapi.responses import Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from mailer import i18n
 from mailer.alerts import AlertError, content_of, get_alert
 from mailer.db import session_scope
 from mailer.models import Approval, AuditEntry, Campaign
 from mailer.web.pages import factory_of, settings_of
 from staff.console.alert_form import local_time
 from staff.console.alert_pages import no_alert, preview_of
-from staff.console.alert_view import alert_view_for
+from staff.console.alert_view import ENGLISH_NAMES, alert_view_for
 from staff.console.auth import require_admin
 from staff.console.session import AdminIdentity
 from staff.console.views import page
@@ -64,6 +65,7 @@ class Event:
     what: str
     changes: list[FieldChange]
     note: str = ""
+    text_dir: str = ""  # a translation's words: their language's direction
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ def _event(entry: AuditEntry, shown: Shown) -> Event:
         note = f"Cleared the approval of {', '.join(cleared)}." if cleared else ""
         found = changes(dict(detail.get("before", {})), dict(detail.get("after", {})), shown)
         return Event(entry.at, entry.actor, "Edited", found, note)
+    if action in ("alert.translate", "alert.translation.remove"):
+        return _translation_event(entry, shown)
     if action == "alert.test":
         verdict = str(detail.get("verdict", ""))
         return Event(
@@ -179,6 +183,24 @@ def _event(entry: AuditEntry, shown: Shown) -> Event:
             entry.at, entry.actor, f"Sent at its send time: {detail.get('queued', 0)} queued", []
         )
     return Event(entry.at, entry.actor, action, [])
+
+
+def _translation_event(entry: AuditEntry, shown: Shown) -> Event:
+    """A translation added, replaced or removed: its words before and after."""
+    detail = entry.detail or {}
+    language = str(detail.get("language", ""))
+    name = ENGLISH_NAMES.get(language, language)
+    empty = {"subject": "", "body": ""}  # added or removed: every line is a change
+    before = {**empty, **(detail.get("before") or {})}
+    after = {**empty, **(detail.get("after") or {})}
+    cleared = [str(a) for a in detail.get("approvals_cleared", [])]
+    note = f"Cleared the approval of {', '.join(cleared)}." if cleared else ""
+    if entry.action == "alert.translation.remove":
+        what = f"Removed the {name} translation"
+    else:
+        what = f"{'Changed' if detail.get('before') else 'Added'} the {name} translation"
+    found = changes(before, after, shown)
+    return Event(entry.at, entry.actor, what, found, note, i18n.direction(language))
 
 
 @dataclass(frozen=True)

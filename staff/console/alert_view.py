@@ -1,21 +1,50 @@
-"""An alert as the console shows it: its words, audience, approvals under the two-person
-rule, send time, expiry and delivery progress, and what the admin looking at it may do
-next."""
+"""An alert as the console shows it: its words, its versions (translations, and how many
+readers each language has), audience, approvals under the two-person rule, send time,
+expiry and delivery progress, and what the admin looking at it may do next."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailer.alerts import alert_status, audience_size, version_of
+from mailer import i18n
+from mailer.alert_versions import ORIGINAL, TRANSLATABLE, Translation, translations_of
+from mailer.alerts import alert_readers, alert_status, version_of
 from mailer.config import Settings
 from mailer.models import Campaign
 from mailer.outbox.status import CampaignStatus
 from staff.console.alert_form import local_time
 from staff.console.overview import OPEN, CampaignRow, row_of
 from subscribers.choices import Vocabulary, vocabulary
+
+
+@dataclass(frozen=True)
+class Version:
+    """One language's version as staff see it: its own words, or None (its readers get
+    the original with a line saying so), and how many readers it would reach now."""
+
+    language: str
+    name: str  # the language named in English, then in itself
+    translation: Translation | None
+    readers: int
+
+    @property
+    def direction(self) -> str:
+        return i18n.direction(self.language)
+
+
+# Staff read the console in English: each language named in English, then in itself.
+ENGLISH_NAMES = {
+    "ar": "Arabic",
+    "zh": "Chinese",
+    "en": "English",
+    "fr": "French",
+    "ru": "Russian",
+    "es": "Spanish",
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +65,31 @@ class AlertView:
     send_at_text: str  # in R2P_CONSOLE_TIMEZONE, with UTC beside it
     version: str  # what the confirmation step confirms (``mailer.alerts.version_of``)
     now: datetime
+    translations: dict[str, Translation] = field(default_factory=dict)
+    readers_by_language: dict[str, int] = field(default_factory=dict)
+
+    has_link: bool = False
+
+    @property
+    def versions(self) -> list[Version]:
+        """Every language but the original's, in the switcher's order."""
+        return [
+            Version(
+                code,
+                f"{ENGLISH_NAMES[code]} ({i18n.LANGUAGE_NAMES[code]})",
+                self.translations.get(code),
+                self.readers_by_language.get(code, 0),
+            )
+            for code in TRANSLATABLE
+        ]
+
+    @property
+    def original_readers(self) -> int:
+        """Readers who get the original: English readers, and those of a language with
+        no translation."""
+        return self.readers_by_language.get(ORIGINAL, 0) + sum(
+            v.readers for v in self.versions if v.translation is None
+        )
 
     @property
     def awaiting(self) -> bool:
@@ -116,13 +170,19 @@ def alert_view(
     counted = campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
     topics = [str(t) for t in campaign.context.get("topics", [])]
     by_topics = campaign.context.get("audience") == "topics"
+    by_language: Counter[str] = Counter()
+    if counted:  # as the email is rendered: a language not offered gets the original's
+        by_language.update(
+            i18n.supported(language) or ORIGINAL
+            for _id, language in alert_readers(campaign, session=session)
+        )
     return AlertView(
         row=row_of(campaign, status["counts"]),
         audience="topics" if by_topics else "all",
         topic_labels=[known.label(t) for t in topics] if by_topics else [],
         approved_by=list(status["approved_by"]),
         needed=needed,
-        audience_size=audience_size(campaign, session=session) if counted else 0,
+        audience_size=by_language.total(),
         created_by=campaign.created_by,
         created_at=campaign.created_at,
         approved_at=campaign.approved_at,
@@ -133,6 +193,9 @@ def alert_view(
         send_at_text=local_time(campaign.send_at, zone) if campaign.send_at else "",
         version=version_of(campaign),
         now=now,
+        translations=translations_of(campaign.id, session=session),
+        readers_by_language=dict(by_language),
+        has_link=bool(campaign.context.get("link")),
     )
 
 

@@ -207,7 +207,7 @@ def test_alert_test_is_audited_alike_from_the_cli_and_the_console(fronts: FrontE
     key = campaign(fronts.site, alert_id).key
     assert (shape(by_cli).via, shape(by_console).via) == ("cli", "web")
     assert shape(by_cli) == Shape("alert.test", key, "cli", shape(by_console).detail)
-    assert shape(by_console).detail == {"to", "verdict"}
+    assert shape(by_console).detail == {"to", "verdict", "versions"}
     assert by_cli.detail["verdict"] == by_console.detail["verdict"] == "sent"
     assert by_cli.detail["to"] == by_console.detail["to"] == AMINA
     assert by_cli.detail["os_user"] == getpass.getuser()

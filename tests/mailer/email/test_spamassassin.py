@@ -158,7 +158,7 @@ def every_kind(
     mails["alert"] = _sent(smtp_server, "active@example.net")
 
     with db.session() as session:
-        result = send_test(
+        [result] = send_test(
             session.get_one(Campaign, campaign_id),
             "editor@example.net",
             actor=Actor.cli(),

@@ -92,6 +92,7 @@ def test_every_command_that_changes_or_exports_data_is_audited(
     readers = tmp_path / "readers.csv"
     readers.write_text("email\ncarol@example.org\ndave@example.org\n")
     password = f"{PASSWORD}\n"
+    french = ("--subject", "Sf", "--body-file", str(body))
     later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
     steps: list[tuple[str, tuple[str, ...], str | None]] = [
         ("audited", ("init",), None),
@@ -128,6 +129,9 @@ def test_every_command_that_changes_or_exports_data_is_audited(
         ("audited", ("digest", "send"), None),
         ("audited", ("alert", "create", "--subject", "S", "--body-file", str(body)), None),
         ("audited", ("alert", "edit", "{alert}", "--subject", "S, corrected"), None),
+        ("audited", ("alert", "translate", "{alert}", "--language", "fr", *french), None),
+        ("reads", ("alert", "show", "{alert}"), None),
+        ("audited", ("alert", "translate", "{alert}", "--language", "fr", "--remove"), None),
         ("audited", ("alert", "schedule", "{alert}", "--at", later), None),
         ("audited", ("alert", "schedule", "{alert}", "--clear"), None),
         ("audited", ("alert", "test", "{alert}", "--to", "me@r2p.example"), None),
