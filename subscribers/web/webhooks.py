@@ -6,9 +6,10 @@ A post is checked by its provider's signature (``mailer.bounces.relays``; no CSR
 browser sends these) before anything is read; an unsigned, forged, stale or replayed post
 is refused (403) and records nothing; so is an SNS message of a topic not allowed, and a
 subscription is confirmed only for an allowed topic. A network that sent
-``REFUSALS_LIMIT`` refused posts in ``REFUSALS_WINDOW`` is answered 429 without a check. A signed event is taken in like a
-bounce by mail (``subscribers.reports.take_parsed``, ``via`` ``webhook:<provider>``) and
-counted once however often the provider retries it. The app's body limit caps the size.
+``REFUSALS_LIMIT`` refused posts in ``REFUSALS_WINDOW`` is answered 429 without a check.
+A signed event is taken in like a bounce by mail (``subscribers.reports.take_parsed``,
+``via`` ``webhook:<provider>``) and counted once however often the provider retries it.
+The app's body limit caps the size.
 """
 
 from __future__ import annotations
