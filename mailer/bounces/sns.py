@@ -179,17 +179,17 @@ def sns_verify(body: bytes, *, certificates: Certificates, now: datetime) -> dic
 
 
 def _message_id(mail: dict[str, Any]) -> str:
-    found = _part(mail, "commonHeaders").get("messageId")
+    """Our Message-ID as submitted (``mail.headers``; SES may put its own in
+    ``commonHeaders``, which is the fallback)."""
     headers = mail.get("headers")
-    if not found and isinstance(headers, list):
-        found = next(
-            (
-                h.get("value")
-                for h in headers
-                if isinstance(h, dict) and str(h.get("name", "")).lower() == "message-id"
-            ),
-            "",
-        )
+    found = next(
+        (
+            h.get("value")
+            for h in (headers if isinstance(headers, list) else [])
+            if isinstance(h, dict) and str(h.get("name", "")).lower() == "message-id"
+        ),
+        None,
+    ) or _part(mail, "commonHeaders").get("messageId")
     return _text(found or "", 998).strip().removeprefix("<").removesuffix(">")
 
 
