@@ -25,17 +25,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from mailer.bounces.relays import RefusedError
 from mailer.bounces.sns import Certificates
-from mailer.models import Delivery, MailReport, Subscriber
+from mailer.models import Delivery
 from service.app import create_app
 from tests.conftest import Db
-from tests.support.bounces import for_delivery
-from tests.support.factories import add_readers, alert_campaign
+from tests.support.bounces import (
+    assert_landed,
+    first_delivery,
+    for_delivery,
+    mail_reports,
+    reader_status,
+)
 from tests.support.feedserver import FeedServer
-from tests.support.ledger import deliveries
 
 DOMAIN = "bounces.example.org"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:r2p-ses-feedback"
@@ -103,11 +106,6 @@ def client(db: Db, sns_host: FeedServer, ca: trustme.CA) -> Iterator[TestClient]
         yield client
 
 
-def _delivery(db: Db) -> Delivery:
-    ids = add_readers(db, ["reader0@example.net", "reader1@example.net"])
-    return deliveries(db, alert_campaign(db, ids))[0]
-
-
 def _fixture(db: Db, name: str, delivery: Delivery) -> bytes:
     return for_delivery(
         name,
@@ -117,16 +115,6 @@ def _fixture(db: Db, name: str, delivery: Delivery) -> bytes:
         subscriber_id=delivery.subscriber_id,
         recipient="reader0@example.net",
     )
-
-
-def _reports(db: Db) -> list[MailReport]:
-    with db.session() as session:
-        return list(session.scalars(select(MailReport).order_by(MailReport.id)))
-
-
-def _status(db: Db, subscriber_id: int) -> str:
-    with db.session() as session:
-        return session.get_one(Subscriber, subscriber_id).status
 
 
 # --- SendGrid -------------------------------------------------------------------------
@@ -163,24 +151,21 @@ def test_a_signed_sendgrid_event_lands_on_its_delivery(
     status_code: str,
     reader_after: str,
 ) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     body = _fixture(db, name, delivery)
     assert _post_sendgrid(client, body, _sendgrid_headers(body)) == 200
-    [report] = _reports(db)  # a "processed" event in the same post records nothing
-    assert (report.via, report.kind, report.decision) == ("webhook:sendgrid", kind, decision)
-    assert report.status_code == status_code
-    assert (report.delivery_id, report.subscriber_id) == (delivery.id, delivery.subscriber_id)
-    assert _status(db, delivery.subscriber_id) == reader_after
-    assert _status(db, delivery.subscriber_id + 1) == "active"
+    expected = (kind, decision, status_code, reader_after)
+    # one report: the "processed" event in the same post records nothing
+    assert_landed(db, delivery, "webhook:sendgrid", expected)
     again = _fixture(db, name, delivery)  # SendGrid's retry: signed anew, counted once
     assert _post_sendgrid(client, again, _sendgrid_headers(again)) == 200
-    assert len(_reports(db)) == 1
+    assert len(mail_reports(db)) == 1
 
 
 def test_unsigned_forged_stale_or_replayed_sendgrid_posts_are_refused(
     db: Db, client: TestClient
 ) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     body = _fixture(db, "sendgrid-bounce-5.1.1.json", delivery)
     good = _sendgrid_headers(body)
     assert _post_sendgrid(client, body, {"Content-Type": "application/json"}) == 403
@@ -194,11 +179,11 @@ def test_unsigned_forged_stale_or_replayed_sendgrid_posts_are_refused(
     assert _post_sendgrid(client, body, garbled) == 403
     stale = _sendgrid_headers(body, at=int(time.time()) - 6 * 60)
     assert _post_sendgrid(client, body, stale) == 403
-    assert _reports(db) == []
-    assert _status(db, delivery.subscriber_id) == "active"
+    assert mail_reports(db) == []
+    assert reader_status(db, delivery.subscriber_id) == "active"
     assert _post_sendgrid(client, body, good) == 200
     assert _post_sendgrid(client, body, good) == 403  # the same signed post again
-    assert len(_reports(db)) == 1
+    assert len(mail_reports(db)) == 1
 
 
 # --- Amazon SES through SNS -----------------------------------------------------------
@@ -265,21 +250,17 @@ def test_a_signed_ses_notification_lands_on_its_delivery(
     status_code: str,
     reader_after: str,
 ) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     message = _sns_sign(_notification(sns_host, _fixture(db, name, delivery)), version)
     assert _post_ses(client, message) == 200
-    [report] = _reports(db)
-    assert (report.via, report.kind, report.decision) == ("webhook:ses", kind, decision)
-    assert report.status_code == status_code
-    assert (report.delivery_id, report.subscriber_id) == (delivery.id, delivery.subscriber_id)
-    assert _status(db, delivery.subscriber_id) == reader_after
-    assert _status(db, delivery.subscriber_id + 1) == "active"
+    expected = (kind, decision, status_code, reader_after)
+    assert_landed(db, delivery, "webhook:ses", expected)
 
 
 def test_ses_finds_the_delivery_by_the_message_id_alone_never_by_address(
     db: Db, client: TestClient, sns_host: FeedServer
 ) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     ses = json.loads(_fixture(db, "ses-bounce-5.1.1.json", delivery))
     ses["mail"]["source"] = "news@example.org"  # no VERP address
     assert _post_ses(client, _sns_sign(_notification(sns_host, json.dumps(ses).encode()))) == 200
@@ -288,7 +269,7 @@ def test_ses_finds_the_delivery_by_the_message_id_alone_never_by_address(
         if header["name"] == "Message-ID":
             header["value"] = "<1.forged@example.org>"
     assert _post_ses(client, _sns_sign(_notification(sns_host, json.dumps(ses).encode()))) == 200
-    found, forged = _reports(db)
+    found, forged = mail_reports(db)
     assert (found.delivery_id, found.decision) == (delivery.id, "hard")
     assert (forged.delivery_id, forged.decision) == (None, "ignored")
 
@@ -296,16 +277,16 @@ def test_ses_finds_the_delivery_by_the_message_id_alone_never_by_address(
 def test_a_delivery_notification_records_nothing(
     db: Db, client: TestClient, sns_host: FeedServer
 ) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     message = _sns_sign(_notification(sns_host, _fixture(db, "ses-delivery.json", delivery)))
     assert _post_ses(client, message) == 200
-    assert _reports(db) == []
+    assert mail_reports(db) == []
 
 
 def test_unsigned_forged_stale_replayed_or_foreign_sns_posts_are_refused(
     db: Db, client: TestClient, sns_host: FeedServer
 ) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     ses = _fixture(db, "ses-bounce-5.1.1.json", delivery)
     unsigned = _notification(sns_host, ses)
     assert _post_ses(client, unsigned) == 403
@@ -322,12 +303,12 @@ def test_unsigned_forged_stale_replayed_or_foreign_sns_posts_are_refused(
     # Anyone can have SNS sign a notification of their own topic.
     assert _post_ses(client, _sns_sign(_notification(sns_host, ses, topic=OTHER_TOPIC))) == 403
     assert _post_ses(client, b"not json") == 403
-    assert _reports(db) == []
-    assert _status(db, delivery.subscriber_id) == "active"
+    assert mail_reports(db) == []
+    assert reader_status(db, delivery.subscriber_id) == "active"
     good = _sns_sign(_notification(sns_host, ses))
     assert _post_ses(client, good) == 200
     assert _post_ses(client, good) == 403  # the same MessageId again: a replay
-    assert len(_reports(db)) == 1
+    assert len(mail_reports(db)) == 1
 
 
 def _confirmation(server: FeedServer, topic: str, subscribe: str) -> dict[str, Any]:
@@ -354,7 +335,7 @@ def test_a_subscription_is_confirmed_only_for_an_allowed_topic(
     assert len(sns_host.requests_to("/confirm")) == before
     assert _post_ses(client, _confirmation(sns_host, TOPIC, confirm)) == 200
     assert len(sns_host.requests_to("/confirm")) == before + 1
-    assert _reports(db) == []
+    assert mail_reports(db) == []
 
 
 @pytest.mark.parametrize(
