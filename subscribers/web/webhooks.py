@@ -76,6 +76,15 @@ async def _over_limit(request: Request) -> bool:
     return count >= limiter.limit
 
 
+async def _closed(request: Request, *, on: bool) -> Response | None:
+    """404 for a webhook that is off, 429 for a network over its refusals; else None."""
+    if not on:
+        return _json(404, "not found")
+    if await _over_limit(request):
+        return _json(429, "too many refused posts")
+    return None
+
+
 async def _refuse(request: Request, provider: str, reason: str) -> Response:
     log.warning("webhook %s: refused a post (%s)", provider, reason)
     await anyio.to_thread.run_sync(
@@ -134,10 +143,8 @@ async def _take(
 @router.post("/webhooks/mailgun")
 async def mailgun(request: Request) -> Response:
     settings = settings_of(request)
-    if settings.mailgun_signing_key is None:
-        return _json(404, "not found")
-    if await _over_limit(request):
-        return _json(429, "too many refused posts")
+    if (closed := await _closed(request, on=settings.mailgun_signing_key is not None)) is not None:
+        return closed
     body = await request.body()
     try:
         signed = mailgun_verify(
@@ -157,10 +164,10 @@ async def mailgun(request: Request) -> Response:
 @router.post("/webhooks/postmark")
 async def postmark(request: Request) -> Response:
     settings = settings_of(request)
-    if settings.postmark_webhook_auth is None:
-        return _json(404, "not found")
-    if await _over_limit(request):
-        return _json(429, "too many refused posts")
+    if (
+        closed := await _closed(request, on=settings.postmark_webhook_auth is not None)
+    ) is not None:
+        return closed
     try:
         postmark_verify(
             request.headers.get("authorization", ""),
@@ -183,10 +190,8 @@ async def postmark(request: Request) -> Response:
 @router.post("/webhooks/sendgrid")
 async def sendgrid(request: Request) -> Response:
     settings = settings_of(request)
-    if not settings.sendgrid_webhook_key:
-        return _json(404, "not found")
-    if await _over_limit(request):
-        return _json(429, "too many refused posts")
+    if (closed := await _closed(request, on=bool(settings.sendgrid_webhook_key))) is not None:
+        return closed
     body = await request.body()
     signature = request.headers.get(SIGNATURE_HEADER, "")
     try:
@@ -214,10 +219,8 @@ def _certificates(request: Request) -> Certificates:
 @router.post("/webhooks/ses")
 async def ses(request: Request) -> Response:
     settings = settings_of(request)
-    if not settings.ses_topics:
-        return _json(404, "not found")
-    if await _over_limit(request):
-        return _json(429, "too many refused posts")
+    if (closed := await _closed(request, on=bool(settings.ses_topics))) is not None:
+        return closed
     body = await request.body()
     certificates = _certificates(request)
     try:
