@@ -142,14 +142,13 @@ async def _take(
 
 @router.post("/webhooks/mailgun")
 async def mailgun(request: Request) -> Response:
-    settings = settings_of(request)
-    if (closed := await _closed(request, on=settings.mailgun_signing_key is not None)) is not None:
+    secret = settings_of(request).mailgun_signing_key
+    key = secret.get_secret_value() if secret is not None else ""
+    if (closed := await _closed(request, on=bool(key))) is not None:
         return closed
     body = await request.body()
     try:
-        signed = mailgun_verify(
-            body, key=settings.mailgun_signing_key.get_secret_value(), now=now_of(request)
-        )
+        signed = mailgun_verify(body, key=key, now=now_of(request))
     except RefusedError as exc:
         return await _refuse(request, "mailgun", str(exc))
     event = mailgun_event(signed, body.decode("utf-8", errors="replace"))
@@ -163,16 +162,12 @@ async def mailgun(request: Request) -> Response:
 
 @router.post("/webhooks/postmark")
 async def postmark(request: Request) -> Response:
-    settings = settings_of(request)
-    if (
-        closed := await _closed(request, on=settings.postmark_webhook_auth is not None)
-    ) is not None:
+    secret = settings_of(request).postmark_webhook_auth
+    credentials = secret.get_secret_value() if secret is not None else ""
+    if (closed := await _closed(request, on=bool(credentials))) is not None:
         return closed
     try:
-        postmark_verify(
-            request.headers.get("authorization", ""),
-            credentials=settings.postmark_webhook_auth.get_secret_value(),
-        )
+        postmark_verify(request.headers.get("authorization", ""), credentials=credentials)
     except RefusedError as exc:
         return await _refuse(request, "postmark", str(exc))
     body = await request.body()
