@@ -205,7 +205,9 @@ def _senders(mail: dict[str, Any]) -> tuple[str, ...]:
     return tuple(_text(a, 320).strip("<>") for a in found if isinstance(a, str) and a)
 
 
-def _bounced(bounce: dict[str, Any]) -> tuple[str, tuple[Recipient, ...]]:
+def _bounced(bounce: dict[str, Any]) -> tuple[Recipient, ...]:
+    """The bounced recipients, each with its status (a Transient bounce without one as
+    4.0.0, a Permanent one as a bare 550) and the remote server's words."""
     kind_name = str(bounce.get("bounceType", ""))
     delay = kind_name == "Transient"
     recipients = []
@@ -228,7 +230,7 @@ def _bounced(bounce: dict[str, Any]) -> tuple[str, tuple[Recipient, ...]]:
                 or _text(f"{kind_name} {bounce.get('bounceSubType', '')}"),
             )
         )
-    return "bounce", tuple(recipients)
+    return tuple(recipients)
 
 
 def ses_event(message: dict[str, Any]) -> Event | None:
@@ -242,7 +244,7 @@ def ses_event(message: dict[str, Any]) -> Event | None:
     mail = _part(data, "mail")
     if name == "Bounce":
         bounce = _part(data, "bounce")
-        kind, recipients = _bounced(bounce)
+        kind, recipients = "bounce", _bounced(bounce)
         feedback, feedback_type = bounce.get("feedbackId"), ""
     elif name == "Complaint":
         complaint = _part(data, "complaint")

@@ -251,6 +251,9 @@ async def _confirm(
     """Confirm a subscription of an allowed topic by fetching its SubscribeURL (held to
     the same https-on-Amazon-SNS rule as the certificates)."""
     url = str(message.get("SubscribeURL", ""))
+    seen, key, now = _seen(request, "ses"), str(message.get("MessageId", "")), now_of(request)
+    if not await anyio.to_thread.run_sync(lambda: seen.allow(key, now)):
+        return await _refuse(request, "ses", "message id used before")
     try:
         await anyio.to_thread.run_sync(certificates.get, url, CONFIRM_MAX_BYTES)
     except RefusedError as exc:

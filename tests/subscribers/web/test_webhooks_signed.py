@@ -333,7 +333,10 @@ def test_a_subscription_is_confirmed_only_for_an_allowed_topic(
     elsewhere = confirm.replace("https://", "http://")
     assert _post_ses(client, _confirmation(sns_host, TOPIC, elsewhere)) == 403
     assert len(sns_host.requests_to("/confirm")) == before
-    assert _post_ses(client, _confirmation(sns_host, TOPIC, confirm)) == 200
+    confirmation = _confirmation(sns_host, TOPIC, confirm)
+    assert _post_ses(client, confirmation) == 200
+    assert len(sns_host.requests_to("/confirm")) == before + 1
+    assert _post_ses(client, confirmation) == 403  # replayed: not fetched again
     assert len(sns_host.requests_to("/confirm")) == before + 1
     assert mail_reports(db) == []
 
