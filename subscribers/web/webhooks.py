@@ -14,6 +14,7 @@ The app's body limit caps the size.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import anyio
@@ -50,7 +51,7 @@ REFUSALS_LIMIT = 30
 # What each provider's posts are told apart by, each accepted once: its rate_hits key.
 SEEN_KEYS = {
     "mailgun": "webhook-mailgun-token",
-    "sendgrid": "webhook-sendgrid-signature",
+    "sendgrid": "webhook-sendgrid-post",
     "ses": "webhook-sns-message",
 }
 
@@ -65,7 +66,7 @@ def _refusals(request: Request) -> RateLimiter:
 
 
 def _seen(request: Request, provider: str) -> RateLimiter:
-    """The tokens (Mailgun), signatures (SendGrid) or message ids (SNS) seen."""
+    """The tokens (Mailgun), signed posts (SendGrid) or message ids (SNS) seen."""
     limiter: RateLimiter = request.app.state.webhook_seen[provider]
     return limiter
 
@@ -188,21 +189,23 @@ async def sendgrid(request: Request) -> Response:
     if (closed := await _closed(request, on=bool(settings.sendgrid_webhook_key))) is not None:
         return closed
     body = await request.body()
-    signature = request.headers.get(SIGNATURE_HEADER, "")
+    timestamp = request.headers.get(TIMESTAMP_HEADER, "")
     try:
         events = sendgrid_verify(
             body,
-            signature=signature,
-            timestamp=request.headers.get(TIMESTAMP_HEADER, ""),
+            signature=request.headers.get(SIGNATURE_HEADER, ""),
+            timestamp=timestamp,
             key=public_key(settings.sendgrid_webhook_key),
             now=now_of(request),
         )
     except RefusedError as exc:
         return await _refuse(request, "sendgrid", str(exc))
     read = [e for e in map(sendgrid_event, events) if e is not None]
-    # The signature names the post (an ECDSA signature is new each time SendGrid signs).
-    if await _take(request, "sendgrid", read, signature, _seen(request, "sendgrid")) is None:
-        return await _refuse(request, "sendgrid", "signature used before")
+    # What was signed names the post, not the signature: an ECDSA signature can be
+    # rewritten into another valid one (s -> n - s) without the key.
+    signed = hashlib.sha256(timestamp.encode() + body).hexdigest()
+    if await _take(request, "sendgrid", read, signed, _seen(request, "sendgrid")) is None:
+        return await _refuse(request, "sendgrid", "post seen before")
     return _json(200, f"recorded {len(read)}" if read else "ignored")
 
 

@@ -23,6 +23,10 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
@@ -49,6 +53,7 @@ EC_PUBLIC = base64.b64encode(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 ).decode()
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -130,6 +135,14 @@ def _sendgrid_headers(body: bytes, *, at: int | None = None, key: Any = EC_KEY) 
     }
 
 
+def _signed_content(headers: dict[str, str], body: bytes) -> bytes:
+    return headers["X-Twilio-Email-Event-Webhook-Timestamp"].encode() + body
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 def _post_sendgrid(client: TestClient, body: bytes, headers: dict[str, str]) -> int:
     return client.post("/webhooks/sendgrid", content=body, headers=headers).status_code
 
@@ -157,8 +170,9 @@ def test_a_signed_sendgrid_event_lands_on_its_delivery(
     expected = (kind, decision, status_code, reader_after)
     # one report: the "processed" event in the same post records nothing
     assert_landed(db, delivery, "webhook:sendgrid", expected)
-    again = _fixture(db, name, delivery)  # SendGrid's retry: signed anew, counted once
-    assert _post_sendgrid(client, again, _sendgrid_headers(again)) == 200
+    # SendGrid's retry: signed anew at a later time, counted once
+    later = _sendgrid_headers(body, at=int(time.time()) + 1)
+    assert _post_sendgrid(client, body, later) == 200
     assert len(mail_reports(db)) == 1
 
 
@@ -183,6 +197,12 @@ def test_unsigned_forged_stale_or_replayed_sendgrid_posts_are_refused(
     assert reader_status(db, delivery.subscriber_id) == "active"
     assert _post_sendgrid(client, body, good) == 200
     assert _post_sendgrid(client, body, good) == 403  # the same signed post again
+    # The same post with its signature rewritten (s -> n - s), still valid: a replay too.
+    r, s = decode_dss_signature(base64.b64decode(good["X-Twilio-Email-Event-Webhook-Signature"]))
+    other = encode_dss_signature(r, P256_ORDER - s)
+    EC_KEY.public_key().verify(other, _signed_content(good, body), ec.ECDSA(hashes.SHA256()))
+    rewritten = dict(good, **{"X-Twilio-Email-Event-Webhook-Signature": _b64(other)})
+    assert _post_sendgrid(client, body, rewritten) == 403
     assert len(mail_reports(db)) == 1
 
 
