@@ -4,7 +4,8 @@ into the ``Report`` a bounce by mail becomes (``mailer.bounces.relays`` for the 
 - **Check**: ``X-Twilio-Email-Event-Webhook-Signature`` is a base64 DER ECDSA signature
   (P-256, SHA-256) of ``X-Twilio-Email-Event-Webhook-Timestamp + raw body`` under the
   public key SendGrid shows (base64 DER SubjectPublicKeyInfo). A timestamp more than
-  ``MAX_AGE`` from now is refused; a signature is accepted once (the caller keeps them).
+  ``MAX_AGE`` from now is refused; a signed post (timestamp and body) is accepted once
+  (the caller keeps them).
 - **Read**: the body is a JSON array of events. ``bounce`` (``type`` bounce or blocked)
   is a bounce by its ``status``, ``deferred`` a delay, ``spamreport`` a complaint,
   ``dropped`` (SendGrid did not send) a bounce without a status, kept for an admin.
