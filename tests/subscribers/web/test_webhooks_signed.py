@@ -176,6 +176,23 @@ def test_a_signed_sendgrid_event_lands_on_its_delivery(
     assert len(mail_reports(db)) == 1
 
 
+@pytest.mark.parametrize(
+    ("event", "kind", "decision"),
+    [("deferred", "delay", "soft"), ("dropped", "bounce", "unknown")],
+)
+def test_deferred_and_dropped_sendgrid_events_suppress_nobody(
+    db: Db, client: TestClient, event: str, kind: str, decision: str
+) -> None:
+    delivery = first_delivery(db)
+    [_, bounce] = json.loads(_fixture(db, "sendgrid-bounce-5.1.1.json", delivery))
+    bounce.update(event=event, reason="Bounced Address", response="451 4.7.1 try later")
+    body = json.dumps([bounce]).encode()
+    assert _post_sendgrid(client, body, _sendgrid_headers(body)) == 200
+    [report] = mail_reports(db)
+    assert (report.kind, report.decision, report.delivery_id) == (kind, decision, delivery.id)
+    assert reader_status(db, delivery.subscriber_id) == "active"
+
+
 def test_unsigned_forged_stale_or_replayed_sendgrid_posts_are_refused(
     db: Db, client: TestClient
 ) -> None:
