@@ -41,6 +41,8 @@ MAX_ALERT_LIFETIME = timedelta(days=7)
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 BOUNCE_DOMAIN = re.compile(r"^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
+SNS_TOPIC = re.compile(r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]{1,30}:[0-9]{12}:[A-Za-z0-9_.-]{1,256}")
+
 
 class Settings(BaseSettings):
     """Typed settings; each field ``name`` is read from ``R2P_NAME``."""
@@ -139,6 +141,12 @@ class Settings(BaseSettings):
     # basic-auth credentials put in the webhook URL configured at Postmark.
     mailgun_signing_key: SecretStr | None = None
     postmark_webhook_auth: SecretStr | None = None
+    # SendGrid's Signed Event Webhook verification key (base64 DER, as SendGrid shows it;
+    # a public key, not a secret): unset, /webhooks/sendgrid is off.
+    sendgrid_webhook_key: str = ""
+    # Amazon SES through SNS: the topic ARNs whose notifications are taken in and whose
+    # subscriptions are confirmed, comma-separated; unset, /webhooks/ses is off.
+    ses_sns_topics: str = ""
     # A bounce mailbox read every R2P_BOUNCE_MAILBOX_EVERY (jobs/mailbox.py):
     # imaps://user:password@host:993/INBOX or pop3s://user:password@host:995; imap:// and
     # pop3:// only with STARTTLS/STLS unless R2P_BOUNCE_MAILBOX_INSECURE allows plain text.
@@ -194,6 +202,28 @@ class Settings(BaseSettings):
                 "must be an address, optionally with a name: Name <user@example.org>"
             ) from None
         return value
+
+    @field_validator("sendgrid_webhook_key")
+    @classmethod
+    def _sendgrid_key(cls, value: str) -> str:
+        if value.strip():
+            from mailer.bounces.sendgrid import public_key
+
+            public_key(value)
+        return value.strip()
+
+    @field_validator("ses_sns_topics")
+    @classmethod
+    def _sns_topics(cls, value: str) -> str:
+        topics = [t.strip() for t in value.split(",") if t.strip()]
+        for topic in topics:
+            if not SNS_TOPIC.fullmatch(topic):
+                raise ValueError(f"not an SNS topic ARN: {topic!r}")
+        return ",".join(topics)
+
+    @property
+    def ses_topics(self) -> frozenset[str]:
+        return frozenset(t for t in self.ses_sns_topics.split(",") if t)
 
     @field_validator("postal_address")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mailer.bounces.relays import REFUSALS_WINDOW, TOKEN_WINDOW
+from mailer.bounces.sns import MESSAGE_WINDOW, Certificates
 from mailer.web.ratelimit import RateLimiter
 from mailer.web.site import add_routes
 from subscribers.web import archive, manage, signup, test_link, webhooks
@@ -25,7 +26,8 @@ def include(app: FastAPI) -> None:
         factory=app.state.factory,
         secret=settings.signing_key,
     )
-    # The relays' webhooks: refused posts per network; Mailgun's tokens, each once.
+    # The relays' webhooks: refused posts per network; Mailgun's tokens, SendGrid's
+    # signatures and SNS's message ids, each once; SNS's signing certificates.
     app.state.webhook_refusals = RateLimiter(
         "webhook-refused",
         webhooks.REFUSALS_LIMIT,
@@ -33,13 +35,17 @@ def include(app: FastAPI) -> None:
         factory=app.state.factory,
         secret=settings.signing_key,
     )
-    app.state.mailgun_tokens = RateLimiter(
-        webhooks.MAILGUN_TOKENS,
-        1,
-        TOKEN_WINDOW,
-        factory=app.state.factory,
-        secret=settings.signing_key,
-    )
+    app.state.webhook_seen = {
+        provider: RateLimiter(
+            key,
+            1,
+            MESSAGE_WINDOW if provider == "ses" else TOKEN_WINDOW,
+            factory=app.state.factory,
+            secret=settings.signing_key,
+        )
+        for provider, key in webhooks.SEEN_KEYS.items()
+    }
+    app.state.sns_certificates = Certificates()
     add_routes(app, signup.router)
     add_routes(app, manage.router)
     add_routes(app, archive.router)

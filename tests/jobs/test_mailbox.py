@@ -6,10 +6,13 @@ one clear error that loses nothing and never shows the password."""
 from __future__ import annotations
 
 import logging
+import ssl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from apscheduler.schedulers.background import BackgroundScheduler
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -272,3 +275,60 @@ def test_a_report_quoting_nothing_is_matched_by_the_address_it_was_delivered_to(
         ("mailbox", "hard", delivery.subscriber_id),
         ("mailbox", "ignored", None),
     ]
+
+
+# --- TLS from the first byte (imaps://, pop3s://), with a throwaway CA ------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def _server_tls(ca: trustme.CA, host: str = "127.0.0.1") -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(host).configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def trusting(ca: trustme.CA) -> Iterator[ssl.SSLContext]:
+    """What the reader trusts: the default checks, with the test CA as the only root."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    yield context
+
+
+@pytest.mark.parametrize("scheme", ["imap", "pop3"])
+def test_the_mailbox_is_read_over_tls_from_the_first_byte(
+    db: Db, ca: trustme.CA, trusting: ssl.SSLContext, scheme: str
+) -> None:
+    store = Store()
+    hard, _ = _fill(db, store)
+    with serving(store, scheme, tls=_server_tls(ca)) as port:
+        settings = _settings(db, scheme + "s", port, bounce_mailbox_insecure=False)
+        fetched = fetch_mailbox(settings, db.factory, tls_context=trusting)
+    assert (fetched.read, fetched.recorded, fetched.removed) == (4, 4, 4)
+    assert store.logins == 1 and store.messages == []
+    assert _reports(db)[0] == ("mailbox", "hard", hard)
+
+
+@pytest.mark.parametrize("scheme", ["imap", "pop3"])
+@pytest.mark.parametrize("problem", ["unknown CA", "another host"])
+def test_a_server_certificate_that_does_not_check_out_gets_no_password(
+    db: Db, ca: trustme.CA, trusting: ssl.SSLContext, scheme: str, problem: str
+) -> None:
+    store = Store()
+    _fill(db, store)
+    if problem == "unknown CA":
+        server, client = _server_tls(ca), ssl.create_default_context()
+    else:
+        server, client = _server_tls(ca, "mail.example.org"), trusting
+    with serving(store, scheme, tls=server) as port:
+        settings = _settings(db, scheme + "s", port, bounce_mailbox_insecure=False)
+        with pytest.raises(MailboxError, match="certificate verify failed") as raised:
+            fetch_mailbox(settings, db.factory, tls_context=client)
+    assert f"{scheme}s://bounces@127.0.0.1:{port}" in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+    assert store.logins == 0  # the password was never sent
+    assert len(store.messages) == 4 and _reports(db) == []

@@ -51,6 +51,14 @@ def test_it_reads_r2p_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         ("R2P_POLL_EVERY", "0"),
         ("R2P_ALERT_EXPIRES", "8d"),
         ("R2P_ALERT_EXPIRES", "0s"),
+        ("R2P_SENDGRID_WEBHOOK_KEY", "not base64!"),
+        # an Ed25519 public key: base64 DER, but not the ECDSA P-256 key SendGrid shows
+        (
+            "R2P_SENDGRID_WEBHOOK_KEY",
+            "MCowBQYDK2VwAyEAu0j12o5ZMLdFYO8FZR5FQnWw+BbQuoAa7pi4VQbTaRg=",
+        ),
+        ("R2P_SES_SNS_TOPICS", "arn:aws:sns:eu-west-1:123456789012:ok, https://example.org"),
+        ("R2P_SES_SNS_TOPICS", "arn:aws:sqs:eu-west-1:123456789012:a-queue"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(
@@ -99,3 +107,16 @@ def test_the_envelope_sender_is_the_bare_address_of_mail_from(
 ) -> None:
     settings = load_settings(_env_file=None, mail_from=mail_from)
     assert (settings.envelope_from, settings.mail_domain) == (envelope, domain)
+
+
+def test_ses_topics_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "R2P_SES_SNS_TOPICS",
+        " arn:aws:sns:eu-west-1:123456789012:a , arn:aws-cn:sns:cn-north-1:123456789012:b,",
+    )
+    assert load_settings().ses_topics == {
+        "arn:aws:sns:eu-west-1:123456789012:a",
+        "arn:aws-cn:sns:cn-north-1:123456789012:b",
+    }
+    monkeypatch.delenv("R2P_SES_SNS_TOPICS")
+    assert load_settings().ses_topics == frozenset()

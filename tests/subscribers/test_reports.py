@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from mailer.models import AuditEntry, ConsentEvent, Delivery, MailReport, Subscriber
+from mailer.models import AuditEntry, ConsentEvent, Delivery, Subscriber
 from subscribers.gdpr import erase
 from subscribers.reports import take_report
 from tests.conftest import Db
-from tests.support.bounces import fixture, for_delivery
+from tests.support.bounces import fixture, for_delivery, mail_reports, reader_status
 from tests.support.factories import add_readers, alert_campaign
 from tests.support.ledger import deliveries
 
@@ -50,16 +50,6 @@ def _about(db: Db, delivery: Delivery, name: str) -> bytes:
     )
 
 
-def _reports(db: Db) -> list[MailReport]:
-    with db.session() as session:
-        return list(session.scalars(select(MailReport).order_by(MailReport.id)))
-
-
-def _status(db: Db, subscriber_id: int) -> str:
-    with db.session() as session:
-        return session.get_one(Subscriber, subscriber_id).status
-
-
 @pytest.mark.parametrize(
     ("name", "kind", "decision", "status_code", "reader_after"),
     [
@@ -80,7 +70,7 @@ def test_each_report_lands_on_its_delivery_and_reader(
 ) -> None:
     target, other = _setup(db)
     _take(db, _about(db, target, name))
-    [report] = _reports(db)
+    [report] = mail_reports(db)
     assert (report.kind, report.decision, report.status_code) == (kind, decision, status_code)
     assert (report.delivery_id, report.campaign_id, report.subscriber_id) == (
         target.id,
@@ -88,8 +78,8 @@ def test_each_report_lands_on_its_delivery_and_reader(
         target.subscriber_id,
     )
     assert report.via == "inbound" and report.raw.startswith(("Return-Path", "Return-path"))
-    assert _status(db, target.subscriber_id) == reader_after
-    assert _status(db, other.subscriber_id) == "active"
+    assert reader_status(db, target.subscriber_id) == reader_after
+    assert reader_status(db, other.subscriber_id) == "active"
 
 
 def test_the_report_reaches_its_delivery_by_the_address_it_was_sent_to(db: Db) -> None:
@@ -102,7 +92,7 @@ def test_the_report_reaches_its_delivery_by_the_address_it_was_sent_to(db: Db) -
     verp = bounce_address(settings, target.id, target.campaign_id, target.subscriber_id)
     data = fixture("postfix-5.1.1.eml", verp="someone@example.com", message_id="x@y")
     _take(db, data, to=verp)
-    [report] = _reports(db)
+    [report] = mail_reports(db)
     assert report.delivery_id == target.id and report.decision == "hard"
 
 
@@ -111,17 +101,17 @@ def test_a_5_2_2_suppresses_only_when_repeated(db: Db) -> None:
     # Two deliveries to the same reader: two campaigns.
     again = deliveries(db, alert_campaign(db, [first.subscriber_id], key="alert:again"))[0]
     _take(db, _about(db, first, "microsoft-5.2.2-mailbox-full.eml"))
-    assert _status(db, first.subscriber_id) == "active"
+    assert reader_status(db, first.subscriber_id) == "active"
     _take(db, _about(db, first, "microsoft-5.2.2-mailbox-full.eml"))  # the same report again
-    assert _status(db, first.subscriber_id) == "active"
-    assert len(_reports(db)) == 1
+    assert reader_status(db, first.subscriber_id) == "active"
+    assert len(mail_reports(db)) == 1
     data = _about(db, again, "microsoft-5.2.2-mailbox-full.eml").replace(
         b"a0xtAEHLB0000d09e", b"a0xtAEHLB0000d09f"
     )
     _take(db, data)
-    assert _status(db, first.subscriber_id) == "bounced"
-    assert [r.decision for r in _reports(db)] == ["soft", "hard"]
-    assert _status(db, second.subscriber_id) == "active"
+    assert reader_status(db, first.subscriber_id) == "bounced"
+    assert [r.decision for r in mail_reports(db)] == ["soft", "hard"]
+    assert reader_status(db, second.subscriber_id) == "active"
 
 
 def test_a_complaint_unsubscribes_at_once_withdraws_consent_and_is_audited(db: Db) -> None:
@@ -148,8 +138,8 @@ def test_a_complaint_unsubscribes_at_once_withdraws_consent_and_is_audited(db: D
 def test_a_bounce_does_not_turn_an_unsubscribed_reader_into_a_bounced_one(db: Db) -> None:
     [target] = _setup(db, 1, status="unsubscribed")
     _take(db, _about(db, target, "postfix-5.1.1.eml"))
-    assert _status(db, target.subscriber_id) == "unsubscribed"
-    assert _reports(db)[0].decision == "hard"
+    assert reader_status(db, target.subscriber_id) == "unsubscribed"
+    assert mail_reports(db)[0].decision == "hard"
 
 
 @pytest.mark.parametrize("name", ["postfix-5.1.1.eml", "yahoo-arf-complaint.eml"])
@@ -158,22 +148,22 @@ def test_a_forged_token_changes_nobody_and_is_kept_as_ignored(db: Db, name: str)
     forged = f"bounces+{target.id:x}-aaaaaaaaaaaaaaaa@{DOMAIN}"
     data = fixture(name, verp=forged, message_id=f"{target.id}.0000000000000000@localhost")
     _take(db, data, to=forged)
-    [report] = _reports(db)
+    [report] = mail_reports(db)
     assert report.decision == "ignored" and report.subscriber_id is None
     assert report.delivery_id is None and report.raw
-    assert _status(db, target.subscriber_id) == "active"
+    assert reader_status(db, target.subscriber_id) == "active"
 
 
 def test_auto_replies_are_ignored_and_unparsed_mail_is_kept(db: Db) -> None:
     target, _ = _setup(db)
     _take(db, _about(db, target, "auto-reply-rfc3834.eml"))
     _take(db, _about(db, target, "unparsable.eml"))
-    auto, unparsed = _reports(db)
+    auto, unparsed = mail_reports(db)
     assert (auto.kind, auto.decision) == ("auto_reply", "ignored")
     assert (unparsed.kind, unparsed.decision) == ("unparsed", "unknown")
     assert unparsed.diagnostic == "not a report we know"
     assert '<script>alert("x")</script>' in unparsed.raw
-    assert _status(db, target.subscriber_id) == "active"
+    assert reader_status(db, target.subscriber_id) == "active"
 
 
 def test_erasing_a_reader_strips_them_from_the_reports(db: Db) -> None:
@@ -187,7 +177,7 @@ def test_erasing_a_reader_strips_them_from_the_reports(db: Db) -> None:
             session=session,
         )
         session.commit()
-    kept, untouched = _reports(db)
+    kept, untouched = mail_reports(db)
     assert (kept.kind, kept.decision, kept.status_code) == ("bounce", "policy", "5.7.1")
     assert kept.campaign_id == target.campaign_id  # campaign reports still count it
     assert kept.subscriber_id is None and kept.recipient == "" and kept.raw == ""

@@ -1,5 +1,7 @@
 """A local HTTP server for feed tests and benchmarks: files with ETag/Last-Modified, and
-hand-written handlers for hostile answers (slow, huge, loops, bombs, errors).
+hand-written handlers for hostile answers (slow, huge, loops, bombs, errors). Given a
+server-side ``ssl.SSLContext`` (``tls``) it serves https instead (the SNS certificate
+host of the webhook tests).
 """
 
 from __future__ import annotations
@@ -7,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import ssl
 import struct
 import threading
 import zlib
@@ -72,12 +75,13 @@ class FeedServer:
     routes: dict[str, Handler] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    tls: ssl.SSLContext | None = None
 
     @property
     def base(self) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -146,6 +150,10 @@ class FeedServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
         self.server.daemon_threads = True
+        if self.tls is not None:  # the handshake is made in each request's thread
+            self.server.socket = self.tls.wrap_socket(
+                self.server.socket, server_side=True, do_handshake_on_connect=False
+            )
         # A short poll interval: shutdown() waits up to one interval (10 ms) for the loop
         # to notice.
         threading.Thread(

@@ -2,7 +2,8 @@
 test process, serving one mailbox to the standard library's imaplib and poplib: enough of
 each protocol for a bounce mailbox reader (IMAP: CAPABILITY, LOGIN, SELECT, UID SEARCH,
 UID FETCH of RFC822.SIZE, RFC822 and BODY.PEEK[], UID STORE +FLAGS, EXPUNGE, NOOP, CLOSE,
-LOGOUT; POP3: CAPA, USER, PASS, STAT, LIST, UIDL, RETR, DELE, RSET, NOOP, QUIT). No TLS.
+LOGOUT; POP3: CAPA, USER, PASS, STAT, LIST, UIDL, RETR, DELE, RSET, NOOP, QUIT). Given a
+server-side ``ssl.SSLContext``, TLS from the first byte (IMAPS, POP3S); no STARTTLS/STLS.
 
 ``drop_at``: commands (``"STORE"``, ``"EXPUNGE"``, ``"DELE"``, ``"QUIT"``) at which the
 server hangs up without answering, once each: a crash or a dropped connection.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import re
 import socketserver
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -296,13 +298,21 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that refused our certificate, or hung up: the test sees it
+
 
 @contextmanager
-def serving(store: Store, protocol: str) -> Iterator[int]:
-    """Serve ``store`` over ``protocol`` ("imap" or "pop3") on a free loopback port."""
+def serving(store: Store, protocol: str, tls: ssl.SSLContext | None = None) -> Iterator[int]:
+    """Serve ``store`` over ``protocol`` ("imap" or "pop3") on a free loopback port, in
+    TLS from the first byte when given ``tls``."""
     base = _IMAPHandler if protocol == "imap" else _POP3Handler
     handler = type("Handler", (base,), {"store": store})
     server = _Server(("127.0.0.1", 0), handler)
+    if tls is not None:  # the handshake is made in each connection's thread
+        server.socket = tls.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -15,15 +15,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from mailer.models import Delivery, MailReport, Subscriber
+from mailer.models import Delivery
 from service.app import create_app
 from subscribers.web.webhooks import REFUSALS_LIMIT
 from tests.conftest import Db
-from tests.support.bounces import for_delivery
-from tests.support.factories import add_readers, alert_campaign
-from tests.support.ledger import deliveries
+from tests.support.bounces import (
+    assert_landed,
+    first_delivery,
+    for_delivery,
+    mail_reports,
+    reader_status,
+)
 
 DOMAIN = "bounces.example.org"
 MAILGUN_KEY = "key-mailgun-signing-for-the-tests-0123"
@@ -39,11 +42,6 @@ def client(db: Db) -> Iterator[TestClient]:
     )
     with TestClient(create_app(settings)) as client:
         yield client
-
-
-def _delivery(db: Db) -> Delivery:
-    ids = add_readers(db, ["reader0@example.net", "reader1@example.net"])
-    return deliveries(db, alert_campaign(db, ids))[0]
 
 
 def _event(db: Db, name: str, delivery: Delivery) -> dict[str, Any]:
@@ -80,16 +78,6 @@ def _basic(credentials: str) -> dict[str, str]:
     return {"Authorization": f"Basic {encoded}", "Content-Type": "application/json"}
 
 
-def _reports(db: Db) -> list[MailReport]:
-    with db.session() as session:
-        return list(session.scalars(select(MailReport).order_by(MailReport.id)))
-
-
-def _status(db: Db, subscriber_id: int) -> str:
-    with db.session() as session:
-        return session.get_one(Subscriber, subscriber_id).status
-
-
 @pytest.mark.parametrize(
     ("name", "kind", "decision", "status_code", "reader_after"),
     [
@@ -107,50 +95,46 @@ def test_a_signed_mailgun_event_lands_on_its_delivery(
     status_code: str,
     reader_after: str,
 ) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     body = _sign(_event(db, name, delivery), token="a" * 50)
     assert _post_mailgun(client, body) == 200
-    [report] = _reports(db)
-    assert (report.via, report.kind, report.decision) == ("webhook:mailgun", kind, decision)
-    assert report.status_code == status_code
-    assert (report.delivery_id, report.subscriber_id) == (delivery.id, delivery.subscriber_id)
-    assert _status(db, delivery.subscriber_id) == reader_after
-    assert _status(db, delivery.subscriber_id + 1) == "active"
+    expected = (kind, decision, status_code, reader_after)
+    assert_landed(db, delivery, "webhook:mailgun", expected)
 
 
 def test_mailgun_finds_the_delivery_by_the_signed_message_id_alone(
     db: Db, client: TestClient
 ) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     payload = _event(db, "mailgun-failed-5.1.1.json", delivery)
     payload["event-data"]["envelope"]["sender"] = "bounce@mg.example.org"  # rewritten
     assert _post_mailgun(client, _sign(payload, token="b" * 50)) == 200
-    [report] = _reports(db)
+    [report] = mail_reports(db)
     assert (report.delivery_id, report.decision) == (delivery.id, "hard")
 
 
 def test_mailgun_never_finds_a_reader_by_the_recipient_address(db: Db, client: TestClient) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     payload = _event(db, "mailgun-failed-5.1.1.json", delivery)
     payload["event-data"]["envelope"]["sender"] = "bounce@mg.example.org"
     payload["event-data"]["message"]["headers"]["message-id"] = "1.forged@example.org"
     assert _post_mailgun(client, _sign(payload, token="c" * 50)) == 200
-    [report] = _reports(db)
+    [report] = mail_reports(db)
     assert (report.delivery_id, report.decision) == (None, "ignored")
-    assert _status(db, delivery.subscriber_id) == "active"
+    assert reader_status(db, delivery.subscriber_id) == "active"
 
 
 def test_mailgun_events_we_do_not_act_on_record_nothing(db: Db, client: TestClient) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     body = _sign(_event(db, "mailgun-delivered.json", delivery), token="d" * 50)
     assert _post_mailgun(client, body) == 200
-    assert _reports(db) == []
+    assert mail_reports(db) == []
 
 
 def test_unsigned_forged_stale_or_replayed_mailgun_posts_are_refused(
     db: Db, client: TestClient
 ) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     payload = _event(db, "mailgun-failed-5.1.1.json", delivery)
     unsigned = dict(payload)
     del unsigned["signature"]
@@ -173,19 +157,19 @@ def test_unsigned_forged_stale_or_replayed_mailgun_posts_are_refused(
     other_token = json.loads(signed)
     other_token["signature"]["token"] = "x" * 50
     assert _post_mailgun(client, json.dumps(other_token).encode()) == 403
-    assert _reports(db) == []
-    assert _status(db, delivery.subscriber_id) == "active"
+    assert mail_reports(db) == []
+    assert reader_status(db, delivery.subscriber_id) == "active"
     assert _post_mailgun(client, signed) == 200
     assert _post_mailgun(client, signed) == 403  # the same token again: a replay
-    assert len(_reports(db)) == 1
+    assert len(mail_reports(db)) == 1
 
 
 def test_a_retried_mailgun_event_counts_once(db: Db, client: TestClient) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     payload = _event(db, "mailgun-failed-5.7.1-blocklist.json", delivery)
     assert _post_mailgun(client, _sign(payload, token="h" * 50)) == 200
     assert _post_mailgun(client, _sign(payload, token="i" * 50)) == 200  # new token
-    assert len(_reports(db)) == 1
+    assert len(mail_reports(db)) == 1
 
 
 def test_a_network_sending_refused_posts_is_slowed_down(db: Db, client: TestClient) -> None:
@@ -212,21 +196,18 @@ def test_an_authenticated_postmark_event_lands_on_its_delivery(
     status_code: str,
     reader_after: str,
 ) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     body = json.dumps(_event(db, name, delivery)).encode()
     response = client.post("/webhooks/postmark", content=body, headers=_basic(POSTMARK_AUTH))
     assert response.status_code == 200
-    [report] = _reports(db)
-    assert (report.via, report.kind, report.decision) == ("webhook:postmark", kind, decision)
-    assert report.status_code == status_code
-    assert (report.delivery_id, report.subscriber_id) == (delivery.id, delivery.subscriber_id)
-    assert _status(db, delivery.subscriber_id) == reader_after
+    expected = (kind, decision, status_code, reader_after)
+    assert_landed(db, delivery, "webhook:postmark", expected)
     again = client.post("/webhooks/postmark", content=body, headers=_basic(POSTMARK_AUTH))
-    assert again.status_code == 200 and len(_reports(db)) == 1  # a retry counts once
+    assert again.status_code == 200 and len(mail_reports(db)) == 1  # a retry counts once
 
 
 def test_postmark_posts_without_the_credentials_are_refused(db: Db, client: TestClient) -> None:
-    delivery = _delivery(db)
+    delivery = first_delivery(db)
     body = json.dumps(_event(db, "postmark-hardbounce.json", delivery)).encode()
     user = POSTMARK_AUTH.split(":")[0]
     for headers in (
@@ -238,8 +219,8 @@ def test_postmark_posts_without_the_credentials_are_refused(db: Db, client: Test
     ):
         response = client.post("/webhooks/postmark", content=body, headers=headers)
         assert response.status_code == 403, headers
-    assert _reports(db) == []
-    assert _status(db, delivery.subscriber_id) == "active"
+    assert mail_reports(db) == []
+    assert reader_status(db, delivery.subscriber_id) == "active"
 
 
 def test_webhooks_are_off_without_their_secrets(db: Db) -> None:
