@@ -255,6 +255,9 @@ class Story:
     topics: frozenset[str]
     global_centre: bool
     newest: datetime
+    # The language it is written in (its lead item's) and the keys of its sources.
+    language: str = "en"
+    source_keys: frozenset[str] = frozenset()
 
 
 def item_topics(tags: dict[str, Any]) -> set[str]:
@@ -271,4 +274,6 @@ def story_of(members: Sequence[tuple[Item, Source]]) -> Story:
         topics=frozenset().union(*(item_topics(item.tags) for item, _ in members)),
         global_centre=any(is_global_centre(source) for _, source in members),
         newest=max(item.published_at for item, _ in members),
+        language=members[0][0].language or "en",
+        source_keys=frozenset(source.key for _, source in members),
     )
