@@ -120,8 +120,10 @@ def mail_language(language: str) -> str:
 class Coverage:
     """Which languages the sources are published in. A source in another language is the
     same source with the language code after its key (``un-news-all``, ``un-news-all-fr``):
-    an English story is *covered* in French when each of its sources has a French twin,
-    whose items French readers get instead."""
+    an English story is *covered* in French when the source of its lead item has a French
+    twin, whose items French readers get instead (a UN News story that a press release
+    also reports is UN News's; a Global Centre publication that UN News also reports is
+    the Global Centre's)."""
 
     keys: frozenset[str]
     languages: frozenset[str]
@@ -133,8 +135,8 @@ class Coverage:
         return cls(frozenset(k for k, _ in pairs), frozenset(lang for _, lang in pairs))
 
     def covers(self, story: Story, language: str) -> bool:
-        return bool(story.source_keys) and all(
-            _twin(key, story.language, language) in self.keys for key in story.source_keys
+        return bool(story.lead_source) and (
+            _twin(story.lead_source, story.language, language) in self.keys
         )
 
 
