@@ -349,18 +349,3 @@ def archive_issues(*, session: Session) -> list[Campaign]:
             .order_by(Campaign.key.desc())
         )
     )
-
-
-def archive_issue(key: str, *, settings: Settings, session: Session) -> dict[str, Any] | None:
-    """One published issue with every story (no section limit), or None."""
-    campaign = session.scalar(
-        select(Campaign).where(
-            Campaign.key == key, Campaign.kind == "digest", Campaign.status.in_(PUBLISHED_CAMPAIGN)
-        )
-    )
-    if campaign is None:
-        return None
-    ids = campaign.context["item_ids"]
-    entries = load_entries(ids, session=session)
-    ctx = digest_context(campaign, ids, entries, settings=settings, limit=max(len(ids), 1))
-    return {**ctx, "campaign": campaign, "subject": campaign.subject}

@@ -435,6 +435,8 @@ def _digest_context(
     limit: int | None,
 ) -> dict[str, Any]:
     archive = f"{settings.base_url}/archive/{campaign.key}"
+    if i18n.current() != i18n.DEFAULT:  # the issue on the web in the mail's language
+        archive += f"?lang={i18n.current()}"
     mine = [entries[i] for i in item_ids if i in entries]  # an item deleted since is gone
     edits = Edits.of(campaign.context)
     laid_out = lay_out(mine, situations(settings.relevance_file), archive, edits)
