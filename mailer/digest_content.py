@@ -302,6 +302,9 @@ def _entry(
         "url": lead.url or archive,
         "published_at": lead.published_at,
         "summary": shorten(summary, SUMMARY_CHARS),
+        # An English story in an Arabic mail reads left to right (and the other way round).
+        "language": lead.language or "en",
+        "dir": i18n.direction(lead.language or "en"),
         "sources": [
             {"name": source_name(item, source), "url": item.url or archive}
             for item, source in members
