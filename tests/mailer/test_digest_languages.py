@@ -156,6 +156,10 @@ def test_the_digest_is_written_in_the_readers_language(multilingual: Db, languag
     assert subject.endswith(more), subject
     assert re.search(f'<html lang="{language}" dir="{i18n.direction(language)}"', html)
     assert ('dir="rtl"' in html) == (language == "ar")
+    if language != "en":  # English stories (the Global Centre's) read left to right
+        assert re.search(r'<h3 lang="en" dir="ltr"', html)
+    else:
+        assert not re.search(r"<h3 lang=", html)
     # The dates as the language writes them.
     with multilingual.session() as session:
         campaign = session.scalars(select(Campaign)).one()
