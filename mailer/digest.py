@@ -123,9 +123,11 @@ def draft_campaign(plan: DigestPlan, subject: str = FALLBACK_SUBJECT) -> Campaig
 def digest_subject(
     plan: DigestPlan, entries: dict[int, tuple[Item, Source]], *, settings: Settings
 ) -> str:
-    """The issue's title in lists and the archive: the subject of a reader who gets every
-    story ("Sudan: <lead story>, and 12 more"); each reader's subject is their own."""
-    ctx = digest_context(draft_campaign(plan), plan.item_ids, entries, settings=settings)
+    """The issue's title in lists and the archive: the subject of an English reader who
+    gets every story ("Sudan: <lead story>, and 12 more"); each reader's subject is their
+    own."""
+    english = ContentPlanner(week_stories(entries)).select([])
+    ctx = digest_context(draft_campaign(plan), english, entries, settings=settings)
     return str(ctx["subject"]) or FALLBACK_SUBJECT
 
 

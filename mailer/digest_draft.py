@@ -223,7 +223,7 @@ def edit(campaign: Campaign, edits: Edits, *, settings: Settings, session: Sessi
     subject for a reader who takes everything) follows the lead story."""
     campaign.context = store(campaign.context, edits)
     entries = load_entries(campaign.context["item_ids"], session=session)
-    kept = [i for story in issue_stories(entries, campaign) for i in story.item_ids]
+    kept = ContentPlanner(issue_stories(entries, campaign)).select([])  # English, all topics
     ctx = digest_context(campaign, kept, entries, settings=settings)
     campaign.subject = str(ctx["subject"]) or FALLBACK_SUBJECT
     session.flush()
