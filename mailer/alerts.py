@@ -313,7 +313,7 @@ def alert_readers(campaign: Campaign, *, session: Session) -> Iterator[tuple[int
     """(id, language) of each reader the alert goes to: alerts wanted, topics matching."""
     by_topics = campaign.context.get("audience") == "topics"
     wanted = set(campaign.context.get("topics", [])) if by_topics else None
-    for subscriber_id, language, _topics in matching_readers(
+    for subscriber_id, language, _topics, _english in matching_readers(
         wanting="alerts", topics=wanted, session=session
     ):
         yield subscriber_id, language

@@ -25,20 +25,20 @@ from mailer.models import Campaign, CampaignContent
 
 def _digest_contents(
     campaign: Campaign, keys: set[str], *, session: Session
-) -> dict[str, tuple[int, ...]]:
-    """The item ids (in reading order) behind each content key of a digest."""
+) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The language and item ids (in reading order) behind each content key of a digest."""
     rows = session.execute(
-        select(CampaignContent.key, CampaignContent.item_ids).where(
+        select(CampaignContent.key, CampaignContent.language, CampaignContent.item_ids).where(
             CampaignContent.campaign_id == campaign.id, CampaignContent.key.in_(keys)
         )
     )
-    found = {key: tuple(ids) for key, ids in rows}
+    found = {key: (language, tuple(ids)) for key, language, ids in rows}
     legacy = [key for key in keys - found.keys() if "|" in key]
     if legacy:
         week = load_entries(campaign.context["item_ids"], session=session)
         planner = ContentPlanner(week_stories(week))
         for key in legacy:
-            found[key] = planner.select(legacy_segment_topics(key) or ())
+            found[key] = ("en", planner.select(legacy_segment_topics(key) or ()))
     return found
 
 
@@ -64,10 +64,10 @@ def render_contents(
         )
         return dict.fromkeys(wanted, rendered)
     contents = _digest_contents(campaign, wanted, session=session)
-    entries = load_entries({i for ids in contents.values() for i in ids}, session=session)
+    entries = load_entries({i for _, ids in contents.values() for i in ids}, session=session)
     return {
-        key: digest_rendering(campaign, ids, entries, settings=settings)
-        for key, ids in contents.items()
+        key: digest_rendering(campaign, ids, entries, settings=settings, language=language)
+        for key, (language, ids) in contents.items()
     }
 
 

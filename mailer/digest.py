@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.audience import matching_readers
 from mailer.config import Settings
 from mailer.db import run_with_retry
-from mailer.digest_content import ContentPlanner, digest_context, load_entries, week_stories
+from mailer.digest_content import (
+    ContentPlanner,
+    digest_context,
+    load_entries,
+    source_coverage,
+    week_stories,
+)
 from mailer.digest_review import REVIEW_KEY, Edits
 from mailer.digest_stories import Story
 from mailer.email.render import RenderedEmail, preview_values, render_email, site_context
@@ -117,9 +123,11 @@ def draft_campaign(plan: DigestPlan, subject: str = FALLBACK_SUBJECT) -> Campaig
 def digest_subject(
     plan: DigestPlan, entries: dict[int, tuple[Item, Source]], *, settings: Settings
 ) -> str:
-    """The issue's title in lists and the archive: the subject of a reader who gets every
-    story ("Sudan: <lead story>, and 12 more"); each reader's subject is their own."""
-    ctx = digest_context(draft_campaign(plan), plan.item_ids, entries, settings=settings)
+    """The issue's title in lists and the archive: the subject of an English reader who
+    gets every story ("Sudan: <lead story>, and 12 more"); each reader's subject is their
+    own."""
+    english = ContentPlanner(week_stories(entries)).select([])
+    ctx = digest_context(draft_campaign(plan), english, entries, settings=settings)
     return str(ctx["subject"]) or FALLBACK_SUBJECT
 
 
@@ -135,12 +143,10 @@ def plan_context(plan: DigestPlan) -> dict[str, Any]:
 def _recipients(planner: ContentPlanner, *, session: Session) -> Iterator[tuple[int, str]]:
     """(subscriber id, content key) for every active digest reader with something to read."""
     week_topics: set[str] = set().union(*(w.topics for w in planner.items))
-    for subscriber_id, language, topics in matching_readers(
-        wanting="digest", topics=week_topics, session=session
-    ):
-        content = planner.content_for(language, topics)
+    for reader in matching_readers(wanting="digest", topics=week_topics, session=session):
+        content = planner.content_for(reader.language, reader.topics, reader.include_english)
         if content is not None:
-            yield subscriber_id, content.key
+            yield reader.id, content.key
 
 
 def issue_stories(
@@ -196,7 +202,9 @@ def queue_reviewed(
     """Queue a draft issue as its editor left it (the stories they kept, for every reader
     whose topics select any); returns the deliveries queued."""
     entries = load_entries(campaign.context["item_ids"], session=session)
-    planner = ContentPlanner(issue_stories(entries, campaign))
+    planner = ContentPlanner(
+        issue_stories(entries, campaign), coverage=source_coverage(session=session)
+    )
     recipients = _recipients(planner, session=session)
     return queue_issue(
         campaign, recipients, planner, settings=settings, by=by, now=now, session=session
@@ -224,7 +232,7 @@ def create_digest(
     if not plan.item_ids:
         return None, 0, f"no new relevant items since {plan.since:%Y-%m-%d %H:%M} UTC: no issue"
     entries = load_entries(plan.item_ids, session=session)
-    planner = ContentPlanner(week_stories(entries))
+    planner = ContentPlanner(week_stories(entries), coverage=source_coverage(session=session))
     recipients = _recipients(planner, session=session)
     first = next(recipients, None)
     if first is None:
@@ -300,9 +308,11 @@ def digest_rendering(
     entries: dict[int, tuple[Item, Source]],
     *,
     settings: Settings,
+    language: str = "en",
 ) -> RenderedEmail:
-    """The issue as a reader who gets ``item_ids`` sees it (reader slots left open)."""
-    ctx = digest_context(campaign, item_ids, entries, settings=settings)
+    """The issue as a reader who gets ``item_ids`` in ``language`` sees it (reader slots
+    left open)."""
+    ctx = digest_context(campaign, item_ids, entries, settings=settings, language=language)
     return render_email(campaign.template, {**site_context(settings), **ctx})
 
 
@@ -314,17 +324,21 @@ def preview_digest(
     language: str = "en",
     topics: list[str] | None = None,
     address: str = "reader@example.org",
+    include_english: bool = True,
 ) -> RenderedEmail | None:
     """The next issue as one reader would see it, without storing anything; None when
     there is nothing (for them) to send."""
     if not plan.item_ids:
         return None
     entries = load_entries(plan.item_ids, session=session)
-    content = ContentPlanner(week_stories(entries)).content_for(language, topics or [])
+    planner = ContentPlanner(week_stories(entries), coverage=source_coverage(session=session))
+    content = planner.content_for(language, topics or [], include_english)
     if content is None:
         return None
     draft = draft_campaign(plan, digest_subject(plan, entries, settings=settings))
-    rendered = digest_rendering(draft, content.item_ids, entries, settings=settings)
+    rendered = digest_rendering(
+        draft, content.item_ids, entries, settings=settings, language=content.language
+    )
     return rendered.with_slots(preview_values(settings, address))
 
 
@@ -337,18 +351,3 @@ def archive_issues(*, session: Session) -> list[Campaign]:
             .order_by(Campaign.key.desc())
         )
     )
-
-
-def archive_issue(key: str, *, settings: Settings, session: Session) -> dict[str, Any] | None:
-    """One published issue with every story (no section limit), or None."""
-    campaign = session.scalar(
-        select(Campaign).where(
-            Campaign.key == key, Campaign.kind == "digest", Campaign.status.in_(PUBLISHED_CAMPAIGN)
-        )
-    )
-    if campaign is None:
-        return None
-    ids = campaign.context["item_ids"]
-    entries = load_entries(ids, session=session)
-    ctx = digest_context(campaign, ids, entries, settings=settings, limit=max(len(ids), 1))
-    return {**ctx, "campaign": campaign, "subject": campaign.subject}

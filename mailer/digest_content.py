@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer import i18n
 from mailer.config import Settings
 from mailer.digest_review import Edits, note_html
 from mailer.digest_stories import (
@@ -43,7 +44,7 @@ from mailer.feeds.sanitise import shorten
 from mailer.feeds.tagging import load_tagger
 from mailer.models import Campaign, Item, Source
 
-__all__ = ["ContentPlanner", "item_topics", "week_stories"]
+__all__ = ["ContentPlanner", "Coverage", "item_topics", "source_coverage", "week_stories"]
 
 SUMMARY_CHARS = 220
 # A subject's headline longer than this is cut at a word boundary (", and N more" follows).
@@ -56,16 +57,16 @@ _CHOICE_CACHE = 50_000
 
 GLOBAL_CENTRE = "global-centre"
 THEMATIC = "thematic"
-GLOBAL_CENTRE_TITLE = "From the Global Centre for R2P"
-THEMATIC_TITLE = "R2P, genocide prevention and the UN system"
+GLOBAL_CENTRE_TITLE = i18n.N_("From the Global Centre for R2P")
+THEMATIC_TITLE = i18n.N_("R2P, genocide prevention and the UN system")
 
 
 @dataclass(frozen=True)
 class Situations:
-    """Country and situation names from the relevance rules (``R2P_RELEVANCE_FILE``), and
-    which of them a text names, in the order it names them."""
+    """Country and situation names from the relevance rules (``R2P_RELEVANCE_FILE``) in
+    each language they give, and which of them a text names, in the order it names them."""
 
-    names: dict[str, str]
+    names: dict[str, dict[str, str]]
     patterns: dict[str, re.Pattern[str]]
 
     def named_in(self, text: str) -> list[str]:
@@ -76,13 +77,18 @@ class Situations:
         return [tag for _, tag in sorted(found)]
 
     def name(self, tag: str) -> str:
-        return self.names.get(tag, tag.replace("-", " ").title())
+        """The name in the language of the rendering under way (English when the rules
+        give none in it)."""
+        labels = self.names.get(tag, {})
+        return labels.get(i18n.current()) or labels.get("en") or tag.replace("-", " ").title()
 
 
 @lru_cache(maxsize=4)
 def situations(relevance_file: Path | None = None) -> Situations:
     rules = [r for r in load_tagger(relevance_file).rules if r.kind == "country"]
-    return Situations({r.tag: r.label for r in rules}, {r.tag: r.terms for r in rules})
+    return Situations(
+        {r.tag: {**r.labels, "en": r.label} for r in rules}, {r.tag: r.terms for r in rules}
+    )
 
 
 def week_stories(entries: dict[int, tuple[Item, Source]]) -> list[Story]:
@@ -101,14 +107,50 @@ class Content:
     item_ids: tuple[int, ...]
 
 
-# Languages the digest is written in. A reader's content is keyed by the language their
-# mail is rendered in: until a language has its own templates (gettext catalogues), its
-# readers get the English mail, byte for byte, and share its renders.
-MAIL_LANGUAGES = frozenset({"en"})
+# Languages the digest is written in (the gettext catalogues). A reader's content is keyed
+# by the language their mail is rendered in; any other stored language reads English.
+MAIL_LANGUAGES = frozenset(i18n.LANGUAGES)
 
 
 def mail_language(language: str) -> str:
     return language if language in MAIL_LANGUAGES else "en"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which languages the sources are published in. A source in another language is the
+    same source with the language code after its key (``un-news-all``, ``un-news-all-fr``):
+    an English story is *covered* in French when the source of its lead item has a French
+    twin, whose items French readers get instead (a UN News story that a press release
+    also reports is UN News's; a Global Centre publication that UN News also reports is
+    the Global Centre's)."""
+
+    keys: frozenset[str]
+    languages: frozenset[str]
+
+    @classmethod
+    def of(cls, sources: Iterable[tuple[str, str]]) -> Coverage:
+        """From (key, language) of every source."""
+        pairs = list(sources)
+        return cls(frozenset(k for k, _ in pairs), frozenset(lang for _, lang in pairs))
+
+    def covers(self, story: Story, language: str) -> bool:
+        return bool(story.lead_source) and (
+            _twin(story.lead_source, story.language, language) in self.keys
+        )
+
+
+def _twin(key: str, written_in: str, language: str) -> str:
+    base = key.removesuffix(f"-{written_in}") if written_in != "en" else key
+    return base if language == "en" else f"{base}-{language}"
+
+
+def source_coverage(*, session: Session) -> Coverage:
+    """Every source's key and language (enabled or not: a feed paused this week still
+    speaks for its language)."""
+    return Coverage.of(
+        (key, language) for key, language in session.execute(select(Source.key, Source.language))
+    )
 
 
 def content_key(template: str, language: str, item_ids: Iterable[int]) -> str:
@@ -118,34 +160,62 @@ def content_key(template: str, language: str, item_ids: Iterable[int]) -> str:
 
 
 class ContentPlanner:
-    """Maps each reader's (language, topics) to their content (whole stories), remembering
-    choices already seen, so creating an issue for 100,000 readers costs one pass over the
-    week's stories per distinct choice."""
+    """Maps each reader's (language, "also English", topics) to their content (whole
+    stories), remembering choices already seen, so creating an issue for 100,000 readers
+    costs one pass over the week's stories per distinct choice.
 
-    def __init__(self, items: Sequence[Story], template: str = "digest") -> None:
+    A reader gets the stories written in their language when any source is published in
+    it (``coverage``; by default, the languages of the week's stories), and English
+    stories otherwise. With "also English" (the default), a reader of another language
+    also gets the English stories no source in their language covers (a Global Centre
+    publication, a press release), never an English UN News story whose French twin they
+    get. Readers with equal items in an equal language share a content, whatever led to it."""
+
+    def __init__(
+        self, items: Sequence[Story], template: str = "digest", coverage: Coverage | None = None
+    ) -> None:
         self.items = items
         self.template = template
+        self.coverage = coverage or Coverage.of(
+            (key, story.language) for story in items for key in story.source_keys
+        )
         self.contents: dict[str, Content] = {}
-        self._choices: OrderedDict[tuple[str, frozenset[str]], Content | None] = OrderedDict()
+        self._choices: OrderedDict[tuple[str, bool, frozenset[str]], Content | None] = OrderedDict()
 
-    def select(self, topics: Iterable[str]) -> tuple[int, ...]:
+    def _readable(self, story: Story, language: str, include_english: bool) -> bool:
+        if story.language == language:
+            return True
+        return (
+            story.language == "en" and include_english and not self.coverage.covers(story, language)
+        )
+
+    def select(
+        self, topics: Iterable[str], language: str = "en", include_english: bool = True
+    ) -> tuple[int, ...]:
         """The item ids a reader with these topics gets, whole stories at a time (a story
-        is theirs when any of its items names one of their topics); none means everything."""
+        is theirs when any of its items names one of their topics; none means everything)
+        and in their language (see the class)."""
         wanted = frozenset(topics)
+        if language not in self.coverage.languages:
+            language, include_english = "en", True
         return tuple(
             item_id
             for story in self.items
-            if not wanted or wanted & story.topics
+            if (not wanted or wanted & story.topics)
+            and self._readable(story, language, include_english)
             for item_id in story.item_ids
         )
 
-    def content_for(self, language: str, topics: Iterable[str]) -> Content | None:
+    def content_for(
+        self, language: str, topics: Iterable[str], include_english: bool = True
+    ) -> Content | None:
         """The reader's content, or None when nothing this week matches their topics."""
-        choice = (mail_language(language), frozenset(topics))
+        code = mail_language(language)
+        choice = (code, include_english or code == "en", frozenset(topics))
         if choice in self._choices:
             self._choices.move_to_end(choice)
             return self._choices[choice]
-        ids = self.select(choice[1])
+        ids = self.select(choice[2], code, choice[1])
         content = None
         if ids:
             key = content_key(self.template, choice[0], ids)
@@ -181,12 +251,13 @@ def source_name(item: Item, source: Source) -> str:
     """How a reader knows a source: the Global Centre, the press release by its symbol,
     UN News, else the feed's own title."""
     if is_global_centre(source):
-        return "Global Centre for R2P"
+        return i18n.gettext("Global Centre for R2P")
     if symbols := own_symbols(item):
-        kind = "UN live blog" if is_live_blog(item) else "UN press release"
+        live = is_live_blog(item)
+        kind = i18n.gettext("UN live blog") if live else i18n.gettext("UN press release")
         return f"{kind} {', '.join(symbols)}"
     if item.dedupe_key.startswith("un-news:"):
-        return "UN News"
+        return i18n.gettext("UN News")
     return source.title or source.key
 
 
@@ -195,7 +266,7 @@ def headline(title: str, situation: str | None) -> str:
     the situation already or opens with a dateline of its own (``Haiti: ...``)."""
     dateline = ":" in title[:40]
     if situation and not dateline and situation.casefold() not in title.casefold():
-        return f"{situation}: {title}"
+        return i18n.gettext("%(situation)s: %(title)s") % {"situation": situation, "title": title}
     return title
 
 
@@ -203,7 +274,12 @@ def subject_line(lead: str, total: int) -> str:
     """``<lead headline>, and N more``, the headline cut at a word boundary so the subject
     stays short enough to read in an inbox list."""
     short = shorten(lead, HEADLINE_CHARS)
-    return f"{short}, and {total - 1} more" if total > 1 else short
+    if total <= 1:
+        return short
+    more = i18n.ngettext(
+        "%(headline)s, and %(count)s more", "%(headline)s, and %(count)s more", total - 1
+    )
+    return more % {"headline": short, "count": i18n.locale_number(total - 1)}
 
 
 def story_id(members: Sequence[tuple[Item, Source]]) -> int:
@@ -226,6 +302,9 @@ def _entry(
         "url": lead.url or archive,
         "published_at": lead.published_at,
         "summary": shorten(summary, SUMMARY_CHARS),
+        # An English story in an Arabic mail reads left to right (and the other way round).
+        "language": lead.language or "en",
+        "dir": i18n.direction(lead.language or "en"),
         "sources": [
             {"name": source_name(item, source), "url": item.url or archive}
             for item, source in members
@@ -284,7 +363,10 @@ def lay_out(
     with ``keep_removed``, kept and marked, for the editor's own page)."""
     edits = edits or Edits()
     grouped: dict[str, list[dict[str, Any]]] = {}
-    titles = {GLOBAL_CENTRE: GLOBAL_CENTRE_TITLE, THEMATIC: THEMATIC_TITLE}
+    titles = {
+        GLOBAL_CENTRE: i18n.gettext(GLOBAL_CENTRE_TITLE),
+        THEMATIC: i18n.gettext(THEMATIC_TITLE),
+    }
     for members in cluster(entries):
         removed = story_id(members) in edits.removed
         if removed and not keep_removed:
@@ -300,11 +382,30 @@ def lay_out(
 
 
 def preheader(lead: str, total: int, names: list[str], since: datetime, until: datetime) -> str:
+    """``<lead>. 12 stories for you, 1 to 8 December 2026: Sudan, Gaza and more`` in the
+    language of the rendering under way."""
     shown = names[:PREHEADER_SITUATIONS]
-    about = ", ".join(shown) + (" and more" if len(names) > len(shown) else "")
-    count = f"{total} {'story' if total == 1 else 'stories'}"
-    when = f"{reader_date(since)} to {reader_date(until)}"
-    return f"{lead}. {count} for you, {when}" + (f": {about}" if about else "")
+    about = i18n.locale_list(shown)
+    if len(names) > len(shown):
+        about = i18n.gettext("%(names)s and more") % {"names": about}
+    count = i18n.ngettext("%(count)s story for you", "%(count)s stories for you", total) % {
+        "count": i18n.locale_number(total)
+    }
+    when = period_words(since, until)
+    line = i18n.gettext("%(lead)s. %(count)s, %(when)s") % {
+        "lead": lead,
+        "count": count,
+        "when": when,
+    }
+    return i18n.gettext("%(line)s: %(about)s") % {"line": line, "about": about} if about else line
+
+
+def period_words(since: datetime, until: datetime) -> str:
+    """``1 December 2026 to 8 December 2026`` in the language of the rendering under way."""
+    return i18n.gettext("%(since)s to %(until)s") % {
+        "since": reader_date(since),
+        "until": reader_date(until),
+    }
 
 
 def digest_context(
@@ -314,12 +415,31 @@ def digest_context(
     *,
     settings: Settings,
     limit: int | None = None,
+    language: str = i18n.DEFAULT,
 ) -> dict[str, Any]:
     """The template context for a reader who gets ``item_ids``: their items as stories,
-    in sections. Sections stop at ``limit`` stories (default R2P_DIGEST_SECTION_LIMIT) and
-    link to the rest; ``total``, ``subject`` and ``preheader`` describe this reader's mail,
-    not the week's."""
+    in sections, in ``language`` (section titles, source names, subject, preheader, dates).
+    Sections stop at ``limit`` stories (default R2P_DIGEST_SECTION_LIMIT) and link to the
+    rest; ``total``, ``subject`` and ``preheader`` describe this reader's mail, not the
+    week's."""
+    with i18n.use_language(mail_language(language)) as code:
+        return {
+            **_digest_context(campaign, item_ids, entries, settings=settings, limit=limit),
+            "language": code,
+        }
+
+
+def _digest_context(
+    campaign: Campaign,
+    item_ids: Sequence[int],
+    entries: dict[int, tuple[Item, Source]],
+    *,
+    settings: Settings,
+    limit: int | None,
+) -> dict[str, Any]:
     archive = f"{settings.base_url}/archive/{campaign.key}"
+    if i18n.current() != i18n.DEFAULT:  # the issue on the web in the mail's language
+        archive += f"?lang={i18n.current()}"
     mine = [entries[i] for i in item_ids if i in entries]  # an item deleted since is gone
     edits = Edits.of(campaign.context)
     laid_out = lay_out(mine, situations(settings.relevance_file), archive, edits)

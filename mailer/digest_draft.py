@@ -32,7 +32,14 @@ from mailer.digest import (
     queue_reviewed,
     still_relevant,
 )
-from mailer.digest_content import ContentPlanner, digest_context, lay_out, load_entries, situations
+from mailer.digest_content import (
+    ContentPlanner,
+    digest_context,
+    lay_out,
+    load_entries,
+    situations,
+    source_coverage,
+)
 from mailer.digest_review import Edits, ReviewState, store
 from mailer.email.compose import test_copy
 from mailer.email.render import RenderedEmail
@@ -216,22 +223,33 @@ def edit(campaign: Campaign, edits: Edits, *, settings: Settings, session: Sessi
     subject for a reader who takes everything) follows the lead story."""
     campaign.context = store(campaign.context, edits)
     entries = load_entries(campaign.context["item_ids"], session=session)
-    kept = [i for story in issue_stories(entries, campaign) for i in story.item_ids]
+    kept = ContentPlanner(issue_stories(entries, campaign)).select([])  # English, all topics
     ctx = digest_context(campaign, kept, entries, settings=settings)
     campaign.subject = str(ctx["subject"]) or FALLBACK_SUBJECT
     session.flush()
 
 
 def preview_issue(
-    campaign: Campaign, topics: Iterable[str], *, settings: Settings, session: Session
+    campaign: Campaign,
+    topics: Iterable[str],
+    *,
+    settings: Settings,
+    session: Session,
+    language: str = "en",
+    include_english: bool = True,
 ) -> RenderedEmail | None:
-    """The issue as edited, for a reader with these topics (none: everything); None when
-    nothing in it is for them."""
+    """The issue as edited, for a reader of ``language`` with these topics (none:
+    everything); None when nothing in it is for them."""
     entries = load_entries(campaign.context["item_ids"], session=session)
-    content = ContentPlanner(issue_stories(entries, campaign)).content_for("en", topics)
+    planner = ContentPlanner(
+        issue_stories(entries, campaign), coverage=source_coverage(session=session)
+    )
+    content = planner.content_for(language, topics, include_english)
     if content is None:
         return None
-    return digest_rendering(campaign, content.item_ids, entries, settings=settings)
+    return digest_rendering(
+        campaign, content.item_ids, entries, settings=settings, language=content.language
+    )
 
 
 def test_message(

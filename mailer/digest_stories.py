@@ -227,7 +227,18 @@ def _join_words(groups: _Groups, items: Sequence[Item]) -> None:
 
 def cluster(entries: Iterable[tuple[Item, Source]]) -> list[list[tuple[Item, Source]]]:
     """The items grouped by event, each group in ``source_rank`` order (its lead first);
-    groups come in the order of their lowest item id."""
+    groups come in the order of their lowest item id. Items in different languages are
+    never one story (UN News in French and its English twin share story links): a
+    reader gets one language's version of an event, ``mailer.digest_content`` decides
+    which."""
+    by_language: dict[str, list[tuple[Item, Source]]] = defaultdict(list)
+    for pair in entries:
+        by_language[pair[0].language or "en"].append(pair)
+    groups = [group for pairs in by_language.values() for group in _cluster(pairs)]
+    return sorted(groups, key=lambda members: min(item.id for item, _ in members))
+
+
+def _cluster(entries: list[tuple[Item, Source]]) -> list[list[tuple[Item, Source]]]:
     pairs = sorted(entries, key=lambda pair: pair[0].id)
     items = [item for item, _ in pairs]
     groups = _Groups(len(items))
@@ -255,6 +266,10 @@ class Story:
     topics: frozenset[str]
     global_centre: bool
     newest: datetime
+    # The language it is written in, its lead item's source and the keys of all its sources.
+    language: str = "en"
+    lead_source: str = ""
+    source_keys: frozenset[str] = frozenset()
 
 
 def item_topics(tags: dict[str, Any]) -> set[str]:
@@ -271,4 +286,7 @@ def story_of(members: Sequence[tuple[Item, Source]]) -> Story:
         topics=frozenset().union(*(item_topics(item.tags) for item, _ in members)),
         global_centre=any(is_global_centre(source) for _, source in members),
         newest=max(item.published_at for item, _ in members),
+        language=members[0][0].language or "en",
+        lead_source=members[0][1].key,
+        source_keys=frozenset(source.key for _, source in members),
     )

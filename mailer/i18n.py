@@ -20,7 +20,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal
 from jinja2 import Environment
 
@@ -143,6 +143,12 @@ def npgettext(context: str, singular: str, plural: str, n: int) -> str:
 def locale_date(value: date | datetime, style: str = "long") -> str:
     """``value`` as the current language writes dates (``7 décembre 2026``)."""
     return format_date(value, format=style, locale=current())
+
+
+def locale_day_month(value: date | datetime) -> str:
+    """Day and month as the current language writes them (``2 déc.``, ``12月2日``)."""
+    moment = value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
+    return format_skeleton("MMMd", moment, locale=current())
 
 
 # How each language separates the items of a list (the Arabic comma, the Chinese

@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import expression
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -161,6 +162,10 @@ class Subscriber(Base):
     wants_alerts: Mapped[bool] = mapped_column(Boolean, default=True)
     # Empty means everything; otherwise crime tags, "r2p" and watch-list country tags.
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A digest in another language also carries English stories no source in it covers.
+    include_english: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=expression.true()
+    )
     consent_at: Mapped[datetime | None]
     consent_form: Mapped[str] = mapped_column(String(64), default="")
     consent_text: Mapped[str] = mapped_column(Text, default="")

@@ -71,6 +71,9 @@ class Choices:
     wants_digest: bool = True
     wants_alerts: bool = True
     topics: tuple[str, ...] = field(default_factory=tuple)
+    # A digest in another language also carries English stories (None: a form that does
+    # not ask, such as signup, leaves what is stored: on for a new reader).
+    include_english: bool | None = None
 
 
 @lru_cache(maxsize=4)
@@ -109,6 +112,7 @@ def read_choices(
     everything: bool,
     topics: Iterable[str],
     known: Vocabulary,
+    include_english: bool | None = None,
 ) -> Choices:
     """The choices of a submitted form; raises ChoiceError with what to fix."""
     if not (digest or alerts):
@@ -117,7 +121,11 @@ def read_choices(
     if not everything and not chosen:
         raise ChoiceError(N_("Choose at least one topic, or everything."), "topics")
     return Choices(
-        language=clean_language(language), wants_digest=digest, wants_alerts=alerts, topics=chosen
+        language=clean_language(language),
+        wants_digest=digest,
+        wants_alerts=alerts,
+        topics=chosen,
+        include_english=include_english,
     )
 
 

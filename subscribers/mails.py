@@ -68,6 +68,8 @@ def choices_of(row: Subscriber | ConsentEvent) -> Choices:
         wants_digest=row.wants_digest,
         wants_alerts=row.wants_alerts,
         topics=tuple(row.topics or ()),
+        # Consent events do not record it: choices restored from one leave it as it is.
+        include_english=row.include_english if isinstance(row, Subscriber) else None,
     )
 
 

@@ -50,6 +50,8 @@ def apply_choices(subscriber: Subscriber, choices: Choices) -> None:
     subscriber.wants_digest = choices.wants_digest
     subscriber.wants_alerts = choices.wants_alerts
     subscriber.topics = list(choices.topics)
+    if choices.include_english is not None:
+        subscriber.include_english = choices.include_english
 
 
 def _insert_pending(

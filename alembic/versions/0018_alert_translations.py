@@ -1,7 +1,7 @@
 """alert_translations: an alert's subject, body and button label in another language
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0017
 Create Date: 2026-12-08 02:40:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0014"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

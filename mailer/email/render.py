@@ -74,7 +74,11 @@ class RenderedEmail:
 
 
 def reader_date(value: datetime, style: str = "long") -> str:
-    """The mail's one date format, ``2 December 2026`` (``2 Dec`` in the short style)."""
+    """The mail's one date format, ``2 December 2026`` (``2 Dec`` in the short style); in
+    another language of the rendering under way, as that language writes dates
+    (``2 décembre 2026``, ``2026年12月2日``, Babel)."""
+    if i18n.current() != i18n.DEFAULT:
+        return i18n.locale_day_month(value) if style == "short" else i18n.locale_date(value)
     if style == "short":
         return f"{value.day} {value:%b}"
     return f"{value.day} {value:%B %Y}"

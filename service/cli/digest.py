@@ -36,11 +36,13 @@ def digest_preview(
     """Render the next issue without sending it: the text part on screen, HTML to --out."""
     with cli_context() as (settings, _engine, factory), session_scope(factory) as session:
         language, topics, address = "en", [], "reader@example.org"
+        include_english = True
         if subscriber is not None:
             reader = session.scalar(select(Subscriber).where(Subscriber.email == subscriber))
             if reader is None:
                 raise fail(f"no subscriber {subscriber}")
             language, topics, address = reader.language, list(reader.topics), reader.email
+            include_english = reader.include_english
         plan = plan_digest(
             now=datetime.now(UTC), session=session, timezone=settings.digest_timezone
         )
@@ -51,6 +53,7 @@ def digest_preview(
             language=language,
             topics=topics,
             address=address,
+            include_english=include_english,
         )
     if rendered is None:
         console.print(

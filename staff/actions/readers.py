@@ -196,6 +196,7 @@ def _choices_detail(choices: Choices) -> dict[str, object]:
         "digest": choices.wants_digest,
         "alerts": choices.wants_alerts,
         "topics": list(choices.topics) or "all",
+        **({} if choices.include_english is None else {"english": choices.include_english}),
     }
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from jobs.schedule import last_digest_slot, next_digest_slot
+from mailer import i18n
 from mailer.config import Settings
 from mailer.db import session_scope
 from mailer.digest import iso_period
@@ -74,10 +75,23 @@ def _topics(profile: str) -> list[str]:
     return [profile] if profile else []
 
 
+def preview_language(lang: str) -> str:
+    """The language a preview is in: one of the six (``?lang=fr``), else English."""
+    return i18n.supported(lang) or i18n.DEFAULT
+
+
 def _draft_view(
-    campaign: Campaign, profile: str, admin: str, *, settings: Settings, session: Session
+    campaign: Campaign,
+    profile: str,
+    admin: str,
+    *,
+    settings: Settings,
+    session: Session,
+    language: str = i18n.DEFAULT,
 ) -> dict[str, Any]:
-    rendered = preview_issue(campaign, _topics(profile), settings=settings, session=session)
+    rendered = preview_issue(
+        campaign, _topics(profile), settings=settings, session=session, language=language
+    )
     if rendered is not None:
         rendered = rendered.with_slots(preview_values(settings, admin))
     edits = Edits.of(campaign.context)
@@ -90,6 +104,8 @@ def _draft_view(
         "email": rendered,
         "profiles": profiles(campaign, settings),
         "profile": profile,
+        "languages": i18n.LANGUAGE_NAMES,
+        "language": language,
         "nothing_for_profile": NOTHING_FOR_PROFILE,
     }
 
@@ -102,6 +118,7 @@ def _review_page(
     notice: str = "",
     error: str = "",
     status: int = 200,
+    language: str = i18n.DEFAULT,
 ) -> Response:
     settings = settings_of(request)
     with session_scope(factory_of(request)) as session:
@@ -114,7 +131,9 @@ def _review_page(
                 admin=admin,
                 section="dashboard",
             )
-        context = _draft_view(campaign, profile, admin.email, settings=settings, session=session)
+        context = _draft_view(
+            campaign, profile, admin.email, settings=settings, session=session, language=language
+        )
     context |= {"notice": notice, "errors": {"form": error} if error else {}}
     return page(
         request, "digest_review.html", context, admin=admin, section="dashboard", status=status
@@ -122,19 +141,33 @@ def _review_page(
 
 
 @router.get(PATH)
-def show(request: Request, admin: Admin, profile: str = "", done: str = "") -> Response:
-    return _review_page(request, admin, profile=profile, notice=DONE.get(done, ""))
+def show(
+    request: Request, admin: Admin, profile: str = "", done: str = "", lang: str = ""
+) -> Response:
+    return _review_page(
+        request,
+        admin,
+        profile=profile,
+        notice=DONE.get(done, ""),
+        language=preview_language(lang),
+    )
 
 
 @router.get(f"{PATH}/preview.html")
-def preview_html(request: Request, admin: Admin, profile: str = "") -> Response:
+def preview_html(request: Request, admin: Admin, profile: str = "", lang: str = "") -> Response:
     """The draft's HTML as the chosen reader gets it (their links stand in), for the frame."""
     settings = settings_of(request)
     with session_scope(factory_of(request)) as session:
         campaign = latest_draft(session=session)
         rendered: RenderedEmail | None = None
         if campaign is not None:
-            rendered = preview_issue(campaign, _topics(profile), settings=settings, session=session)
+            rendered = preview_issue(
+                campaign,
+                _topics(profile),
+                settings=settings,
+                session=session,
+                language=preview_language(lang),
+            )
     if rendered is None:
         return problem(request, admin, "Nothing to preview", NOTHING_FOR_PROFILE, 404)
     return email_html(rendered.with_slots(preview_values(settings, admin.email)).html)

@@ -107,6 +107,7 @@ def change_choices(
     alerts: Annotated[str, Form()] = "",
     topics_mode: Annotated[str, Form()] = "all",
     topics: Annotated[list[str] | None, Form()] = None,
+    english: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     fields = ChoiceFields.submitted(
@@ -115,6 +116,7 @@ def change_choices(
         alerts=alerts,
         topics_mode=topics_mode,
         topics=topics or [],
+        english=english,
     )
     if not admin_csrf_ok(request, csrf_token):
         errors = {"form": EXPIRED_FORM}

@@ -24,10 +24,19 @@ class ChoiceFields:
     alerts: bool = True
     everything: bool = True
     topics: frozenset[str] = field(default_factory=frozenset)
+    # "Also include English news" (the preferences page only; None: not on this form).
+    english: bool | None = None
 
     @classmethod
     def submitted(
-        cls, *, language: str, digest: str, alerts: str, topics_mode: str, topics: list[str]
+        cls,
+        *,
+        language: str,
+        digest: str,
+        alerts: str,
+        topics_mode: str,
+        topics: list[str],
+        english: str | None = None,
     ) -> ChoiceFields:
         return cls(
             language=language,
@@ -35,6 +44,7 @@ class ChoiceFields:
             alerts=alerts == CHECKED,
             everything=topics_mode != "chosen",
             topics=frozenset(topics),
+            english=None if english is None else english == CHECKED,
         )
 
     @classmethod
@@ -45,6 +55,7 @@ class ChoiceFields:
             alerts=subscriber.wants_alerts,
             everything=not subscriber.topics,
             topics=frozenset(subscriber.topics or ()),
+            english=subscriber.include_english,
         )
 
     def choices(self, known: Vocabulary) -> Choices:
@@ -56,6 +67,7 @@ class ChoiceFields:
             everything=self.everything,
             topics=self.topics,
             known=known,
+            include_english=self.english,
         )
 
 

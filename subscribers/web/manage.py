@@ -178,11 +178,17 @@ def save_preferences(
     alerts: Annotated[str, Form()] = "",
     topics_mode: Annotated[str, Form()] = "all",
     topics: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+    english: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     settings = settings_of(request)
     fields = ChoiceFields.submitted(
-        language=language, digest=digest, alerts=alerts, topics_mode=topics_mode, topics=topics
+        language=language,
+        digest=digest,
+        alerts=alerts,
+        topics_mode=topics_mode,
+        topics=topics,
+        english=english,
     )
     now = datetime.now(UTC)
     with session_scope(factory_of(request)) as session:

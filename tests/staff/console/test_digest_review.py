@@ -207,3 +207,19 @@ def test_the_editor_previews_the_issue_as_a_chosen_reader(site: Site) -> None:
     assert (
         "Nothing in this issue is for such a reader" in reader.get(f"{PAGE}?profile=myanmar").text
     )
+
+
+def test_the_editor_previews_the_issue_in_a_readers_language(site: Site) -> None:
+    reader = log_in(site)
+    page = reader.get(f"{PAGE}?profile=chad&lang=ar").text
+    assert '<option value="ar" lang="ar" selected>' in page
+    assert "lang=ar" in page  # the frame shows the same language
+    preview = page[page.index("Plain-text version") :]
+    assert "موجز R2P الأسبوعي" in preview and "eastern Chad" in preview
+    frame = reader.get(f"{PAGE}/preview.html?profile=chad&lang=ar").text
+    assert 'lang="ar" dir="rtl"' in frame and "eastern Chad" in frame
+    french = reader.get(f"{PAGE}/preview.html?lang=fr").text
+    assert "Synthèse hebdomadaire R2P" in french and 'lang="fr"' in french
+    # An unknown language previews in English.
+    other = reader.get(f"{PAGE}/preview.html?lang=xx").text
+    assert "R2P weekly digest" in other and 'lang="en"' in other

@@ -149,13 +149,16 @@ def test_the_next_digest_is_previewed_in_a_sandboxed_frame(db: Db, reader: Reade
     page = reader.get("/admin/digest/preview")
     assert "Security Council meets on &lt;Sudan&gt;" in page.text  # the subject, escaped
     assert "1 item stored since" in page.text
-    assert (
-        '<iframe class="email-frame email-frame-tall" src="/admin/digest/preview.html" sandbox'
-        in (page.text)
-    )
+    frame = 'class="email-frame email-frame-tall" src="/admin/digest/preview.html?lang=en" sandbox'
+    assert frame in page.text
     html = reader.get("/admin/digest/preview.html")
     assert "sandbox" in html.headers["content-security-policy"]
     assert esc("Security Council meets on <Sudan>") in html.text
+    # As a reader of another language sees it (the item is English: no Russian source).
+    russian = reader.get("/admin/digest/preview?lang=ru").text
+    assert "preview.html?lang=ru" in russian and '<option value="ru" lang="ru" selected>' in russian
+    html = reader.get("/admin/digest/preview.html?lang=ru").text
+    assert "Еженедельный обзор R2P" in html and esc("Security Council meets on <Sudan>") in html
 
 
 def test_without_new_items_there_is_no_digest_to_preview(reader: Reader) -> None:
