@@ -86,7 +86,7 @@ def test_the_worker_sends_what_the_server_can_take_and_the_signature_verifies(
     [received] = smtp_server.received
     assert dkim.verify(received.data, dnsfunc=dns)
     message, text, html = parts(received.data)
-    assert str(message["Subject"]) == f"Urgent: {SUBJECT}"
+    assert str(message["Subject"]) == f"Urgent : {SUBJECT}"  # the French reader's prefix
     assert "المدنيون في خطر — 平民面临危险 🚨" in text and "平民面临危险" in html
     encodings = {str(p["Content-Transfer-Encoding"]) for p in message.iter_parts()}
     if eight_bit:
