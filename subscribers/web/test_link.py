@@ -12,19 +12,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from mailer.email.compose import TEST_LINK_PAGES
+from mailer.i18n import N_
 from mailer.tokens import TEST_LINK_MAX_AGE, TokenError, TokenExpiredError, read_test_token
 from mailer.web.pages import SECURITY_HEADERS, settings_of
 from subscribers.web.forms import render_with_choices
 
 router = APIRouter()
 
-# What each link does in the mail readers get.
+# What each link does in the mail readers get (translated on the page).
 DOES = {
-    "preferences": "opens the reader's own page to change what they receive "
-    "(digest, alerts, topics, language) or to delete their data",
-    "unsubscribe": "opens a page where the reader unsubscribes with one button",
-    "confirm": "confirms the reader's subscription",
-    "data": "downloads a copy of the data we hold about the reader",
+    "preferences": N_(
+        "opens the reader's own page to change what they receive "
+        "(digest, alerts, topics, language) or to delete their data"
+    ),
+    "unsubscribe": N_("opens a page where the reader unsubscribes with one button"),
+    "confirm": N_("confirms the reader's subscription"),
+    "data": N_("downloads a copy of the data we hold about the reader"),
 }
 
 

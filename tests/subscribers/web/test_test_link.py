@@ -45,9 +45,20 @@ def test_a_test_emails_links_open_a_page_saying_it_was_a_test(site: Site) -> Non
     assert "This link is from a test email" in page.text
     assert "unsubscribes with one button" in page.text
     assert "This link is not valid" not in page.text
-    assert "reader&#39;s own page" in reader.get(links["preferences"]).text
+    assert "reader's own page to change what they receive" in reader.get(links["preferences"]).text
     one_click = reader.http.post(links["unsubscribe"], data={"List-Unsubscribe": "One-Click"})
     assert one_click.status_code == 200 and "nothing was changed" in one_click.text
+
+
+def test_the_test_page_speaks_the_language_of_the_browser(site: Site) -> None:
+    links = links_of_a_test(site)
+    french = site.reader(**{"Accept-Language": "fr-FR,fr;q=0.9"}).get(links["unsubscribe"])
+    assert "Ce lien vient d’un e-mail de test" in french.text
+    assert "se désabonne d’un seul bouton" in french.text  # what the link does, in French
+    assert "14 jours" in french.text
+    arabic = site.reader(**{"Accept-Language": "ar"}).get(links["preferences"])
+    assert 'dir="rtl"' in arabic.text and "هذا الرابط من رسالة تجريبية" in arabic.text
+    assert "This link is from a test email" not in arabic.text
 
 
 def test_forged_expired_or_reader_tokens_are_not_test_links(site: Site) -> None:
