@@ -43,8 +43,9 @@ FEEDS = (
     ("un-news-ar", "un-news-languages/ar.xml", False, "un-news", "ar"),
 )
 WIDTHS = {"phone": 375, "desktop": 800}
-# The translated digests: a phone and a wide desktop window (long words, right to left).
-LANGUAGE_WIDTHS = {"phone": 375, "wide": 1280}
+# The translated digests: a phone, a small desktop window and a wide one (long words,
+# right to left).
+LANGUAGE_WIDTHS = {"phone": 375, "desktop": 800, "wide": 1280}
 
 
 def render_fixture_digest(language: str = "en") -> RenderedEmail:
