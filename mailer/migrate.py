@@ -32,7 +32,7 @@ def upgrade_to_head(engine: Engine) -> str:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-    return head_revision()
+    return head
 
 
 @cache

@@ -33,7 +33,7 @@ from subscribers.signup import add_by_admin  # noqa: E402
 from tests.support.browser import chromium, chromium_missing, serve  # noqa: E402
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 # name: (width, height, colour scheme)
 DEVICES: dict[str, tuple[int, int, Literal["light", "dark"]]] = {
@@ -127,6 +127,24 @@ def photograph(page: Page, device: str, links: dict[str, str], out: Path) -> lis
     return written
 
 
+def device_context(
+    browser: Browser,
+    base_url: str,
+    device: tuple[int, int, Literal["light", "dark"]],
+    locale: str | None = None,
+) -> BrowserContext:
+    """A browser context the size of ``device`` (width, height, colour scheme), at twice
+    the pixel density on a phone."""
+    width, height, scheme = device
+    return browser.new_context(
+        base_url=base_url,
+        viewport={"width": width, "height": height},
+        device_scale_factor=2 if width < 600 else 1,
+        color_scheme=scheme,
+        locale=locale,
+    )
+
+
 # The signup form and the pages after it in French and Arabic (right to left): a phone, a
 # small desktop window and a wide one in light mode, and the phone in dark mode.
 LANGUAGE_DEVICES: dict[str, tuple[int, int, Literal["light", "dark"]]] = {
@@ -143,13 +161,7 @@ def photograph_languages(
     written = []
     for language in ("fr", "ar"):
         for device, (width, height, scheme) in LANGUAGE_DEVICES.items():
-            context = browser.new_context(
-                base_url=base_url,
-                viewport={"width": width, "height": height},
-                device_scale_factor=2 if width < 600 else 1,
-                color_scheme=scheme,
-                locale=language,
-            )
+            context = device_context(browser, base_url, (width, height, scheme), language)
             page = context.new_page()
             for name, path in (
                 ("signup-form", f"/?lang={language}"),
@@ -192,12 +204,7 @@ def main() -> int:
 
         with serve(make_app) as server, chromium() as browser:
             for device, (width, height, scheme) in DEVICES.items():
-                context = browser.new_context(
-                    base_url=server.url,
-                    viewport={"width": width, "height": height},
-                    device_scale_factor=2 if width < 600 else 1,
-                    color_scheme=scheme,
-                )
+                context = device_context(browser, server.url, (width, height, scheme))
                 written += photograph(context.new_page(), device, links, out)
                 context.close()
             written += photograph_languages(browser, server.url, links, out)
@@ -316,12 +323,7 @@ def photograph_admin(browser: Browser, url: str, links: dict[str, str], out: Pat
     """The admin console, from logging in to approving, at each width."""
     written = []
     for device, (width, height, scheme) in DEVICES.items():
-        context = browser.new_context(
-            base_url=url,
-            viewport={"width": width, "height": height},
-            device_scale_factor=2 if width < 600 else 1,
-            color_scheme=scheme,
-        )
+        context = device_context(browser, url, (width, height, scheme))
         page = context.new_page()
 
         def shot(

@@ -460,10 +460,10 @@ def shared_browser() -> Browser:
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
         _shared = (playwright, browser)
-        atexit.register(close_shared_browser)
     return _shared[1]
 
 
+@atexit.register
 def close_shared_browser() -> None:
     global _shared
     if _shared is not None:
